@@ -1,0 +1,64 @@
+"""Hardware backends: the simulated pack (default) or the Raspberry Pi's SPI and GPIO."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bmsgateway.config.base import Section
+
+__all__ = ["CurrentSensorConfig", "GpioConfig", "HardwareConfig", "SpiConfig"]
+
+
+class SpiConfig(Section):
+    """spidev device of the LTC6820 isoSPI master."""
+
+    bus: int = Field(0, ge=0, le=7)
+    device: int = Field(0, ge=0, le=7)
+    speed_hz: int = Field(500_000, ge=10_000, le=1_000_000, description="SCK; the LTC6820 allows 1 MHz")
+
+
+class GpioConfig(Section):
+    """gpiod lines of the contactor/relay outputs and their feedback inputs (-1 = not wired)."""
+
+    chip: str = Field("/dev/gpiochip0", min_length=1)
+    active_low: bool = False
+    precharge: int = Field(17, ge=-1, le=511)
+    charge: int = Field(27, ge=-1, le=511)
+    discharge: int = Field(22, ge=-1, le=511)
+    allow_charge: int = Field(23, ge=-1, le=511)
+    allow_discharge: int = Field(24, ge=-1, le=511)
+    heater: int = Field(-1, ge=-1, le=511)
+    cooler: int = Field(-1, ge=-1, le=511)
+    precharge_feedback: int = Field(-1, ge=-1, le=511)
+    charge_feedback: int = Field(5, ge=-1, le=511)
+    discharge_feedback: int = Field(6, ge=-1, le=511)
+
+
+class CurrentSensorConfig(Section):
+    """Pack current from a Hall sensor wired to a GPIO (aux ADC) input of one LTC681x.
+
+    current_a = (v_gpio - zero_v) / sensitivity_v_per_a * (-1 if inverted); positive = charging.
+    The zero offset set by calibration (the 123\\SmartBMS button) is kept in the state file.
+    """
+
+    board: int = Field(0, ge=0, le=63, description="board whose GPIO reads the sensor")
+    gpio: int = Field(5, ge=1, le=9, description="GPIO input number (1-based)")
+    zero_v: float = Field(2.5, ge=0.0, le=5.0, description="sensor output at 0 A")
+    sensitivity_v_per_a: float = Field(0.004, gt=0, le=1.0, description="e.g. 4 mV/A for a ±500 A sensor")
+    inverted: bool = False
+    dead_band_a: float = Field(0.0, ge=0.0, le=10.0, description="|I| below this reads as 0 A")
+    max_age_s: float = Field(1.0, gt=0, le=60.0, description="older readings count as stale")
+
+
+class HardwareConfig(Section):
+    """Which backend drives the chain; driver retry/timing knobs."""
+
+    backend: Literal["simulated", "spidev"] = "simulated"
+    spi: SpiConfig = SpiConfig()
+    gpio: GpioConfig = GpioConfig()
+    current_sensor: CurrentSensorConfig = CurrentSensorConfig()
+    pec_retries: int = Field(2, ge=0, le=10, description="re-reads of a register group after a PEC error")
+    open_wire_interval_s: float = Field(10.0, ge=0.0, le=3600.0, description="0 disables ADOW checks")
+    status_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="ADSTAT (sum of cells, die temp)")

@@ -1,0 +1,59 @@
+"""The root config: one section per module, every default giving the simulated 16-cell LFP pack.
+
+Why the defaults matter: ``Config()`` *is* the embedded default (simulated 16-cell LFP pack on two
+LTC6811 boards, 100 ms cycle), so the daemon runs without any file; ``config/bmsgateway.toml``
+spells the same values out and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from bmsgateway.config.base import Section
+from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
+from bmsgateway.config.hardware import HardwareConfig
+from bmsgateway.config.modbus import ModbusConfig
+from bmsgateway.config.pack import PackConfig
+from bmsgateway.config.protection import ProtectionConfig
+from bmsgateway.config.simulator import SimulatorConfig
+from bmsgateway.config.system import LoggingConfig, SystemConfig
+
+__all__ = ["Config"]
+
+
+class Config(Section):
+    """Everything the daemon reads from its TOML file."""
+
+    system: SystemConfig = SystemConfig()
+    logging: LoggingConfig = LoggingConfig()
+    pack: PackConfig = PackConfig()
+    hardware: HardwareConfig = HardwareConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    protection: ProtectionConfig = ProtectionConfig()
+    estimation: EstimationConfig = EstimationConfig()
+    persistence: PersistenceConfig = PersistenceConfig()
+    modbus: ModbusConfig = ModbusConfig()
+    config_version: int = Field(1, ge=1, le=1)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Self:
+        cs = self.hardware.current_sensor
+        if cs.board >= len(self.pack.boards):
+            raise ValueError(
+                f"hardware.current_sensor.board = {cs.board} but the chain has "
+                f"{len(self.pack.boards)} boards (allowed 0..{len(self.pack.boards) - 1})"
+            )
+        board = self.pack.boards[cs.board]
+        if cs.gpio <= board.thermistors:
+            raise ValueError(
+                f"hardware.current_sensor.gpio = {cs.gpio} is used by a thermistor of board {cs.board} "
+                f"(thermistors occupy GPIO1..{board.thermistors})"
+            )
+        relays = self.protection.relays
+        if relays.tmin_c >= relays.tmax_c:
+            raise ValueError(
+                f"protection.relays.tmin_c = {relays.tmin_c} must be below tmax_c = {relays.tmax_c}"
+            )
+        return self

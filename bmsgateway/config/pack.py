@@ -1,0 +1,131 @@
+"""Pack topology and chemistry: the daisy chain of cell-monitor boards and the cell limits."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from bmsgateway.config.base import Section
+from bmsgateway.config.chemistry import PRESETS, Chemistry
+
+__all__ = ["CHIP_CHANNELS", "BoardConfig", "CellLimits", "ChemistryConfig", "PackConfig", "ThermistorConfig"]
+
+#: Cell input channels per chip type.
+CHIP_CHANNELS: dict[str, int] = {"LTC6811": 12, "LTC6813": 18}
+#: GPIO (auxiliary) inputs per chip type.
+CHIP_GPIOS: dict[str, int] = {"LTC6811": 5, "LTC6813": 9}
+
+
+class ThermistorConfig(Section):
+    """NTC thermistors on the LTC681x GPIO inputs: divider from VREF2 with a pull-up resistor."""
+
+    beta_k: float = Field(3435.0, ge=1000.0, le=10000.0, description="NTC Beta constant (K)")
+    r25_ohm: float = Field(10000.0, gt=0, le=1e6, description="NTC resistance at 25 °C")
+    pullup_ohm: float = Field(10000.0, gt=0, le=1e6, description="pull-up from VREF2 to the GPIO")
+    vref_v: float = Field(3.0, ge=2.9, le=3.1, description="VREF2 of the chip (3.0 V nominal)")
+
+
+class BoardConfig(Section):
+    """One cell-monitor board in the chain, listed bottom (nearest the host) first."""
+
+    chip: Literal["LTC6811", "LTC6813"] = "LTC6811"
+    cells: int = Field(8, ge=4, le=18, description="cells used; unused channels tied to the top cell")
+    thermistors: int = Field(2, ge=0, le=9, description="NTCs on GPIO1..n")
+
+    @model_validator(mode="after")
+    def _fits_chip(self) -> Self:
+        channels = CHIP_CHANNELS[self.chip]
+        if self.cells > channels:
+            raise ValueError(f"cells = {self.cells} exceeds the {channels} channels of an {self.chip}")
+        gpios = CHIP_GPIOS[self.chip]
+        if self.thermistors > gpios:
+            raise ValueError(f"thermistors = {self.thermistors} exceeds the {gpios} GPIOs of an {self.chip}")
+        return self
+
+
+class CellLimits(Section):
+    """The resolved per-cell limits and OCV table used by every stage."""
+
+    chemistry: Chemistry
+    vmin_v: float
+    vbalance_v: float
+    vmax_v: float
+    nominal_v: float
+    ocv_table: tuple[tuple[float, float], ...]
+
+
+class ChemistryConfig(Section):
+    """Chemistry preset plus optional overrides of each of its values."""
+
+    preset: Chemistry = Chemistry.LFP
+    vmin_v: float | None = Field(None, ge=1.5, le=5.0)
+    vbalance_v: float | None = Field(None, ge=1.5, le=5.0)
+    vmax_v: float | None = Field(None, ge=1.5, le=5.0)
+    nominal_v: float | None = Field(None, ge=1.5, le=5.0)
+    ocv_table: tuple[tuple[float, float], ...] | None = Field(
+        None, description="[[soc_pct, voltage_v], ...] from 0 to 100 % SOC"
+    )
+
+    def resolve(self) -> CellLimits:
+        """Preset values with the overrides applied."""
+        p = PRESETS[self.preset]
+        return CellLimits(
+            chemistry=self.preset,
+            vmin_v=p.vmin_v if self.vmin_v is None else self.vmin_v,
+            vbalance_v=p.vbalance_v if self.vbalance_v is None else self.vbalance_v,
+            vmax_v=p.vmax_v if self.vmax_v is None else self.vmax_v,
+            nominal_v=p.nominal_v if self.nominal_v is None else self.nominal_v,
+            ocv_table=p.ocv_table if self.ocv_table is None else self.ocv_table,
+        )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        lim = self.resolve()
+        if not lim.vmin_v < lim.vbalance_v:
+            raise ValueError(f"vmin_v = {lim.vmin_v} must be below vbalance_v = {lim.vbalance_v}")
+        if not lim.vbalance_v < lim.vmax_v:
+            raise ValueError(f"vbalance_v = {lim.vbalance_v} must be below vmax_v = {lim.vmax_v}")
+        table = lim.ocv_table
+        if len(table) < 2:
+            raise ValueError(f"ocv_table = {list(table)} needs at least 2 points")
+        socs = [s for s, _ in table]
+        volts = [v for _, v in table]
+        if socs[0] != 0 or socs[-1] != 100:
+            raise ValueError(f"ocv_table SOC points = {socs} must start at 0 and end at 100")
+        if any(b <= a for a, b in zip(socs, socs[1:], strict=False)):
+            raise ValueError(f"ocv_table SOC points = {socs} must be strictly increasing")
+        if any(b <= a for a, b in zip(volts, volts[1:], strict=False)):
+            raise ValueError(f"ocv_table voltages = {volts} must be strictly increasing")
+        if any(not 1.0 <= v <= 5.0 for v in volts):
+            raise ValueError(f"ocv_table voltages = {volts} must lie within 1.0..5.0 V")
+        return self
+
+
+class PackConfig(Section):
+    """The pack: chemistry, rated capacity and the chain of boards (bottom board first)."""
+
+    capacity_ah: float = Field(100.0, gt=0, le=10000.0, description="rated capacity")
+    chemistry: ChemistryConfig = ChemistryConfig()
+    thermistor: ThermistorConfig = ThermistorConfig()
+    boards: tuple[BoardConfig, ...] = Field(
+        (BoardConfig(), BoardConfig()), min_length=1, max_length=64
+    )
+
+    @property
+    def cell_count(self) -> int:
+        return sum(b.cells for b in self.boards)
+
+    @property
+    def thermistor_count(self) -> int:
+        return sum(b.thermistors for b in self.boards)
+
+    @property
+    def limits(self) -> CellLimits:
+        return self.chemistry.resolve()
+
+    @model_validator(mode="after")
+    def _size(self) -> Self:
+        if self.cell_count > 512:
+            raise ValueError(f"boards hold {self.cell_count} cells; at most 512 are supported")
+        return self

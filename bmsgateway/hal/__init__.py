@@ -1,0 +1,1 @@
+"""Hardware access layer: knows chips, pins and bytes, nothing about batteries."""

@@ -1,0 +1,1 @@
+"""Crash-safe files: atomic writes that never lose the previous good copy."""

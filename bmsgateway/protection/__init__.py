@@ -1,0 +1,1 @@
+"""Protection and control: the fault engine, contactors, relays, limits, balancing."""

@@ -1,0 +1,250 @@
+"""The immutable per-cycle snapshot every adapter reads: ``PackState``.
+
+One producer (the pack cycle) builds one ``PackState`` per cycle from the stage outputs:
+
+    Measurement (acquisition) -> EstimateStatus (estimation) -> ProtectionStatus (protection)
+
+Conventions, stated once:
+
+* units are in the names (``_v``, ``_a``, ``_c`` for °C, ``_s``, ``_ah``, ``_wh``, ``_pct``);
+* current is positive when the pack is **charging**;
+* indices are 0-based and pack-wide (cell 0 is the lowest cell of board 0, the board nearest the
+  host); adapters add 1 where their protocol counts from 1;
+* a value that was not read successfully in this cycle is ``NaN`` (never the last good value), and
+  its ``*_age_s`` tells how long ago it was last read (``inf`` if never). Aggregates (min / max /
+  average) are taken over fresh values only and are ``NaN`` with index -1 when there are none;
+* times ``time_s`` are from the injected clock (simulated time in simulation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "ActiveCondition",
+    "BoardHealth",
+    "ContactorState",
+    "CycleTiming",
+    "EstimateStatus",
+    "Event",
+    "Measurement",
+    "PackState",
+    "ProtectionStatus",
+    "Severity",
+    "extremes",
+]
+
+NAN = math.nan
+
+
+class Severity(StrEnum):
+    """Warnings are the early stage of a quantity; faults act on contactors and relays."""
+
+    WARNING = "warning"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class BoardHealth:
+    """Communication health of one board in the daisy chain."""
+
+    index: int
+    chip: str
+    ok: bool  #: every register group of this cycle was read with a good PEC
+    pec_errors_total: int  #: PEC failures since start (each failed attempt counts)
+    failed_cycles: int  #: consecutive cycles in which some read of this board failed
+    last_ok_s: float  #: clock time of the last complete good read (-inf if never)
+    die_temperature_c: float = NAN
+    sum_of_cells_v: float = NAN  #: the chip's own SC measurement
+    open_wires: tuple[int, ...] = ()  #: board-local sense inputs (C0..Cn) found open
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What acquisition produced in one cycle (fresh values only; NaN where a read failed)."""
+
+    time_s: float
+    cell_voltages_v: tuple[float, ...]
+    cell_age_s: tuple[float, ...]
+    temperatures_c: tuple[float, ...]  #: thermistors, board 0 first, GPIO1 first
+    temperature_age_s: tuple[float, ...]
+    temperature_board: tuple[int, ...]  #: board index of each thermistor
+    current_a: float  #: positive = charging; NaN if not read
+    current_age_s: float
+    pack_voltage_measured_v: float  #: sum of the chips' sum-of-cells readings (NaN if any missing)
+    boards: tuple[BoardHealth, ...]
+    open_wire_cells: tuple[int, ...] = ()  #: pack-wide sense wire numbers found open (0 = pack -)
+    bus_voltage_v: float = NAN  #: load side of the contactors (for precharge)
+
+    @property
+    def cell_count(self) -> int:
+        return len(self.cell_voltages_v)
+
+    @property
+    def pack_voltage_sum_v(self) -> float:
+        """Sum of the cell voltages (NaN if any cell is missing)."""
+        return math.fsum(self.cell_voltages_v) if self.cell_voltages_v else NAN
+
+    @property
+    def all_cells_fresh(self) -> bool:
+        return all(v == v for v in self.cell_voltages_v)
+
+
+def extremes(values: tuple[float, ...]) -> tuple[float, int, float, int, float]:
+    """(min, argmin, max, argmax, mean) over the non-NaN values; NaN/-1 when none."""
+    lo, lo_i, hi, hi_i, total, n = math.inf, -1, -math.inf, -1, 0.0, 0
+    for i, v in enumerate(values):
+        if v != v:  # NaN
+            continue
+        n += 1
+        total += v
+        if v < lo:
+            lo, lo_i = v, i
+        if v > hi:
+            hi, hi_i = v, i
+    if n == 0:
+        return NAN, -1, NAN, -1, NAN
+    return lo, lo_i, hi, hi_i, total / n
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateStatus:
+    """Output of the estimation stage."""
+
+    soc_pct: float = NAN
+    cell_soc_pct: tuple[float, ...] = ()
+    dod_pct: float = NAN
+    soh_pct: float = NAN
+    capacity_ah: float = NAN  #: estimated usable capacity
+    capacity_wh: float = NAN
+    rated_capacity_ah: float = NAN
+    cell_capacity_ah: tuple[float, ...] = ()
+    cell_resistance_ohm: tuple[float, ...] = ()
+    soc_calibrated: bool = False
+    charge_in_ah: float = 0.0
+    charge_out_ah: float = 0.0
+    energy_in_wh: float = 0.0
+    energy_out_wh: float = 0.0
+    balancing_energy_wh: float = 0.0
+    equivalent_cycles: float = 0.0
+    today_in_wh: float = 0.0
+    today_out_wh: float = 0.0
+    current_zero_offset_a: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCondition:
+    """A condition of the fault engine that is currently set."""
+
+    condition: str  #: ConditionId value
+    severity: Severity
+    value: float
+    threshold: float
+    location: int = -1  #: cell, sensor or board index; -1 when pack-wide
+    latched: bool = False
+    since_s: float = NAN
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A raise or clear of a condition, or another state change worth a log line."""
+
+    time_s: float
+    kind: str  #: "raised" | "cleared" | "output" | "command" | ...
+    condition: str
+    severity: str
+    value: float = NAN
+    threshold: float = NAN
+    location: int = -1
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactorState:
+    """A contactor or relay output: what was commanded and what its feedback says."""
+
+    name: str
+    commanded: bool
+    feedback: bool | None  #: None when no feedback input is wired
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionStatus:
+    """Output of the protection / control stage."""
+
+    state: str = "init"  #: control state machine: init, precharge, ready, fault, stopped
+    relay_mode: str = "normal"
+    charge_allowed: bool = False
+    discharge_allowed: bool = False
+    active: tuple[ActiveCondition, ...] = ()
+    fault_bits: int = 0  #: bit n set = ConditionId with bit n active at fault level
+    warning_bits: int = 0
+    contactors: tuple[ContactorState, ...] = ()
+    allow_charge_relay: bool = False
+    allow_discharge_relay: bool = False
+    cvl_v: float = 0.0
+    ccl_a: float = 0.0
+    dcl_a: float = 0.0
+    balancing: tuple[bool, ...] = ()  #: per cell, DCC bit commanded
+    heater_on: bool = False
+    cooler_on: bool = False
+    events: tuple[Event, ...] = ()  #: events raised in this cycle
+
+
+@dataclass(frozen=True, slots=True)
+class CycleTiming:
+    """How the cycle kept time."""
+
+    period_s: float  #: configured
+    actual_period_s: float  #: start-to-start, clock time
+    duration_s: float  #: wall time spent in software for this cycle
+    overruns: int  #: cycles that took longer than the period, since start
+
+
+@dataclass(frozen=True, slots=True)
+class PackState:
+    """One immutable snapshot per cycle; adapters only ever read these."""
+
+    seq: int
+    time_s: float
+    wall_time: float
+    measurement: Measurement
+    estimate: EstimateStatus
+    protection: ProtectionStatus
+    timing: CycleTiming
+    min_cell_v: float = field(init=False)
+    min_cell_index: int = field(init=False)
+    max_cell_v: float = field(init=False)
+    max_cell_index: int = field(init=False)
+    avg_cell_v: float = field(init=False)
+    min_temperature_c: float = field(init=False)
+    min_temperature_index: int = field(init=False)
+    max_temperature_c: float = field(init=False)
+    max_temperature_index: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        lo, lo_i, hi, hi_i, avg = extremes(self.measurement.cell_voltages_v)
+        tlo, tlo_i, thi, thi_i, _ = extremes(self.measurement.temperatures_c)
+        for name, value in (
+            ("min_cell_v", lo), ("min_cell_index", lo_i), ("max_cell_v", hi),
+            ("max_cell_index", hi_i), ("avg_cell_v", avg), ("min_temperature_c", tlo),
+            ("min_temperature_index", tlo_i), ("max_temperature_c", thi),
+            ("max_temperature_index", thi_i),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def pack_voltage_v(self) -> float:
+        """Sum of cells when every cell is fresh, else the chips' measured sum (may be NaN)."""
+        s = self.measurement.pack_voltage_sum_v
+        return s if s == s else self.measurement.pack_voltage_measured_v
+
+    @property
+    def power_w(self) -> float:
+        return self.pack_voltage_v * self.measurement.current_a
+
+    @property
+    def comm_ok(self) -> bool:
+        return all(b.ok for b in self.measurement.boards)
