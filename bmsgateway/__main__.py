@@ -1,0 +1,7 @@
+"""``python -m bmsgateway``."""
+
+import sys
+
+from bmsgateway.cli import main
+
+sys.exit(main())

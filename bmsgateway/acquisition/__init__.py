@@ -1,0 +1,1 @@
+"""Acquisition: one cycle of conversions and reads, turned into a ``Measurement``."""

@@ -1,0 +1,283 @@
+"""The composition root: builds every object from the config in dependency order.
+
+Why one place: the set of code that can run is fixed and visible here (no plugin loading by
+name), dependencies are passed in as typed constructor arguments, and start-up, ready and
+shutdown happen in one order. The simulated pack is the embedded default backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bmsgateway import __version__
+from bmsgateway.acquisition.sampler import Acquisition
+from bmsgateway.clock import Clock, RealClock
+from bmsgateway.config.model import Config
+from bmsgateway.cycle import PackCycle
+from bmsgateway.estimation.estimator import Estimator
+from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO, SpiTransport
+from bmsgateway.hal.ltc681x.driver import LTC681xChain
+from bmsgateway.persist.state_file import StateSaver, load_state
+from bmsgateway.protection.engine import Protection
+from bmsgateway.requests import RequestQueue
+from bmsgateway.runtime.sdnotify import SystemdNotifier
+from bmsgateway.settings import SettingsStore
+from bmsgateway.state import Event, PackState
+from bmsgateway.store import SnapshotStore
+
+__all__ = ["Daemon", "Hardware", "build_hardware", "summary_fields"]
+
+log = structlog.get_logger("app")
+
+
+@dataclass
+class Hardware:
+    """What the backend gives the rest of the daemon."""
+
+    transport: SpiTransport
+    io: DigitalIO
+    bus: BusVoltageSensor | None
+    offload: bool  #: run blocking driver calls in a worker thread
+    simulator: Any = None  #: the PackSimulator in simulation (truth for tests and summaries)
+    emulator: Any = None  #: the EmulatedChain in simulation (fault knobs, emulator time)
+
+
+def build_hardware(config: Config, clock: Clock) -> Hardware:
+    """The simulated pack (default) or the Raspberry Pi's spidev + gpiod."""
+    chips = [b.chip for b in config.pack.boards]
+    if config.hardware.backend == "simulated":
+        from bmsgateway.hal.ltc681x.emulator import EmulatedChain
+        from bmsgateway.sim.pack import PackSimulator
+
+        sim = PackSimulator(config, clock)
+        emu = EmulatedChain(chips, clock, sim, [b.cells for b in config.pack.boards], seed=config.simulator.seed)
+        return Hardware(transport=emu, io=sim, bus=sim, offload=False, simulator=sim, emulator=emu)
+    from bmsgateway.hal.gpiod_io import GpiodIO
+    from bmsgateway.hal.spidev_transport import SpidevTransport
+
+    spi = config.hardware.spi
+    return Hardware(
+        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz),
+        io=GpiodIO(config.hardware.gpio),
+        bus=None,
+        offload=True,
+    )
+
+
+def _r(x: float, nd: int = 3) -> float | None:
+    return None if x != x or math.isinf(x) else round(x, nd)
+
+
+def summary_fields(s: PackState) -> dict[str, Any]:
+    """The fields of the periodic summary line (also used by ``simulate``)."""
+    m, p, e = s.measurement, s.protection, s.estimate
+    return {
+        "t_s": round(s.time_s, 1),
+        "pack_v": _r(s.pack_voltage_v, 2),
+        "current_a": _r(m.current_a, 2),
+        "soc_pct": _r(e.soc_pct, 1),
+        "min_cell_v": _r(s.min_cell_v),
+        "min_cell": s.min_cell_index + 1 if s.min_cell_index >= 0 else None,
+        "max_cell_v": _r(s.max_cell_v),
+        "max_cell": s.max_cell_index + 1 if s.max_cell_index >= 0 else None,
+        "min_temp_c": _r(s.min_temperature_c, 1),
+        "max_temp_c": _r(s.max_temperature_c, 1),
+        "boards_ok": sum(1 for b in m.boards if b.ok),
+        "boards": len(m.boards),
+        "pec_errors": sum(b.pec_errors_total for b in m.boards),
+        "state": p.state,
+        "charge": p.allow_charge_relay,
+        "discharge": p.allow_discharge_relay,
+        "faults": sorted(a.condition for a in p.active if a.severity == "fault"),
+        "warnings": sorted(a.condition for a in p.active if a.severity == "warning"),
+        "balancing": sum(p.balancing),
+    }
+
+
+def event_fields(ev: Event) -> dict[str, Any]:
+    """One event as log/JSON fields (cells and boards counted from 1 for people)."""
+    out: dict[str, Any] = {
+        "t_s": round(ev.time_s, 3),
+        "kind": ev.kind,
+        "condition": ev.condition,
+        "severity": ev.severity,
+    }
+    if ev.value == ev.value:
+        out["value"] = round(ev.value, 4)
+    if ev.threshold == ev.threshold:
+        out["threshold"] = round(ev.threshold, 4)
+    if ev.location >= 0:
+        out["location"] = ev.location + 1
+    if ev.message:
+        out["message"] = ev.message
+    return out
+
+
+@dataclass
+class _Summary:
+    interval_s: float
+    emit: Callable[[PackState], None]
+    next_s: float = -math.inf
+
+    def __call__(self, s: PackState) -> None:
+        if s.time_s >= self.next_s:
+            self.next_s = s.time_s + self.interval_s
+            self.emit(s)
+
+
+@dataclass
+class Daemon:
+    """Everything that runs, wired together."""
+
+    config: Config
+    clock: Clock
+    hardware: Hardware
+    cycle: PackCycle
+    store: SnapshotStore
+    requests: RequestQueue
+    settings: SettingsStore
+    saver: StateSaver
+    adapters: list[Any] = field(default_factory=list)
+    notifier: SystemdNotifier = field(default_factory=lambda: SystemdNotifier(False))
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _next_save_s: float = -math.inf
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        clock: Clock | None = None,
+        *,
+        state_dir: str | Path | None = None,
+        adapters: bool = True,
+        log_events: bool = True,
+    ) -> Daemon:
+        clock = clock or RealClock()
+        sdir = Path(state_dir if state_dir is not None else config.system.state_dir)
+        requests = RequestQueue()
+        settings = SettingsStore(config, sdir / "settings.json", requests)
+        config = settings.load_overrides()
+        saved, problems = load_state(sdir / "state.json")
+        for problem in problems:
+            log.warning("state_file_problem", problem=problem)
+        hw = build_hardware(config, clock)
+        chain = LTC681xChain(hw.transport, [b.chip for b in config.pack.boards], config.hardware.pec_retries)
+        acquisition = Acquisition(
+            config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
+        )
+        estimator = Estimator(config, saved)
+        protection = Protection(config, hw.io, hw.bus, clock)
+        store = SnapshotStore()
+        cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
+        saver = StateSaver(sdir / "state.json", config.persistence.save_interval_s, clock)
+        daemon = cls(config, clock, hw, cycle, store, requests, settings, saver)
+        cycle.listeners.append(daemon._persist)
+        if log_events:
+            cycle.listeners.append(_Summary(config.system.summary_interval_s, daemon._log_summary))
+            cycle.listeners.append(daemon._log_events)
+        if adapters and (config.modbus.tcp.enabled or config.modbus.rtu.enabled):
+            from bmsgateway.adapters.modbus.server import ModbusAdapter
+
+            daemon.adapters.append(ModbusAdapter(config, store, settings, requests))
+        return daemon
+
+    # -- listeners -------------------------------------------------------------------------
+    def _persist(self, s: PackState) -> None:
+        # Building the saved state costs more than a cycle should spend: only when a save is due.
+        if s.time_s < self._next_save_s:
+            return
+        self._next_save_s = s.time_s + self.cycle.config.persistence.save_interval_s
+        saved = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
+        saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
+        self.saver.maybe_save(saved)
+
+    def _log_summary(self, s: PackState) -> None:
+        log.info("summary", **summary_fields(s))
+
+    def _log_events(self, s: PackState) -> None:
+        for ev in s.protection.events:
+            log.info("event", **event_fields(ev))
+
+    def _watchdog(self, s: PackState) -> None:
+        self.notifier.watchdog()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, until_s: float | None = None) -> None:
+        for adapter in self.adapters:
+            await adapter.start()
+        self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Wait for the pack cycle to end (stop requested, ``until_s`` reached, or a crash)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        self._stop.set()
+        try:
+            if self._task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            self.cycle.protection.shutdown()
+            for adapter in reversed(self.adapters):
+                with contextlib.suppress(Exception):
+                    await adapter.stop()
+            self._persist_final()
+
+    def _persist_final(self) -> None:
+        try:
+            saved = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
+            saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
+            self.saver.maybe_save(saved, force=True)
+            self.saver.close()
+        except Exception as exc:  # never let a disk problem hide the real shutdown reason
+            log.error("final_save_failed", error=str(exc))
+
+    async def run_until_signal(self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> int:
+        """Run in the foreground until SIGTERM/SIGINT; exit code 0 on a clean stop."""
+        loop = asyncio.get_running_loop()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop)
+        self.notifier = SystemdNotifier(self.config.system.watchdog)
+        if self.notifier.active:
+            self.cycle.listeners.append(self._watchdog)
+        log.info(
+            "started",
+            version=__version__,
+            backend=self.config.hardware.backend,
+            cells=self.config.pack.cell_count,
+            boards=len(self.config.pack.boards),
+            chemistry=str(self.config.pack.limits.chemistry),
+            cycle_period_s=self.config.system.cycle_period_s,
+        )
+        if self.config.modbus.pin == 1234 and (self.config.modbus.tcp.enabled or self.config.modbus.rtu.enabled):
+            log.warning("modbus_default_pin", hint="set modbus.pin in the config file")
+        await self.start()
+        self.notifier.ready(status="running")
+        code = 0
+        try:
+            await self.wait()
+        except Exception as exc:
+            log.error("pack_cycle_crashed", error=repr(exc))
+            code = 1
+        finally:
+            self.notifier.stopping()
+            await self.stop()
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        log.info("stopped", exit_code=code)
+        return code

@@ -1,0 +1,60 @@
+"""Command line: argument parsing only; each subcommand lives in ``bmsgateway.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bmsgateway import __version__
+from bmsgateway.commands import bench_loop, check_config, run, simulate
+from bmsgateway.commands.common import UsageError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bmsgateway",
+        description="Battery management system gateway daemon (LTC681x, protection, SOC, Modbus/SunSpec).",
+    )
+    parser.add_argument("--version", action="version", version=f"bmsgateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.register(sub)
+    simulate.register(sub)
+    check_config.register(sub)
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    bench_loop.register_bench(bench_sub)
+    _optional(sub, bench_sub)
+    return parser
+
+
+def _optional(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    bench_sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Subcommands of the estimation and Modbus layers."""
+    from bmsgateway.commands import bench_modbus, bench_soc, registers, replay
+
+    replay.register(sub)
+    registers.register(sub)
+    bench_soc.register_bench(bench_sub)
+    bench_modbus.register_bench(bench_sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"bmsgateway: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

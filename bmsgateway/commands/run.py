@@ -1,0 +1,41 @@
+"""``bmsgateway run [--config FILE]``: the daemon in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit
+from bmsgateway.runtime.logging import configure_logging
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the daemon in the foreground")
+    add_config_arg(p)
+    p.add_argument("--speed", default=None, help="simulated clock speed: a factor or 'max' (simulation only)")
+    p.add_argument("--state-dir", default=None, help="override system.state_dir")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_or_exit(args.config)
+    if cfg is None:
+        return 2
+    configure_logging(cfg.logging.level, cfg.logging.format)
+    from bmsgateway.app import Daemon
+    from bmsgateway.clock import make_clock
+
+    if args.speed is not None and cfg.hardware.backend != "simulated":
+        raise UsageError("--speed only applies to the simulated backend")
+    try:
+        clock = make_clock(args.speed)
+    except ValueError as exc:
+        raise UsageError(f"--speed {args.speed!r}: {exc}") from None
+
+    async def main() -> int:
+        daemon = Daemon.build(cfg, clock, state_dir=args.state_dir)
+        return await daemon.run_until_signal()
+
+    return asyncio.run(main())

@@ -1,0 +1,136 @@
+"""``bmsgateway simulate``: the whole daemon on the simulated pack, faster than real time.
+
+Prints each injected fault, each event and each output change with its simulated time, a summary
+every ``--summary-every`` of simulated time and a final summary; ``--json`` prints one JSON object
+per line instead (``{"type": "event" | "injection" | "summary" | "final", ...}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from typing import Any
+
+from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit, parse_duration_s
+from bmsgateway.config import Config, ConfigError, parse_config
+from bmsgateway.settings import merge_dotted
+
+__all__ = ["register", "run", "with_overrides"]
+
+SCENARIOS = ("idle", "constant", "solar_day", "csv")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("simulate", help="run the daemon on the simulated pack faster than real time")
+    add_config_arg(p)
+    p.add_argument("--scenario", choices=SCENARIOS, default=None, help="current profile (default: config)")
+    p.add_argument("--duration", default="24h", help="simulated time to run, e.g. 24h, 90m (default 24h)")
+    p.add_argument("--speed", default="max", help="'max' (as fast as the CPU allows) or a factor, e.g. 60")
+    p.add_argument("--period", type=float, default=None, help="override system.cycle_period_s (s)")
+    p.add_argument(
+        "--inject", action="append", default=[], metavar="FAULT@TIME",
+        help="inject a fault, e.g. cell_ov:5@2h, dead_board:2@30m, welded:charge@1h (repeatable)",
+    )
+    p.add_argument("--summary-every", default="1h", help="simulated time between summary lines")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=run)
+
+
+def fmt_time(t_s: float) -> str:
+    h, rem = divmod(t_s, 3600.0)
+    m, s = divmod(rem, 60.0)
+    return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
+
+
+def with_overrides(cfg: Config, changes: dict[str, Any]) -> Config:
+    """A copy of ``cfg`` with dotted-key changes, validated like a file."""
+    return parse_config(merge_dotted(cfg.model_dump(mode="json"), changes), "command line")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_or_exit(args.config)
+    if cfg is None:
+        return 2
+    if cfg.hardware.backend != "simulated":
+        raise UsageError("simulate needs hardware.backend = \"simulated\"")
+    changes: dict[str, Any] = {}
+    if args.scenario:
+        changes["simulator.scenario"] = args.scenario
+    if args.period is not None:
+        changes["system.cycle_period_s"] = args.period
+    try:
+        cfg = with_overrides(cfg, changes)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    duration_s = parse_duration_s(args.duration)
+    summary_s = parse_duration_s(args.summary_every)
+    from bmsgateway.sim.faults import FaultInjector, parse_injection
+
+    try:
+        injections = [parse_injection(text) for text in args.inject]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return asyncio.run(_simulate(cfg, duration_s, args.speed, injections, summary_s, args.json, FaultInjector))
+
+
+async def _simulate(
+    cfg: Config, duration_s: float, speed: str, injections: list[Any], summary_s: float, as_json: bool,
+    injector_cls: Any,
+) -> int:
+    from bmsgateway.app import Daemon, event_fields, summary_fields
+    from bmsgateway.clock import make_clock
+    from bmsgateway.state import PackState
+
+    try:
+        clock = make_clock(speed)
+    except ValueError as exc:
+        raise UsageError(f"--speed {speed!r}: {exc}") from None
+    out = sys.stdout
+
+    def emit(kind: str, t_s: float, fields: dict[str, Any], text: str) -> None:
+        if as_json:
+            out.write(json.dumps({"type": kind, "time": fmt_time(t_s), **fields}) + "\n")
+        else:
+            out.write(f"{fmt_time(t_s)}  {text}\n")
+
+    with tempfile.TemporaryDirectory(prefix="bmsgateway-sim-") as tmp:
+        daemon = Daemon.build(cfg, clock, state_dir=tmp, adapters=False, log_events=False)
+        t0 = clock.now()
+        injector = injector_cls(daemon.hardware.simulator, daemon.hardware.emulator)
+        injector.schedule([inj.shifted(t0) if hasattr(inj, "shifted") else inj for inj in injections])
+        next_summary = [t0]
+
+        def on_state(s: PackState) -> None:
+            rel = s.time_s - t0
+            for inj in injector.poll(s.time_s):
+                emit("injection", rel, {"fault": str(inj)}, f"INJECT  {inj}")
+            for ev in s.protection.events:
+                f = event_fields(ev)
+                f.pop("t_s", None)
+                detail = " ".join(f"{k}={v}" for k, v in f.items() if k not in ("kind", "condition"))
+                emit("event", ev.time_s - t0, f, f"{ev.kind.upper():7s} {ev.condition} {detail}")
+            if s.time_s >= next_summary[0]:
+                next_summary[0] += summary_s
+                f = summary_fields(s)
+                f.pop("t_s", None)
+                emit("summary", rel, f, "SUMMARY " + " ".join(f"{k}={v}" for k, v in f.items()))
+
+        daemon.cycle.listeners.append(on_state)
+        await daemon.start(until_s=t0 + duration_s)
+        try:
+            await daemon.wait()
+        finally:
+            await daemon.stop()
+        last = daemon.store.latest
+        if last is not None:
+            f = summary_fields(last)
+            f.pop("t_s", None)
+            f["cycles"] = last.seq + 1
+            f["simulated_s"] = round(last.time_s - t0, 1)
+            emit("final", last.time_s - t0, f, "FINAL   " + " ".join(f"{k}={v}" for k, v in f.items()))
+    return 0

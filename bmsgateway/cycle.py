@@ -1,0 +1,164 @@
+"""The pack cycle: the one place the order of work in a cycle is written down.
+
+    requests -> acquire -> estimate -> protect (drives outputs) -> PackState -> publish -> persist
+
+Why one place (foxBMS ftask_cfg, Klipper's timing-critical separation): the decision follows the
+measurement with no network I/O in between. The only awaits inside a cycle are the conversion
+waits on the injected clock (and, on hardware, the SPI worker thread). Adapters read the
+published snapshot; they never call into this loop. Persistence hands a copy to a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+
+from bmsgateway.acquisition.sampler import Acquisition
+from bmsgateway.clock import Clock
+from bmsgateway.config.model import Config
+from bmsgateway.requests import (
+    ApplyConfig,
+    CalibrateCurrentZero,
+    RequestQueue,
+    ResetCounters,
+    ResetFaults,
+)
+from bmsgateway.state import (
+    CycleTiming,
+    EstimateStatus,
+    Measurement,
+    PackState,
+    ProtectionStatus,
+)
+from bmsgateway.store import SnapshotStore
+
+__all__ = ["EstimatorLike", "PackCycle", "ProtectionLike"]
+
+log = structlog.get_logger("cycle")
+
+
+class EstimatorLike(Protocol):
+    def update(self, m: Measurement, prev: ProtectionStatus | None) -> EstimateStatus: ...
+    def apply_config(self, config: Config) -> None: ...
+    def reset_counters(self) -> None: ...
+
+
+class ProtectionLike(Protocol):
+    def update(self, m: Measurement, est: EstimateStatus, timing: CycleTiming | None) -> ProtectionStatus: ...
+    def apply_config(self, config: Config) -> None: ...
+    def reset_latched(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+class PackCycle:
+    """Runs acquisition -> estimation -> protection at a fixed period and publishes snapshots."""
+
+    def __init__(
+        self,
+        config: Config,
+        acquisition: Acquisition,
+        estimator: EstimatorLike,
+        protection: ProtectionLike,
+        store: SnapshotStore,
+        requests: RequestQueue,
+        clock: Clock,
+        on_state: Callable[[PackState], None] | None = None,
+    ) -> None:
+        self._config = config
+        self.acquisition = acquisition
+        self.estimator = estimator
+        self.protection = protection
+        self.store = store
+        self._requests = requests
+        self._clock = clock
+        self._on_state = on_state
+        self._seq = 0
+        self._overruns = 0
+        self._last_start_s: float | None = None
+        self._timing: CycleTiming | None = None
+        self._prev_protection: ProtectionStatus | None = None
+        #: callbacks run after each published snapshot (summary logging, watchdog, persistence)
+        self.listeners: list[Callable[[PackState], None]] = []
+        if on_state is not None:
+            self.listeners.append(on_state)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def _apply_requests(self) -> None:
+        for req in self._requests.drain():
+            if isinstance(req, ApplyConfig):
+                self._config = req.config
+                self.acquisition.apply_config(req.config)
+                self.estimator.apply_config(req.config)
+                self.protection.apply_config(req.config)
+                log.info("config_applied", source=req.source)
+            elif isinstance(req, ResetFaults):
+                self.protection.reset_latched()
+                log.info("faults_reset", source=req.source)
+            elif isinstance(req, ResetCounters):
+                self.estimator.reset_counters()
+                log.info("counters_reset", source=req.source)
+            elif isinstance(req, CalibrateCurrentZero):
+                offset = self.acquisition.calibrate_zero()
+                log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
+
+    async def run_once(self) -> PackState:
+        """One complete cycle; returns the published snapshot."""
+        start_s = self._clock.now()
+        t_wall0 = time.perf_counter()
+        self._apply_requests()
+        balancing = self._prev_protection.balancing if self._prev_protection else ()
+        m = await self.acquisition.acquire(balancing)
+        est = self.estimator.update(m, self._prev_protection)
+        prot = self.protection.update(m, est, self._timing)
+        self._prev_protection = prot
+        period = self._config.system.cycle_period_s
+        actual = period if self._last_start_s is None else start_s - self._last_start_s
+        self._last_start_s = start_s
+        duration = time.perf_counter() - t_wall0
+        if duration > period:
+            self._overruns += 1
+        self._timing = CycleTiming(period, actual, duration, self._overruns)
+        state = PackState(
+            seq=self._seq,
+            time_s=start_s,
+            wall_time=self._clock.wall_time(),
+            measurement=m,
+            estimate=est,
+            protection=prot,
+            timing=self._timing,
+        )
+        self._seq += 1
+        self.store.publish(state)
+        for listener in self.listeners:
+            listener(state)
+        return state
+
+    async def run(self, stop: asyncio.Event, until_s: float | None = None) -> None:
+        """Cycle at the configured period until ``stop`` is set (or the clock reaches ``until_s``).
+
+        Deadlines are absolute (start + n * period) so the period does not drift; after an
+        overrun the schedule restarts from now instead of bursting to catch up.
+        """
+        next_s = self._clock.now()
+        try:
+            while not stop.is_set():
+                if until_s is not None and self._clock.now() >= until_s:
+                    break
+                await self.run_once()
+                period = self._config.system.cycle_period_s
+                next_s += period
+                now = self._clock.now()
+                if next_s < now:
+                    next_s = now
+                await self._clock.sleep(next_s - now)
+        except BaseException:
+            # Fail safe: whatever stopped the loop, the outputs open.
+            self.protection.shutdown()
+            raise

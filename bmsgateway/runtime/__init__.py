@@ -1,0 +1,1 @@
+"""Process plumbing: logging setup and the systemd notify protocol."""
