@@ -155,8 +155,7 @@ class PackCycle:
                 period = self._config.system.cycle_period_s
                 next_s += period
                 now = self._clock.now()
-                if next_s < now:
-                    next_s = now
+                next_s = max(next_s, now)
                 await self._clock.sleep(next_s - now)
         except BaseException:
             # Fail safe: whatever stopped the loop, the outputs open.

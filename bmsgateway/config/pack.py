@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -93,9 +94,9 @@ class ChemistryConfig(Section):
         volts = [v for _, v in table]
         if socs[0] != 0 or socs[-1] != 100:
             raise ValueError(f"ocv_table SOC points = {socs} must start at 0 and end at 100")
-        if any(b <= a for a, b in zip(socs, socs[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(socs)):
             raise ValueError(f"ocv_table SOC points = {socs} must be strictly increasing")
-        if any(b <= a for a, b in zip(volts, volts[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(volts)):
             raise ValueError(f"ocv_table voltages = {volts} must be strictly increasing")
         if any(not 1.0 <= v <= 5.0 for v in volts):
             raise ValueError(f"ocv_table voltages = {volts} must lie within 1.0..5.0 V")

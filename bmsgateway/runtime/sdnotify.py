@@ -6,6 +6,7 @@ and restarts the daemon, and the contactor drivers (wired to open when not refre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -32,10 +33,8 @@ class SystemdNotifier:
     def notify(self, message: str) -> None:
         if self._sock is None or self._addr is None:
             return
-        try:
+        with contextlib.suppress(OSError):  # systemd gone: nothing useful to do from here
             self._sock.sendto(message.encode(), self._addr)
-        except OSError:
-            pass  # systemd gone: nothing useful to do from here
 
     def ready(self, status: str = "") -> None:
         self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
