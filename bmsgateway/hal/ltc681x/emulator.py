@@ -1,0 +1,513 @@
+"""``EmulatedChain``: a byte-level LTC6811/LTC6813 daisy chain behind the ``SpiTransport`` interface.
+
+Why byte level: the simulated pack must exercise the real driver — command PECs, write ordering
+(top device first), read ordering (bottom device first), per-device PECs, conversion times, the
+watchdog, corrupted and missing replies — not a shortcut that returns floats. The analog side
+(cell voltages, GPIO pins, die temperature, open wires, the effect of discharge) comes from an
+``AnalogFrontEnd`` (the battery simulator); this module only plays the chips.
+
+Modelled behaviour:
+
+* a command whose PEC is wrong is ignored by every chip (no reply, no watchdog reset);
+* conversions sample the analog inputs when the command arrives; results become readable only
+  when the conversion time (``commands.conversion_time_s``) has passed on the injected clock;
+  until then reads return the previous register contents and PLADC reads 0x00;
+* ADCV/ADOW with DCP = 0 pause the discharge switches while sampling (the AFE sees the mask
+  drop to 0 and come back), so the reading is taken without balance current;
+* ADOW: an open sense wire follows the 100 µA current sources — pulled up to the next connected
+  input above, or down to the next connected input below (so the datasheet algorithm finds it);
+  in a plain ADCV an open interior input floats to the midpoint of its neighbours;
+* channels above ``cells_used[board]`` are tied to the top cell and read 0 V;
+* watchdog: a chip that gets no valid command for 2 s resets its configuration (discharge off)
+  and sleeps; a sleeping chip (and every chip above it) ignores commands until ``wakeup``.
+  Chips start asleep, as after power-on;
+* a dead board and every board above it neither receive nor answer (their reply bytes read
+  0xFF, so the PEC fails); their watchdogs run out as on real hardware;
+* an LTC6811 in a mixed chain ignores LTC6813-only commands and its reply slot reads 0xFF.
+
+Not modelled: isoSPI idle (the 5 ms port timeout), the discharge timer (DCTO), the LTC6813's
+C13-C18 compare flags (aux group D) and the GPIO read-back of pin levels (reads the written bits).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from bmsgateway.clock import Clock
+from bmsgateway.hal.ltc681x import commands as cmd
+from bmsgateway.hal.ltc681x.chips import ChipInfo, chip_info
+from bmsgateway.hal.ltc681x.commands import Conversion
+from bmsgateway.hal.ltc681x.pec import append_pec, check_pec
+from bmsgateway.hal.ltc681x.registers import (
+    LSB_V,
+    ConfigRegisters,
+    StatusFlags,
+    c_to_itmp_code,
+    decode_config,
+    encode_cfga,
+    encode_cfgb,
+    encode_status_b,
+    v_to_code,
+)
+
+__all__ = ["REF2_V", "VA_V", "VD_V", "WATCHDOG_S", "AnalogFrontEnd", "EmulatedChain", "StaticAfe"]
+
+#: No valid command for this long: configuration reset, chip sleeps (tSLEEP, 1.8-2.2 s).
+WATCHDOG_S = 2.0
+REF2_V = 3.0  #: second reference, measured with the GPIOs
+VA_V = 5.0  #: analog supply seen by ADSTAT
+VD_V = 3.0  #: digital supply seen by ADSTAT
+THSD_C = 150.0  #: die temperature that sets the thermal shutdown flag
+
+_CLEARED_SLOT = append_pec(b"\xff" * 6)
+_NO_REPLY_SLOT = b"\xff" * 8
+_CMD_MASK_ADCV = ~(0x180 | 0x010 | 0x007) & 0x7FF
+_CMD_MASK_ADOW = ~(0x180 | 0x040 | 0x010 | 0x007) & 0x7FF
+_CMD_MASK_ADX = ~(0x180 | 0x007) & 0x7FF
+
+
+class AnalogFrontEnd(Protocol):
+    """What the chips measure; implemented by the battery simulator (``bmsgateway/sim/``)."""
+
+    def cell_inputs_v(self, board: int) -> Sequence[float]:
+        """The used cells of ``board``, bottom first, at ``clock.now()``."""
+        ...
+
+    def gpio_inputs_v(self, board: int) -> Sequence[float]:
+        """GPIO1..n pin voltages (n = 5 or 9)."""
+        ...
+
+    def die_temperature_c(self, board: int) -> float:
+        """Chip die temperature."""
+        ...
+
+    def open_wires(self, board: int) -> frozenset[int]:
+        """Board-local sense inputs C0..Cn that are open."""
+        ...
+
+    def set_discharge(self, board: int, mask: int) -> None:
+        """DCC bits now in effect (bit 0 = cell 1)."""
+        ...
+
+
+class StaticAfe:
+    """Fixed voltages for tests: every knob is a plain attribute."""
+
+    def __init__(
+        self,
+        cells_v: Sequence[Sequence[float]],
+        gpios_v: Sequence[Sequence[float]] | None = None,
+        die_temperature_c: float = 25.0,
+    ) -> None:
+        self.cells_v: list[list[float]] = [list(c) for c in cells_v]
+        self.gpios_v: list[list[float]] = (
+            [list(g) for g in gpios_v] if gpios_v is not None else [[1.5] * 9 for _ in cells_v]
+        )
+        self.die_temps_c: list[float] = [die_temperature_c] * len(cells_v)
+        self.open: list[frozenset[int]] = [frozenset() for _ in cells_v]
+        self.discharge: list[int] = [0] * len(cells_v)
+        #: Every ``set_discharge`` call in order: (board, mask).
+        self.discharge_log: list[tuple[int, int]] = []
+
+    def cell_inputs_v(self, board: int) -> Sequence[float]:
+        return self.cells_v[board]
+
+    def gpio_inputs_v(self, board: int) -> Sequence[float]:
+        return self.gpios_v[board]
+
+    def die_temperature_c(self, board: int) -> float:
+        return self.die_temps_c[board]
+
+    def open_wires(self, board: int) -> frozenset[int]:
+        return self.open[board]
+
+    def set_discharge(self, board: int, mask: int) -> None:
+        self.discharge[board] = mask
+        self.discharge_log.append((board, mask))
+
+
+def _slot(data: bytes) -> bytes:
+    """6 register bytes + their PEC: one device's 8-byte reply, built when the register changes."""
+    return append_pec(data)
+
+
+def _groups_of_codes(codes: Sequence[int]) -> list[bytes]:
+    """Reply slots for a run of 16-bit codes, 3 per group, little-endian."""
+    out = []
+    for g in range(0, len(codes), 3):
+        c0, c1, c2 = codes[g : g + 3]
+        out.append(_slot(bytes((c0 & 0xFF, c0 >> 8, c1 & 0xFF, c1 >> 8, c2 & 0xFF, c2 >> 8))))
+    return out
+
+
+class _Chip:
+    """Register state of one emulated chip."""
+
+    def __init__(self, info: ChipInfo) -> None:
+        self.info = info
+        self.cfga = bytearray(encode_cfga(ConfigRegisters()))
+        self.cfgb = bytearray(encode_cfgb(ConfigRegisters()))
+        self.cell_slots: list[bytes] = [_CLEARED_SLOT] * info.cell_groups
+        self.aux_slots: list[bytes] = [_CLEARED_SLOT] * info.aux_groups
+        self.stat_a_slot: bytes = _CLEARED_SLOT
+        self.stat_b_slot: bytes = _CLEARED_SLOT
+        self.vd_code = 0xFFFF
+        self.flags = StatusFlags()
+        self.pending_end_s = -1.0
+        self.pending_commit: Callable[[], None] | None = None
+        self.last_cmd_s = 0.0
+        self.asleep = True
+        self.applied_mask = 0
+
+    def config(self) -> ConfigRegisters:
+        return decode_config(self.cfga, self.cfgb if self.info.has_cfgb else None)
+
+    def dcc_mask(self) -> int:
+        mask = self.cfga[4] | ((self.cfga[5] & 0xF) << 8)
+        if self.info.has_cfgb:
+            mask |= ((self.cfgb[0] >> 4) & 0xF) << 12 | (self.cfgb[1] & 0x3) << 16
+        return mask
+
+    def reset_config(self) -> None:
+        self.cfga[:] = encode_cfga(ConfigRegisters())
+        self.cfgb[:] = encode_cfgb(ConfigRegisters())
+
+    def refresh_stat_b(self) -> None:
+        self.stat_b_slot = _slot(encode_status_b(self.vd_code, self.flags))
+
+
+class EmulatedChain:
+    """A chain of emulated LTC681x chips answering the driver's bytes (board 0 nearest the host)."""
+
+    def __init__(
+        self,
+        chips: Sequence[str],
+        clock: Clock,
+        afe: AnalogFrontEnd,
+        cells_used: Sequence[int],
+        seed: int = 0,
+    ) -> None:
+        if len(cells_used) != len(chips):
+            raise ValueError(f"cells_used has {len(cells_used)} entries for {len(chips)} chips")
+        self._chips = [_Chip(chip_info(c)) for c in chips]
+        for b, (chip, n) in enumerate(zip(self._chips, cells_used, strict=True)):
+            if not 0 < n <= chip.info.cells:
+                raise ValueError(f"board {b}: {n} cells used on an {chip.info.name}")
+        self._clock = clock
+        self._afe = afe
+        self._cells_used = list(cells_used)
+        self._rng = random.Random(seed)
+        self._dead = [False] * len(chips)
+        self._corrupt_p = [0.0] * len(chips)
+        self._corrupt_next = [0] * len(chips)
+        #: Wall time spent inside ``transfer``/``wakeup`` (benchmarks subtract it from the driver's).
+        self.emulator_time_s = 0.0
+        #: Commands dropped because their PEC was wrong (diagnostics for tests).
+        self.bad_command_pecs = 0
+
+    # ------------------------------------------------------------------ fault knobs
+
+    @property
+    def n_boards(self) -> int:
+        return len(self._chips)
+
+    def set_dead(self, board: int, dead: bool) -> None:
+        """Cut the chain at ``board``: it and every board above it stop receiving and answering."""
+        self._dead[board] = dead
+
+    def set_corruption(self, board: int, probability: float) -> None:
+        """Flip one random bit in each reply of ``board`` with this probability (seeded RNG)."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be within 0..1, got {probability}")
+        self._corrupt_p[board] = probability
+
+    def corrupt_next(self, board: int, count: int) -> None:
+        """Corrupt exactly the next ``count`` register replies of ``board``."""
+        self._corrupt_next[board] = max(0, count)
+
+    # ------------------------------------------------------------------ introspection
+
+    def config(self, board: int) -> ConfigRegisters:
+        """Configuration registers as the chip holds them now."""
+        self.update()
+        return self._chips[board].config()
+
+    def discharge_mask(self, board: int) -> int:
+        """DCC bits of ``board`` in effect now (bit 0 = cell 1)."""
+        self.update()
+        return self._chips[board].applied_mask
+
+    def asleep(self, board: int) -> bool:
+        """True while ``board`` sleeps (watchdog expired, or never woken)."""
+        self.update()
+        return self._chips[board].asleep
+
+    # ------------------------------------------------------------------ time
+
+    def update(self) -> None:
+        """Bring the chips to ``clock.now()``: finish conversions, run out watchdogs.
+
+        ``transfer``/``wakeup`` call this; the simulator may call it to see a watchdog expire
+        even when the host has gone silent.
+        """
+        now = self._clock.now()
+        for b, chip in enumerate(self._chips):
+            if chip.pending_commit is not None and now >= chip.pending_end_s:
+                chip.pending_commit()
+                chip.pending_commit = None
+            if not chip.asleep and now - chip.last_cmd_s > WATCHDOG_S:
+                chip.reset_config()
+                chip.asleep = True
+                chip.pending_commit = None
+                self._apply_discharge(b, chip, paused=False)
+
+    def _reachable(self) -> int:
+        """Number of boards from the bottom that receive commands (below the first dead/asleep)."""
+        for b, chip in enumerate(self._chips):
+            if self._dead[b] or chip.asleep:
+                return b
+        return len(self._chips)
+
+    def _apply_discharge(self, board: int, chip: _Chip, paused: bool) -> None:
+        mask = 0 if paused else chip.dcc_mask() & ((1 << chip.info.cells) - 1)
+        if mask != chip.applied_mask:
+            chip.applied_mask = mask
+            self._afe.set_discharge(board, mask)
+
+    # ------------------------------------------------------------------ SpiTransport
+
+    def wakeup(self, chain_length: int) -> None:
+        """Wake sleeping chips up to the first dead board (the wake pulse travels up the chain)."""
+        t0 = time.perf_counter()
+        try:
+            self.update()
+            now = self._clock.now()
+            for b, chip in enumerate(self._chips):
+                if self._dead[b]:
+                    break
+                if chip.asleep:
+                    chip.asleep = False
+                    chip.last_cmd_s = now
+        finally:
+            self.emulator_time_s += time.perf_counter() - t0
+
+    def transfer(self, tx: bytes) -> bytes:
+        """One CS-framed exchange: a command (+ write data or read clocks) in, the chain's bytes out."""
+        t0 = time.perf_counter()
+        try:
+            return self._transfer(tx)
+        finally:
+            self.emulator_time_s += time.perf_counter() - t0
+
+    def _transfer(self, tx: bytes) -> bytes:
+        self.update()
+        if len(tx) < 4:
+            return b"\xff" * len(tx)
+        if not check_pec(tx[:4]):
+            self.bad_command_pecs += 1
+            return b"\xff" * len(tx)
+        code = cmd.command_code(tx)
+        n_live = self._reachable()
+        now = self._clock.now()
+        for chip in self._chips[:n_live]:
+            chip.last_cmd_s = now
+        reader = self._reply_reader(code)
+        if reader is not None:
+            return self._read_reply(tx, n_live, reader)
+        if code == cmd.PLADC:
+            busy = any(c.pending_commit is not None for c in self._chips[:n_live])
+            return b"\xff" * 4 + (b"\x00" if busy else b"\xff") * (len(tx) - 4)
+        if code in (cmd.WRCFGA, cmd.WRCFGB):
+            self._write(code, tx[4:], n_live)
+        else:
+            self._execute(code, n_live, now)
+        return b"\xff" * len(tx)
+
+    # ------------------------------------------------------------------ commands
+
+    def _reply_reader(self, code: int) -> Callable[[_Chip], bytes] | None:
+        """How a chip answers a read command, or None if ``code`` is not a read."""
+        if code == cmd.RDCFGA:
+
+            def cfga(chip: _Chip) -> bytes:
+                data = bytearray(chip.cfga)
+                data[0] |= 0x02  # DTEN reads 1: the discharge timer is available
+                return _slot(bytes(data))
+
+            return cfga
+        if code == cmd.RDCFGB:
+            return lambda chip: _slot(bytes(chip.cfgb)) if chip.info.has_cfgb else _NO_REPLY_SLOT
+        if code in cmd.RDCV:
+            g = cmd.RDCV.index(code)
+            return lambda chip: chip.cell_slots[g] if g < chip.info.cell_groups else _NO_REPLY_SLOT
+        if code in cmd.RDAUX:
+            g = cmd.RDAUX.index(code)
+            return lambda chip: chip.aux_slots[g] if g < chip.info.aux_groups else _NO_REPLY_SLOT
+        if code == cmd.RDSTATA:
+            return lambda chip: chip.stat_a_slot
+        if code == cmd.RDSTATB:
+            return lambda chip: chip.stat_b_slot
+        return None
+
+    def _read_reply(self, tx: bytes, n_live: int, reader: Callable[[_Chip], bytes]) -> bytes:
+        out = bytearray(b"\xff" * len(tx))
+        for b in range(n_live):
+            start = 4 + 8 * b
+            if start + 8 > len(tx):
+                break
+            slot = reader(self._chips[b])
+            if self._corrupt_next[b] > 0 or (self._corrupt_p[b] > 0 and self._rng.random() < self._corrupt_p[b]):
+                if self._corrupt_next[b] > 0:
+                    self._corrupt_next[b] -= 1
+                bit = self._rng.randrange(64)
+                damaged = bytearray(slot)
+                damaged[bit >> 3] ^= 1 << (bit & 7)
+                slot = bytes(damaged)
+            out[start : start + 8] = slot
+        return bytes(out)
+
+    def _write(self, code: int, data: bytes, n_live: int) -> None:
+        """Write data arrives top device first, so board b's slot is the (b+1)-th from the end."""
+        for b in range(n_live):
+            end = len(data) - 8 * b
+            if end - 8 < 0:
+                break
+            slot = data[end - 8 : end]
+            if not check_pec(slot):
+                continue
+            chip = self._chips[b]
+            if code == cmd.WRCFGA:
+                chip.cfga[:] = slot[:6]
+            elif chip.info.has_cfgb:
+                chip.cfgb[:] = slot[:6]
+            self._apply_discharge(b, chip, paused=False)
+
+    def _execute(self, code: int, n_live: int, now: float) -> None:
+        if code in (cmd.CLRCELL, cmd.CLRAUX, cmd.CLRSTAT):
+            for chip in self._chips[:n_live]:
+                if code == cmd.CLRCELL:
+                    chip.cell_slots = [_CLEARED_SLOT] * chip.info.cell_groups
+                elif code == cmd.CLRAUX:
+                    chip.aux_slots = [_CLEARED_SLOT] * chip.info.aux_groups
+                else:
+                    chip.stat_a_slot = chip.stat_b_slot = _CLEARED_SLOT
+            return
+        # Only the "all channels" forms (CH/CHG/CHST = 0) are modelled; the other channel
+        # selections share code space with ADCVAX/ADCVSC and are ignored like unknown commands.
+        if code & 0x007:
+            return
+        mode = cmd.AdcMode((code >> 7) & 0x3)
+        dcp = bool(code & 0x010)
+        if code & _CMD_MASK_ADCV == cmd.ADCV or code & _CMD_MASK_ADOW == cmd.ADOW:
+            kind = Conversion.CELLS
+        elif code & _CMD_MASK_ADX == cmd.ADAX:
+            kind = Conversion.AUX
+        elif code & _CMD_MASK_ADX == cmd.ADSTAT:
+            kind = Conversion.STATUS
+        else:
+            return  # a valid command this emulator does not model: ignored, watchdog fed
+        pull = bool(code & 0x040) if code & _CMD_MASK_ADOW == cmd.ADOW else None
+        for b in range(n_live):
+            chip = self._chips[b]
+            adcopt = bool(chip.cfga[0] & 0x01)
+            if kind is Conversion.CELLS:
+                commit = self._convert_cells(b, chip, dcp, pull)
+            elif kind is Conversion.AUX:
+                commit = self._convert_aux(b, chip)
+            else:
+                commit = self._convert_status(b, chip)
+            chip.pending_commit = commit
+            chip.pending_end_s = now + cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
+
+    # ------------------------------------------------------------------ conversions
+
+    def _pin_voltages(self, board: int, chip: _Chip, pull: bool | None) -> list[float]:
+        """Sense input voltages C0..Cmax relative to C0, with open wires applied."""
+        n_used = self._cells_used[board]
+        cells = list(self._afe.cell_inputs_v(board))[:n_used]
+        cells += [0.0] * (n_used - len(cells))
+        pins = [0.0]
+        for v in cells:
+            pins.append(pins[-1] + v)
+        opened = self._afe.open_wires(board)
+        if opened:
+            connected = [k for k in range(n_used + 1) if k not in opened]
+            true = list(pins)
+            for k in sorted(opened):
+                if not 0 <= k <= n_used:
+                    continue
+                above = [c for c in connected if c > k]
+                below = [c for c in connected if c < k]
+                if pull is True:  # pulled up to the next connected input above (top: held by V+)
+                    if k < n_used:
+                        pins[k] = true[above[0]] if above else true[n_used]
+                elif pull is False:  # pulled down to the next connected input below (C0: V-)
+                    if k > 0:
+                        pins[k] = true[below[-1]] if below else 0.0
+                elif 0 < k < n_used:  # floating input: settles between its neighbours
+                    lo = true[below[-1]] if below else 0.0
+                    hi = true[above[0]] if above else true[n_used]
+                    pins[k] = 0.5 * (lo + hi)
+        top = pins[n_used]
+        pins += [top] * (chip.info.cells - n_used)  # unused inputs tied to the top cell
+        return pins
+
+    def _convert_cells(self, board: int, chip: _Chip, dcp: bool, pull: bool | None) -> Callable[[], None]:
+        if not dcp:
+            self._apply_discharge(board, chip, paused=True)
+        pins = self._pin_voltages(board, chip, pull)
+        if not dcp:
+            self._apply_discharge(board, chip, paused=False)
+        codes = [v_to_code(pins[k + 1] - pins[k]) for k in range(chip.info.cells)]
+        slots = _groups_of_codes(codes)
+        cfg = chip.config()
+        uv_code = (cfg.vuv_code + 1) * 16
+        ov_code = cfg.vov_code * 16
+        uv = ov = 0
+        for k, c in enumerate(codes[:12]):
+            uv |= (c < uv_code) << k
+            ov |= (c > ov_code) << k
+
+        def commit() -> None:
+            chip.cell_slots = slots
+            chip.flags = StatusFlags(uv, ov, chip.flags.thsd, chip.flags.muxfail, chip.flags.rev)
+            chip.refresh_stat_b()
+
+        return commit
+
+    def _convert_aux(self, board: int, chip: _Chip) -> Callable[[], None]:
+        gpios = list(self._afe.gpio_inputs_v(board))[: chip.info.gpios]
+        gpios += [0.0] * (chip.info.gpios - len(gpios))
+        pulldown_off = chip.config().gpio_pulldown_off
+        codes = [v_to_code(v) if (pulldown_off >> k) & 1 else 0 for k, v in enumerate(gpios)]
+        ref = v_to_code(REF2_V)
+        layout = [codes[0], codes[1], codes[2], codes[3], codes[4], ref]
+        if chip.info.aux_groups > 2:
+            layout += [codes[5], codes[6], codes[7], codes[8], 0, 0]
+        slots = _groups_of_codes(layout)
+
+        def commit() -> None:
+            chip.aux_slots = slots
+
+        return commit
+
+    def _convert_status(self, board: int, chip: _Chip) -> Callable[[], None]:
+        cells = list(self._afe.cell_inputs_v(board))[: self._cells_used[board]]
+        sc_code = min(0xFFFE, int(sum(cells) / (LSB_V * chip.info.sc_scale) + 0.5))
+        temp_c = self._afe.die_temperature_c(board)
+        itmp = c_to_itmp_code(temp_c)
+        va = v_to_code(VA_V)
+        slot_a = _slot(bytes((sc_code & 0xFF, sc_code >> 8, itmp & 0xFF, itmp >> 8, va & 0xFF, va >> 8)))
+        thsd = temp_c > THSD_C
+
+        def commit() -> None:
+            chip.stat_a_slot = slot_a
+            chip.vd_code = v_to_code(VD_V)
+            flags = chip.flags
+            chip.flags = StatusFlags(flags.uv_mask, flags.ov_mask, thsd or flags.thsd, flags.muxfail, flags.rev)
+            chip.refresh_stat_b()
+
+        return commit
