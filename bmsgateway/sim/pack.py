@@ -1,0 +1,474 @@
+"""``PackSimulator``: the simulated battery behind the emulated LTC681x chain and the outputs.
+
+It is three things at once, because on real hardware they share one physical pack:
+
+* the analog front end the chip emulator samples (cell voltages, GPIO voltages of thermistors and
+  the Hall current sensor, die temperature, open sense wires) and the DCC bits it applies,
+* the ``DigitalIO`` of contactors and relays, whose real contact states gate the current,
+* the ``BusVoltageSensor`` on the inverter's DC link (precharge).
+
+Physics advance lazily: every call first integrates from the last time to ``clock.now()`` in
+sub-steps of at most ``MAX_STEP_S`` (split at contactor moves), then answers from a per-instant
+cache, so many calls within one cycle cost one step. Time never runs backwards: an earlier clock
+reading is treated as "no time passed".
+
+The pack current is the scenario's charge source current if the charge path is closed minus its
+load current if the discharge path is closed (see ``OutputBank.charge_path``). The precharge
+current into the DC link is not drawn from the cells (it is tiny); the DC link only tracks voltage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmsgateway.clock import Clock
+from bmsgateway.config.model import Config
+from bmsgateway.config.pack import CHIP_GPIOS
+from bmsgateway.hal.thermistor import temperature_to_voltage_v
+from bmsgateway.sim.cell import CellBank, CellParameters
+from bmsgateway.sim.faults import CHAIN_KINDS, Injection
+from bmsgateway.sim.io import CONTACTOR_NAMES, DcLink, OutputBank
+from bmsgateway.sim.ocv import OcvCurve
+from bmsgateway.sim.scenario import Scenario, make_scenario
+from bmsgateway.sim.sensors import HallSensor, NoisePool
+from bmsgateway.sim.thermal import ThermalModel
+
+__all__ = ["MAX_STEP_S", "PackSimulator"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Longest integration sub-step.
+MAX_STEP_S = 1.0
+#: How far beyond a limit an injected sense fault reads.
+FAULT_VOLTAGE_MARGIN_V = 0.1
+FAULT_TEMPERATURE_MARGIN_C = 20.0
+_J_PER_WH = 3600.0
+
+
+class PackSimulator:
+    """Equivalent-circuit pack + thermal model + sensors + outputs, driven by a scenario."""
+
+    def __init__(self, config: Config, clock: Clock, scenario: Scenario | None = None) -> None:
+        self.config = config
+        sim = config.simulator
+        self._clock = clock
+        self._rng = np.random.default_rng(sim.seed)
+        pack = config.pack
+        self._limits = pack.limits
+        n = pack.cell_count
+
+        # Board layout: cell slices and thermistor ownership.
+        self._cell_slices: list[slice] = []
+        self._therm_first: list[int] = []
+        start = 0
+        t_start = 0
+        for b in pack.boards:
+            self._cell_slices.append(slice(start, start + b.cells))
+            self._therm_first.append(t_start)
+            start += b.cells
+            t_start += b.thermistors
+        self._gpio_count = [CHIP_GPIOS[b.chip] for b in pack.boards]
+
+        params = CellParameters.draw(
+            self._rng,
+            n,
+            capacity_ah=pack.capacity_ah,
+            capacity_spread_pct=sim.capacity_spread_pct,
+            r0_ohm=sim.cell_resistance_ohm,
+            r1_ohm=sim.rc_resistance_ohm,
+            resistance_spread_pct=sim.resistance_spread_pct,
+            tau_s=sim.rc_time_constant_s,
+            self_discharge_pct_per_month=sim.self_discharge_pct_per_month,
+            self_discharge_spread_pct=sim.self_discharge_spread_pct,
+            initial_soc_pct=sim.initial_soc_pct,
+            initial_soc_spread_pct=sim.initial_soc_spread_pct,
+        )
+        self._cells = CellBank(params, OcvCurve(self._limits.ocv_table), sim.balance_resistance_ohm)
+        self._r0_total_ohm = float(params.r0_ohm.sum())
+        self._thermal = ThermalModel(
+            n,
+            sim.ambient_temperature_c,
+            sim.thermal_capacity_j_per_k,
+            sim.thermal_resistance_k_per_w,
+            sim.heater_power_w,
+            sim.cooler_power_w,
+        )
+        self._outputs = OutputBank(sim.contactor_close_time_s)
+        self._dc_link = DcLink(sim.bus_capacitance_f, sim.precharge_resistance_ohm, sim.bus_discharge_time_constant_s)
+        self._scenario = scenario if scenario is not None else make_scenario(sim)
+        self._noise = NoisePool(self._rng)
+        self._hall = HallSensor(
+            config.hardware.current_sensor,
+            sim.current_offset_a,
+            sim.current_gain_error_pct,
+            sim.current_noise_a,
+            self._noise,
+        )
+
+        self._bleed: BoolArray = np.zeros(n, dtype=np.bool_)
+        self._bleed_any = False
+        self._board_masks = [0] * len(pack.boards)
+
+        # Fault state set by ``inject``.
+        self._cell_read_fault: dict[int, float] = {}  # cell index -> +1 (reads over Vmax) / -1 (under Vmin)
+        self._therm_read_c: dict[int, float] = {}  # pack thermistor index -> forced temperature
+        self._open_wires: list[set[int]] = [set() for _ in pack.boards]
+
+        self._start_s = clock.now()
+        self._t_s = self._start_s
+        self._current_a = self._gated_current(0.0)
+        self._terminal_j = 0.0
+        self._losses_j = 0.0
+        self._bleed_j = 0.0
+        self._self_discharge_j = 0.0
+        self._v_term_cache: FloatArray | None = None
+        self._temp_cache: list[float] = []
+        self._temp_version = -1
+        self._board_starts = np.array([sl.start for sl in self._cell_slices], dtype=np.intp)
+        self._board_sizes = np.array([sl.stop - sl.start for sl in self._cell_slices], dtype=np.float64)
+
+    # ------------------------------------------------------------------ physics
+
+    def _gated_current(self, elapsed_s: float) -> float:
+        source_a, load_a = self._scenario.sources_a(elapsed_s)
+        out = self._outputs
+        current = 0.0
+        if source_a > 0 and out.charge_path():
+            current += source_a
+        if load_a > 0 and out.discharge_path():
+            current -= load_a
+        return current
+
+    def _advance(self) -> None:
+        """Integrate up to ``clock.now()`` (no-op if time has not moved on)."""
+        now = self._clock.now()
+        if now <= self._t_s:
+            return
+        t = self._t_s
+        cells = self._cells
+        outputs = self._outputs
+        while t < now:
+            t_next = min(now, t + MAX_STEP_S)
+            event = outputs.next_event_s()
+            if event is not None and t < event < t_next:
+                t_next = event
+            dt = t_next - t
+            current = self._gated_current(t + 0.5 * dt - self._start_s)
+            bleed = self._bleed if self._bleed_any else None
+            ocv_sum_v = pack_v = 0.0
+            if current != 0.0 or outputs.power_contact_closed() or outputs.is_closed("precharge"):
+                ocv_sum_v = float(cells.ocv_v().sum()) + float(cells.v1_v.sum())
+                pack_v = ocv_sum_v + current * self._r0_total_ohm
+            result = cells.step(dt, current, bleed)
+            self._terminal_j += current * pack_v * dt
+            if bleed is not None:
+                # The bleed resistors are across the sense terminals: their power comes from the
+                # cells and is not part of the pack terminal power.
+                self._bleed_j += result.bleed_j
+            self._losses_j += float(result.heat_j.sum())
+            self._self_discharge_j += result.self_discharge_j
+            self._thermal.add(dt, result.heat_j, outputs.relays["heater"], outputs.relays["cooler"])
+            self._dc_link.step(dt, pack_v, outputs.power_contact_closed(), outputs.is_closed("precharge"))
+            t = t_next
+            outputs.settle(t)
+        self._t_s = now
+        self._current_a = self._gated_current(now - self._start_s)
+        self._v_term_cache = None
+
+    def _terminal_now(self) -> FloatArray:
+        if self._v_term_cache is None:
+            self._v_term_cache = self._cells.terminal_v(self._current_a, self._bleed if self._bleed_any else None)
+        return self._v_term_cache
+
+    def _board_temps_c(self) -> list[float]:
+        """Mean cell temperature per board (recomputed only when the thermal model moved)."""
+        if self._temp_version != self._thermal.version:
+            sums = np.add.reduceat(self._thermal.temperature_c, self._board_starts)
+            self._temp_cache = (sums / self._board_sizes).tolist()
+            self._temp_version = self._thermal.version
+        return self._temp_cache
+
+    # ------------------------------------------------------------------ AnalogFrontEnd
+
+    def cell_inputs_v(self, board: int) -> Sequence[float]:
+        """Used cells of ``board``, bottom first, as the chip's ADC would see them (with noise)."""
+        self._advance()
+        sl = self._cell_slices[board]
+        v = self._terminal_now()[sl]
+        sigma = self.config.simulator.voltage_noise_v
+        if sigma > 0:
+            v = v + sigma * self._noise.take(v.shape[0])
+        values: list[float] = v.tolist()
+        if self._cell_read_fault:
+            for idx, sign in self._cell_read_fault.items():
+                if sl.start <= idx < sl.stop:
+                    k = idx - sl.start
+                    if sign > 0:
+                        values[k] = max(values[k], self._limits.vmax_v + FAULT_VOLTAGE_MARGIN_V)
+                    else:
+                        values[k] = min(values[k], self._limits.vmin_v - FAULT_VOLTAGE_MARGIN_V)
+        return values
+
+    def gpio_inputs_v(self, board: int) -> Sequence[float]:
+        """GPIO1..n: thermistor dividers on GPIO1..thermistors, the Hall sensor on its GPIO."""
+        self._advance()
+        cfg = self.config
+        values = [0.0] * self._gpio_count[board]
+        therm = cfg.pack.thermistor
+        count = cfg.pack.boards[board].thermistors
+        if count:
+            base_c = self._board_temps_c()[board]
+            sigma = cfg.simulator.temperature_noise_c
+            noise = self._noise.take(count) if sigma > 0 else None
+            first = self._therm_first[board]
+            for k in range(count):
+                t_c = self._therm_read_c.get(first + k)
+                if t_c is None:
+                    t_c = base_c + (sigma * float(noise[k]) if noise is not None else 0.0)
+                values[k] = temperature_to_voltage_v(t_c, therm.vref_v, therm.pullup_ohm, therm.r25_ohm, therm.beta_k)
+        cs = cfg.hardware.current_sensor
+        if board == cs.board and cs.gpio <= len(values):
+            values[cs.gpio - 1] = self._hall.voltage_v(self._current_a)
+        return values
+
+    def die_temperature_c(self, board: int) -> float:
+        """Board's mean cell temperature + self-heating + heat of that board's bleed resistors."""
+        self._advance()
+        sim = self.config.simulator
+        t_c = self._board_temps_c()[board] + sim.die_self_heating_c
+        if self._board_masks[board]:
+            sl = self._cell_slices[board]
+            v = self._terminal_now()[sl]
+            bleed_w = float((v * v * self._bleed[sl]).sum()) / sim.balance_resistance_ohm
+            t_c += bleed_w * sim.die_bleed_k_per_w
+        return t_c
+
+    def open_wires(self, board: int) -> frozenset[int]:
+        """Board-local sense inputs (C0..Cn) that are open."""
+        return frozenset(self._open_wires[board])
+
+    def set_discharge(self, board: int, mask: int) -> None:
+        """DCC bits now in effect for ``board`` (bit 0 = its cell 1); bits above its cells ignored."""
+        if mask == self._board_masks[board]:
+            return
+        self._advance()
+        sl = self._cell_slices[board]
+        cells = sl.stop - sl.start
+        self._bleed[sl] = [(mask >> j) & 1 == 1 for j in range(cells)]
+        self._board_masks[board] = mask & ((1 << cells) - 1)
+        self._bleed_any = bool(self._bleed.any())
+        self._v_term_cache = None
+
+    # ------------------------------------------------------------------ DigitalIO / BusVoltageSensor
+
+    def set_output(self, name: str, on: bool) -> None:
+        """Drive an output; contactors move after ``contactor_close_time_s``, relays at once."""
+        self._advance()
+        self._outputs.command(name, on, self._t_s)
+        self._current_a = self._gated_current(self._t_s - self._start_s)
+        self._v_term_cache = None
+
+    def get_output(self, name: str) -> bool:
+        return self._outputs.commanded(name)
+
+    def read_feedback(self, name: str) -> bool | None:
+        """Auxiliary contact of a contactor (True = closed); None for relays, heater and cooler."""
+        if name not in CONTACTOR_NAMES:
+            return None
+        self._advance()
+        return self._outputs.is_closed(name)
+
+    def safe_state(self) -> None:
+        for name in (*CONTACTOR_NAMES, *self._outputs.relays):
+            self.set_output(name, False)
+
+    def read_bus_voltage_v(self) -> float:
+        self._advance()
+        if self._outputs.power_contact_closed():
+            return float(self._terminal_now().sum())
+        return self._dc_link.voltage_v
+
+    # ------------------------------------------------------------------ fault injection
+
+    @property
+    def board_count(self) -> int:
+        return len(self._cell_slices)
+
+    def _wire_to_board(self, wire: int) -> tuple[int, int]:
+        """Pack-wide sense wire (0 = pack negative, k = top of cell k) -> (board, local input)."""
+        if wire == 0:
+            return (0, 0)
+        for b, sl in enumerate(self._cell_slices):
+            if sl.start < wire <= sl.stop:
+                return (b, wire - sl.start)
+        raise ValueError(f"sense wire {wire} does not exist (0..{self._cell_slices[-1].stop})")
+
+    def check_injection(self, injection: Injection) -> None:
+        """Raise ValueError if the injection's target does not exist in this pack."""
+        kind, target = injection.kind, injection.target
+        pack = self.config.pack
+        if kind in CHAIN_KINDS:
+            raise ValueError(f"{injection}: {kind} is a chain fault; apply it through FaultInjector")
+        if kind in ("cell_ov", "cell_uv"):
+            assert isinstance(target, int)
+            if not 1 <= target <= pack.cell_count:
+                raise ValueError(f"{injection}: cell {target} does not exist (1..{pack.cell_count})")
+        elif kind in ("over_temp", "under_temp"):
+            assert isinstance(target, int)
+            if not 1 <= target <= pack.thermistor_count:
+                raise ValueError(f"{injection}: thermistor {target} does not exist (1..{pack.thermistor_count})")
+        elif kind == "open_wire":
+            assert isinstance(target, int)
+            try:
+                self._wire_to_board(target)
+            except ValueError as exc:
+                raise ValueError(f"{injection}: {exc}") from None
+
+    def inject(self, injection: Injection) -> None:
+        """Apply a simulator-side fault now (tests call this directly; see ``FaultInjector``)."""
+        self.check_injection(injection)
+        self._advance()
+        kind, target = injection.kind, injection.target
+        relays = self.config.protection.relays
+        if kind in ("cell_ov", "cell_uv"):
+            assert isinstance(target, int)
+            self._cell_read_fault[target - 1] = 1.0 if kind == "cell_ov" else -1.0
+        elif kind == "over_temp":
+            assert isinstance(target, int)
+            self._therm_read_c[target - 1] = relays.tmax_c + FAULT_TEMPERATURE_MARGIN_C
+        elif kind == "under_temp":
+            assert isinstance(target, int)
+            self._therm_read_c[target - 1] = relays.tmin_c - FAULT_TEMPERATURE_MARGIN_C
+        elif kind == "open_wire":
+            assert isinstance(target, int)
+            board, local = self._wire_to_board(target)
+            self._open_wires[board].add(local)
+        elif kind == "stuck_current":
+            self._hall.stuck_v = self._hall.voltage_v(self._current_a)
+        elif kind in ("welded", "no_close"):
+            assert isinstance(target, str)
+            contactor = self._outputs.contactors[target]
+            if kind == "welded":
+                contactor.welded = True
+            else:
+                contactor.no_close = True
+
+    def clear_faults(self) -> None:
+        """Remove every simulator-side fault (sensors read true values, contactors work again)."""
+        self._advance()
+        self._cell_read_fault.clear()
+        self._therm_read_c.clear()
+        for wires in self._open_wires:
+            wires.clear()
+        self._hall.stuck_v = None
+        for c in self._outputs.contactors.values():
+            c.welded = False
+            c.no_close = False
+
+    # ------------------------------------------------------------------ truth
+
+    @property
+    def start_s(self) -> float:
+        """Clock time at which the simulation started."""
+        return self._start_s
+
+    @property
+    def time_s(self) -> float:
+        """Clock time up to which the physics have been integrated (advances to now first)."""
+        self._advance()
+        return self._t_s
+
+    @property
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the start (the scenario's and the injections' time base)."""
+        self._advance()
+        return self._t_s - self._start_s
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def true_current_a(self) -> float:
+        """Current that really flows now (after gating), positive = charging."""
+        self._advance()
+        return self._current_a
+
+    @property
+    def true_cell_soc_pct(self) -> FloatArray:
+        self._advance()
+        return self._cells.soc * 100.0
+
+    @property
+    def true_ocv_v(self) -> FloatArray:
+        self._advance()
+        return self._cells.ocv_v()
+
+    @property
+    def true_cell_voltages_v(self) -> FloatArray:
+        """Terminal voltage of each cell now (no noise, no injected sense faults)."""
+        self._advance()
+        return self._terminal_now().copy()
+
+    @property
+    def true_pack_voltage_v(self) -> float:
+        self._advance()
+        return float(self._terminal_now().sum())
+
+    @property
+    def cell_capacity_ah(self) -> FloatArray:
+        return self._cells.params.capacity_ah.copy()
+
+    @property
+    def cell_resistance_ohm(self) -> FloatArray:
+        return self._cells.params.r0_ohm.copy()
+
+    @property
+    def cell_temperatures_c(self) -> FloatArray:
+        self._advance()
+        self._thermal.flush()
+        return self._thermal.temperature_c.copy()
+
+    @property
+    def balancing_mask(self) -> BoolArray:
+        """Cells whose bleed resistor is on (pack-wide)."""
+        return self._bleed.copy()
+
+    @property
+    def stored_energy_wh(self) -> float:
+        """Chemical energy above 0 % SOC plus the RC pairs' capacitor energy."""
+        self._advance()
+        return self._cells.stored_energy_j() / _J_PER_WH
+
+    @property
+    def terminal_energy_wh(self) -> float:
+        """Cumulative energy that went in at the pack terminals (negative when discharged)."""
+        self._advance()
+        return self._terminal_j / _J_PER_WH
+
+    @property
+    def losses_wh(self) -> float:
+        """Cumulative heat: I²R0 + R1 + balancing bleed."""
+        self._advance()
+        return self._losses_j / _J_PER_WH
+
+    @property
+    def balancing_energy_wh(self) -> float:
+        """Cumulative heat of the bleed resistors (part of ``losses_wh``)."""
+        self._advance()
+        return self._bleed_j / _J_PER_WH
+
+    @property
+    def self_discharge_wh(self) -> float:
+        """Cumulative energy lost to self-discharge (not part of ``losses_wh``)."""
+        self._advance()
+        return self._self_discharge_j / _J_PER_WH
+
+    def contactor_closed(self, name: str) -> bool:
+        """Physical contact state of a contactor (or relay state), regardless of wiring."""
+        self._advance()
+        return self._outputs.is_closed(name)
