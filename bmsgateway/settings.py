@@ -10,6 +10,7 @@ the overrides file (atomically) and queued for the pack cycle, so it survives a 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ class SettingsStore:
         self._path = overrides_path
         self._queue = queue
         self._overrides: dict[str, Any] = {}
+        # propose() may be called from adapter threads (Modbus runs its own loop thread).
+        self._lock = threading.Lock()
 
     @property
     def config(self) -> Config:
@@ -86,6 +89,10 @@ class SettingsStore:
 
     def propose(self, changes: Mapping[str, Any], source: str = "unknown") -> list[str]:
         """Validate and apply ``changes``; returns the problems (empty list = accepted)."""
+        with self._lock:
+            return self._propose(changes, source)
+
+    def _propose(self, changes: Mapping[str, Any], source: str) -> list[str]:
         try:
             cfg = self._validated(changes)
         except KeyError as exc:

@@ -1,4 +1,4 @@
-"""Modbus TCP and RTU gateway settings."""
+"""Modbus TCP and RTU gateway settings (owned by ``bmsgateway.adapters.modbus``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from pydantic import Field
 
 from bmsgateway.config.base import Section
 
-__all__ = ["ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig"]
+__all__ = ["DEFAULT_PIN", "ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig", "SunSpecConfig"]
+
+#: The factory PIN; the daemon warns at start while it is still in use.
+DEFAULT_PIN = 1234
 
 
 class ModbusTcpConfig(Section):
@@ -16,7 +19,7 @@ class ModbusTcpConfig(Section):
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(5020, ge=1, le=65535)
+    port: int = Field(5020, ge=0, le=65535, description="0 picks a free port (tests)")
 
 
 class ModbusRtuConfig(Section):
@@ -27,6 +30,20 @@ class ModbusRtuConfig(Section):
     baudrate: int = Field(9600, ge=600, le=115200)
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    retry_initial_s: float = Field(1.0, gt=0.0, le=60.0, description="first retry after a serial error")
+    retry_max_s: float = Field(30.0, gt=0.0, le=3600.0, description="retry interval doubles up to this")
+
+
+class SunSpecConfig(Section):
+    """The SunSpec device (models 1, 802, 803, 804, 805) served next to the bmsgateway map."""
+
+    enabled: bool = True
+    base_address: int = Field(
+        40000, ge=2000, le=60000, description="0-based address of 'SunS' (40000 = register 40001)"
+    )
+    manufacturer: str = Field("bmsgateway", max_length=32)
+    model: str = Field("bmsgateway LTC681x BMS", max_length=32)
+    serial_number: str = Field("0000000001", max_length=32)
 
 
 class ModbusConfig(Section):
@@ -35,5 +52,6 @@ class ModbusConfig(Section):
     unit_id: int = Field(1, ge=1, le=247)
     tcp: ModbusTcpConfig = ModbusTcpConfig()
     rtu: ModbusRtuConfig = ModbusRtuConfig()
-    pin: int = Field(1234, ge=0, le=9999, description="PIN that unlocks writes; change it")
+    sunspec: SunSpecConfig = SunSpecConfig()
+    pin: int = Field(DEFAULT_PIN, ge=0, le=9999, description="PIN that unlocks writes; change it")
     unlock_timeout_s: float = Field(300.0, ge=5.0, le=86400.0)

@@ -1,0 +1,1 @@
+"""Adapters: protocol servers that read ``SnapshotStore.latest`` and submit requests back."""

@@ -1,0 +1,348 @@
+"""The flat bmsgateway register map (addresses 0..1024), for PLC programmers.
+
+Why a fixed layout: a PLC program hard-codes addresses, so no address depends on the pack
+configuration. Arrays have fixed slots (255 cells, 128 temperatures, 64 boards); slots beyond the
+configured pack read as "not available". Every section is contiguous (spare words are reserved
+and read 0), so a client may read any run of up to 125 words inside the map in one request.
+Both function 03 (holding) and 04 (input) read the same words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from bmsgateway import __version__
+from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, reserved
+from bmsgateway.hal.interfaces import OUTPUT_NAMES
+from bmsgateway.protection.ids import CONDITION_BITS
+from bmsgateway.state import PackState
+
+__all__ = [
+    "BMS_MAP_END",
+    "COMMAND_CODES",
+    "CONTROL_STATES",
+    "MAP_VERSION",
+    "MAX_BOARDS",
+    "MAX_CELLS",
+    "MAX_TEMPERATURES",
+    "WRITE_BASE",
+    "bms_registers",
+]
+
+MAP_VERSION = 1
+MAX_CELLS = 255
+MAX_TEMPERATURES = 128
+MAX_BOARDS = 64
+WRITE_BASE = 1000
+BMS_MAP_END = 1025
+
+#: control state machine values (ProtectionStatus.state) as enum numbers.
+CONTROL_STATES: tuple[str, ...] = ("init", "precharge", "ready", "fault", "stopped")
+RELAY_MODES: tuple[str, ...] = ("normal", "critical")
+BALANCING_MODES: tuple[str, ...] = ("off", "threshold", "differential")
+#: value written to the command register -> request.
+COMMAND_CODES: dict[int, str] = {1: "reset_faults", 2: "reset_counters", 3: "calibrate_current_zero"}
+
+_CONDITION_DOC = tuple(sorted((bit, str(cond)) for cond, bit in CONDITION_BITS.items()))
+_OUTPUT_DOC = tuple((i, name) for i, name in enumerate(OUTPUT_NAMES))
+
+
+def _live(fn: Callable[[PackState], Value | Sequence[Value]]) -> Callable[[EncodeContext], Value | Sequence[Value]]:
+    """A source that needs a snapshot; before the first one it reads as not available."""
+
+    def source(ctx: EncodeContext) -> Value | Sequence[Value]:
+        return None if ctx.state is None else fn(ctx.state)
+
+    return source
+
+
+def _number(index: int) -> int:
+    """1-based number of a 0-based index (0 = none)."""
+    return index + 1 if index >= 0 else 0
+
+
+def _bool(flag: bool) -> int:
+    return 1 if flag else 0
+
+
+def _enum(choices: tuple[str, ...], value: str) -> int | None:
+    return choices.index(value) if value in choices else None
+
+
+def _outputs(s: PackState) -> tuple[int, int, int]:
+    """(commanded, feedback closed, feedback wired) bitfields over OUTPUT_NAMES."""
+    commanded = closed = wired = 0
+    p = s.protection
+    extra = {"allow_charge": p.allow_charge_relay, "allow_discharge": p.allow_discharge_relay,
+             "heater": p.heater_on, "cooler": p.cooler_on}
+    for name, on in extra.items():
+        if on:
+            commanded |= 1 << OUTPUT_NAMES.index(name)
+    for c in p.contactors:
+        if c.name not in OUTPUT_NAMES:
+            continue
+        bit = 1 << OUTPUT_NAMES.index(c.name)
+        if c.commanded:
+            commanded |= bit
+        if c.feedback is not None:
+            wired |= bit
+            if c.feedback:
+                closed |= bit
+    return commanded, closed, wired
+
+
+def _balancing_words(s: PackState) -> list[int]:
+    words = [0] * 16
+    for i, on in enumerate(s.protection.balancing[:MAX_CELLS]):
+        if on:
+            words[i // 16] |= 1 << (i % 16)
+    return words
+
+
+def _board_status(s: PackState) -> list[int]:
+    return [_bool(b.ok) | (2 if b.open_wires else 0) for b in s.measurement.boards[:MAX_BOARDS]]
+
+
+def _cell_delta(s: PackState) -> float:
+    return s.max_cell_v - s.min_cell_v
+
+
+def _version_part(i: int) -> int | None:
+    parts = __version__.split(".")
+    try:
+        return int(parts[i])
+    except (IndexError, ValueError):
+        return None
+
+
+def _identity() -> list[Register]:
+    g = "Identity"
+    return [
+        Register(0, "map_version", "u16", "version of this register map layout", lambda c: MAP_VERSION, group=g),
+        Register(1, "firmware_version", "string", "bmsgateway version, ASCII, NUL padded",
+                 lambda c: __version__, size=8, group=g),
+        Register(9, "firmware_major", "u16", "version major number", lambda c: _version_part(0), group=g),
+        Register(10, "firmware_minor", "u16", "version minor number", lambda c: _version_part(1), group=g),
+        Register(11, "firmware_patch", "u16", "version patch number", lambda c: _version_part(2), group=g),
+        Register(12, "uptime_s", "u32", "seconds since the daemon started", lambda c: c.uptime_s, "s", group=g),
+        Register(14, "snapshot_seq", "u32", "sequence number of the snapshot served (changes every cycle)",
+                 _live(lambda s: s.seq), group=g),
+        Register(16, "cell_count", "u16", "cells in the pack", lambda c: c.config.pack.cell_count, group=g),
+        Register(17, "temperature_count", "u16", "thermistors in the pack",
+                 lambda c: c.config.pack.thermistor_count, group=g),
+        Register(18, "board_count", "u16", "cell-monitor boards in the chain",
+                 lambda c: len(c.config.pack.boards), group=g),
+        reserved(19, 1, g),
+    ]
+
+
+def _pack() -> list[Register]:
+    g = "Pack"
+    m = "cell number (1-based, 0 = none)"
+    return [
+        Register(20, "pack_voltage_v", "u32", "pack voltage (sum of cells)", _live(lambda s: s.pack_voltage_v),
+                 "V", 0.001, group=g),
+        Register(22, "current_a", "s32", "pack current, positive = charging",
+                 _live(lambda s: s.measurement.current_a), "A", 0.001, group=g),
+        Register(24, "power_w", "s32", "pack power, positive = charging", _live(lambda s: s.power_w), "W", group=g),
+        Register(26, "soc_pct", "u16", "state of charge", _live(lambda s: s.estimate.soc_pct), "%", 0.1, group=g),
+        Register(27, "soh_pct", "u16", "state of health", _live(lambda s: s.estimate.soh_pct), "%", 0.1, group=g),
+        Register(28, "dod_pct", "u16", "depth of discharge", _live(lambda s: s.estimate.dod_pct), "%", 0.1, group=g),
+        Register(29, "capacity_ah", "u32", "estimated usable capacity",
+                 _live(lambda s: s.estimate.capacity_ah), "Ah", 0.01, group=g),
+        Register(31, "rated_capacity_ah", "u32", "rated capacity (config pack.capacity_ah)",
+                 lambda c: c.config.pack.capacity_ah, "Ah", 0.01, group=g),
+        Register(33, "capacity_wh", "u32", "estimated usable energy",
+                 _live(lambda s: s.estimate.capacity_wh), "Wh", group=g),
+        Register(35, "min_cell_v", "u16", "lowest cell voltage", _live(lambda s: s.min_cell_v), "V", 0.001, group=g),
+        Register(36, "min_cell_number", "u16", f"{m} of the lowest cell",
+                 _live(lambda s: _number(s.min_cell_index)), group=g),
+        Register(37, "max_cell_v", "u16", "highest cell voltage", _live(lambda s: s.max_cell_v), "V", 0.001, group=g),
+        Register(38, "max_cell_number", "u16", f"{m} of the highest cell",
+                 _live(lambda s: _number(s.max_cell_index)), group=g),
+        Register(39, "avg_cell_v", "u16", "average cell voltage", _live(lambda s: s.avg_cell_v), "V", 0.001, group=g),
+        Register(40, "cell_delta_v", "u16", "highest minus lowest cell voltage", _live(_cell_delta),
+                 "V", 0.001, group=g),
+        Register(41, "min_temperature_c", "s16", "lowest thermistor temperature",
+                 _live(lambda s: s.min_temperature_c), "°C", 0.1, group=g),
+        Register(42, "min_temperature_number", "u16", "sensor number (1-based, 0 = none) of the lowest",
+                 _live(lambda s: _number(s.min_temperature_index)), group=g),
+        Register(43, "max_temperature_c", "s16", "highest thermistor temperature",
+                 _live(lambda s: s.max_temperature_c), "°C", 0.1, group=g),
+        Register(44, "max_temperature_number", "u16", "sensor number (1-based, 0 = none) of the highest",
+                 _live(lambda s: _number(s.max_temperature_index)), group=g),
+        Register(45, "bus_voltage_v", "u32", "load-side (bus) voltage behind the contactors",
+                 _live(lambda s: s.measurement.bus_voltage_v), "V", 0.001, group=g),
+        reserved(47, 13, g),
+    ]
+
+
+def _status() -> list[Register]:
+    g = "Status and control"
+    state_doc = tuple(enumerate(CONTROL_STATES))
+    return [
+        Register(60, "fault_bits", "bitfield32", "conditions active at fault level (bit = condition)",
+                 _live(lambda s: s.protection.fault_bits), bits=_CONDITION_DOC, group=g),
+        Register(62, "warning_bits", "bitfield32", "conditions active at warning level (same bits)",
+                 _live(lambda s: s.protection.warning_bits), bits=_CONDITION_DOC, group=g),
+        Register(64, "active_condition_count", "u16", "number of active conditions (faults and warnings)",
+                 _live(lambda s: len(s.protection.active)), group=g),
+        Register(65, "control_state", "enum16", "contactor control state",
+                 _live(lambda s: _enum(CONTROL_STATES, s.protection.state)), enum=state_doc, group=g),
+        Register(66, "relay_mode_active", "enum16", "relay mode in use",
+                 _live(lambda s: _enum(RELAY_MODES, s.protection.relay_mode)),
+                 enum=tuple(enumerate(RELAY_MODES)), group=g),
+        Register(67, "charge_allowed", "u16", "1 = charging allowed", _live(lambda s: _bool(s.protection.charge_allowed)),
+                 group=g),
+        Register(68, "discharge_allowed", "u16", "1 = discharging allowed",
+                 _live(lambda s: _bool(s.protection.discharge_allowed)), group=g),
+        Register(69, "outputs_commanded", "bitfield16", "outputs (contactors, relays) commanded on",
+                 _live(lambda s: _outputs(s)[0]), bits=_OUTPUT_DOC, group=g),
+        Register(70, "outputs_feedback_closed", "bitfield16", "auxiliary contacts reading closed",
+                 _live(lambda s: _outputs(s)[1]), bits=_OUTPUT_DOC, group=g),
+        Register(71, "outputs_feedback_wired", "bitfield16", "outputs that have a feedback input",
+                 _live(lambda s: _outputs(s)[2]), bits=_OUTPUT_DOC, group=g),
+        Register(72, "cvl_v", "u16", "charge voltage limit for the inverter", _live(lambda s: s.protection.cvl_v),
+                 "V", 0.1, group=g),
+        Register(73, "ccl_a", "u16", "charge current limit", _live(lambda s: s.protection.ccl_a), "A", 0.1, group=g),
+        Register(74, "dcl_a", "u16", "discharge current limit", _live(lambda s: s.protection.dcl_a), "A", 0.1,
+                 group=g),
+        Register(75, "comm_ok", "u16", "1 = every board read correctly this cycle", _live(lambda s: _bool(s.comm_ok)),
+                 group=g),
+        Register(76, "balancing_count", "u16", "cells being balanced",
+                 _live(lambda s: sum(1 for b in s.protection.balancing if b)), group=g),
+        Register(77, "soc_calibrated", "u16", "1 = SOC was calibrated at a full or empty point",
+                 _live(lambda s: _bool(s.estimate.soc_calibrated)), group=g),
+        Register(78, "cycle_overruns", "u32", "pack cycles that took longer than the period",
+                 _live(lambda s: s.timing.overruns), group=g),
+        Register(80, "cycle_duration_s", "u16", "software time of the last pack cycle",
+                 _live(lambda s: s.timing.duration_s), "s", 0.0001, group=g),
+        reserved(81, 19, g),
+    ]
+
+
+def _counters() -> list[Register]:
+    g = "Counters"
+    est = "estimate"
+    return [
+        Register(100, "charge_in_ah", "u32", "charge into the pack (resettable)",
+                 _live(lambda s: s.estimate.charge_in_ah), "Ah", 0.01, group=g),
+        Register(102, "charge_out_ah", "u32", "charge out of the pack (resettable)",
+                 _live(lambda s: s.estimate.charge_out_ah), "Ah", 0.01, group=g),
+        Register(104, "energy_in_wh", "u32", "energy into the pack (resettable)",
+                 _live(lambda s: s.estimate.energy_in_wh), "Wh", group=g),
+        Register(106, "energy_out_wh", "u32", "energy out of the pack (resettable)",
+                 _live(lambda s: s.estimate.energy_out_wh), "Wh", group=g),
+        Register(108, "today_in_wh", "u32", "energy in today", _live(lambda s: s.estimate.today_in_wh), "Wh",
+                 group=g),
+        Register(110, "today_out_wh", "u32", "energy out today", _live(lambda s: s.estimate.today_out_wh), "Wh",
+                 group=g),
+        Register(112, "balancing_energy_wh", "u32", "energy burnt in balancing resistors",
+                 _live(lambda s: s.estimate.balancing_energy_wh), "Wh", 0.01, group=g),
+        Register(114, "equivalent_cycles", "u32", "full equivalent cycles",
+                 _live(lambda s: s.estimate.equivalent_cycles), "", 0.01, group=g),
+        Register(116, "cycle_count", "u32", "full equivalent cycles, whole number",
+                 _live(lambda s: math.floor(s.estimate.equivalent_cycles)), group=g),
+        Register(118, "current_zero_offset_a", "s16", f"current sensor zero offset ({est})",
+                 _live(lambda s: s.estimate.current_zero_offset_a), "A", 0.001, group=g),
+        reserved(119, 21, g),
+    ]
+
+
+def _arrays() -> list[Register]:
+    return [
+        Register(140, "balancing_bitmap", "bitfield16", "DCC bit per cell: word k bit n = cell 16k+n+1",
+                 _live(_balancing_words), count=16, group="Balancing"),
+        reserved(156, 44, "Balancing"),
+        Register(200, "cell_voltage_v", "u16", f"cell 1..{MAX_CELLS} voltage (pack-wide, bottom cell first)",
+                 _live(lambda s: s.measurement.cell_voltages_v[:MAX_CELLS]), "V", 0.001, count=MAX_CELLS,
+                 group="Cells"),
+        reserved(200 + MAX_CELLS, 500 - 200 - MAX_CELLS, "Cells"),
+        Register(500, "temperature_c", "s16", f"thermistor 1..{MAX_TEMPERATURES} (board 0 first, GPIO1 first)",
+                 _live(lambda s: s.measurement.temperatures_c[:MAX_TEMPERATURES]), "°C", 0.1,
+                 count=MAX_TEMPERATURES, group="Temperatures"),
+        reserved(500 + MAX_TEMPERATURES, 700 - 500 - MAX_TEMPERATURES, "Temperatures"),
+        Register(700, "board_status", "bitfield16", f"board 1..{MAX_BOARDS}: communication status",
+                 _live(_board_status), count=MAX_BOARDS, bits=((0, "read ok this cycle"), (1, "open wire found")),
+                 group="Boards"),
+        Register(764, "board_pec_errors", "u32", "PEC errors since start, per board",
+                 _live(lambda s: [b.pec_errors_total for b in s.measurement.boards[:MAX_BOARDS]]),
+                 count=MAX_BOARDS, group="Boards"),
+        Register(892, "board_failed_cycles", "u16", "consecutive cycles with a failed read, per board",
+                 _live(lambda s: [b.failed_cycles for b in s.measurement.boards[:MAX_BOARDS]]),
+                 count=MAX_BOARDS, group="Boards"),
+        reserved(956, 44, "Boards"),
+    ]
+
+
+def _writable() -> list[Register]:
+    g = "Settings and commands (writable)"
+    cmd_doc = tuple(COMMAND_CODES.items())
+    return [
+        Register(WRITE_BASE, "unlock_pin", "u16", "write the PIN to unlock writes; reads 0",
+                 lambda c: 0, access="rw", minimum=0, maximum=9999, command="pin", group=g),
+        Register(WRITE_BASE + 1, "unlock_remaining_s", "u16", "seconds until writes lock again (0 = locked)",
+                 lambda c: 0, "s", group=g),
+        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", lambda c: 0, access="rw",
+                 minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
+        reserved(WRITE_BASE + 3, 7, g),
+        Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",
+                 lambda c: c.config.pack.limits.vmin_v, "V", 0.001, "rw", minimum=1.5, maximum=5.0,
+                 config_key="pack.chemistry.vmin_v", group=g),
+        Register(1011, "vbalance_v", "u16", "balancing start voltage (pack.chemistry.vbalance_v)",
+                 lambda c: c.config.pack.limits.vbalance_v, "V", 0.001, "rw", minimum=1.5, maximum=5.0,
+                 config_key="pack.chemistry.vbalance_v", group=g),
+        Register(1012, "vmax_v", "u16", "cell maximum voltage (pack.chemistry.vmax_v)",
+                 lambda c: c.config.pack.limits.vmax_v, "V", 0.001, "rw", minimum=1.5, maximum=5.0,
+                 config_key="pack.chemistry.vmax_v", group=g),
+        Register(1013, "relay_mode", "enum16", "relay mode (protection.relays.mode)",
+                 lambda c: RELAY_MODES.index(c.config.protection.relays.mode), access="rw", minimum=0,
+                 maximum=len(RELAY_MODES) - 1, config_key="protection.relays.mode", choices=RELAY_MODES,
+                 enum=tuple(enumerate(RELAY_MODES)), group=g),
+        Register(1014, "charge_restart_soc_pct", "u16", "SOC below which charging is allowed again",
+                 lambda c: c.config.protection.relays.charge_restart_soc_pct, "%", 0.1, "rw", minimum=0.0,
+                 maximum=100.0, config_key="protection.relays.charge_restart_soc_pct", group=g),
+        Register(1015, "discharge_restart_soc_pct", "u16", "SOC above which discharging is allowed again",
+                 lambda c: c.config.protection.relays.discharge_restart_soc_pct, "%", 0.1, "rw", minimum=0.0,
+                 maximum=100.0, config_key="protection.relays.discharge_restart_soc_pct", group=g),
+        Register(1016, "relay_tmin_c", "s16", "relay minimum temperature (protection.relays.tmin_c)",
+                 lambda c: c.config.protection.relays.tmin_c, "°C", 0.1, "rw", minimum=-40.0, maximum=80.0,
+                 config_key="protection.relays.tmin_c", group=g),
+        Register(1017, "relay_tmax_c", "s16", "relay maximum temperature (protection.relays.tmax_c)",
+                 lambda c: c.config.protection.relays.tmax_c, "°C", 0.1, "rw", minimum=-40.0, maximum=100.0,
+                 config_key="protection.relays.tmax_c", group=g),
+        Register(1018, "pack_capacity_ah", "u32", "rated capacity (pack.capacity_ah)",
+                 lambda c: c.config.pack.capacity_ah, "Ah", 0.1, "rw", minimum=0.1, maximum=10000.0,
+                 config_key="pack.capacity_ah", group=g),
+        Register(1020, "balancing_mode", "enum16", "balancing mode (protection.balancing.mode)",
+                 lambda c: BALANCING_MODES.index(c.config.protection.balancing.mode), access="rw", minimum=0,
+                 maximum=len(BALANCING_MODES) - 1, config_key="protection.balancing.mode",
+                 choices=BALANCING_MODES, enum=tuple(enumerate(BALANCING_MODES)), group=g),
+        Register(1021, "balancing_start_delta_v", "u16", "cell delta that starts balancing",
+                 lambda c: c.config.protection.balancing.start_delta_v, "V", 0.001, "rw", minimum=0.001,
+                 maximum=0.5, config_key="protection.balancing.start_delta_v", group=g),
+        Register(1022, "balancing_stop_delta_v", "u16", "cell delta that stops balancing",
+                 lambda c: c.config.protection.balancing.stop_delta_v, "V", 0.001, "rw", minimum=0.0,
+                 maximum=0.5, config_key="protection.balancing.stop_delta_v", group=g),
+        Register(1023, "balancing_max_board_temperature_c", "s16", "no balancing above this board temperature",
+                 lambda c: c.config.protection.balancing.max_board_temperature_c, "°C", 0.1, "rw", minimum=0.0,
+                 maximum=100.0, config_key="protection.balancing.max_board_temperature_c", group=g),
+        Register(1024, "balancing_max_cells_per_chip", "u16", "cells balanced at once per chip",
+                 lambda c: c.config.protection.balancing.max_cells_per_chip, access="rw", minimum=1, maximum=18,
+                 config_key="protection.balancing.max_cells_per_chip", group=g),
+    ]
+
+
+def bms_registers() -> list[Register]:
+    """Every row of the bmsgateway map, addresses 0..``BMS_MAP_END - 1``."""
+    rows = _identity() + _pack() + _status() + _counters() + _arrays() + _writable()
+    rows.sort(key=lambda r: r.address)
+    expected = 0
+    for r in rows:
+        if r.address != expected:
+            raise AssertionError(f"gap or overlap before {r.name}@{r.address} (expected {expected})")
+        expected = r.end
+    if expected != BMS_MAP_END:
+        raise AssertionError(f"map ends at {expected}, expected {BMS_MAP_END}")
+    return rows

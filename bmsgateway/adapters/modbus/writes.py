@@ -1,0 +1,144 @@
+"""Guarded writes: PIN unlock, range checks from the table, one validated config path.
+
+Exception codes returned to the client (documented in docs/modbus-registers.md):
+
+* 02 ILLEGAL DATA ADDRESS -- a word of the write is unknown, reserved, read-only, or only part of
+  a 32-bit register is written;
+* 01 ILLEGAL FUNCTION -- writes are locked (no valid PIN within ``modbus.unlock_timeout_s``); the
+  Modbus specification allows 01 for "the server is in the wrong state for this request";
+* 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks), a value outside the register's range,
+  an unknown command code, or a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax).
+
+A multi-register write is all-or-nothing: every word is checked first, the config changes of the
+whole request go to ``SettingsStore.propose`` in one call, and commands are queued only after
+that call accepted the changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES
+from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
+from bmsgateway.clock import Clock
+from bmsgateway.requests import CalibrateCurrentZero, Request, RequestQueue, ResetCounters, ResetFaults
+from bmsgateway.settings import SettingsStore
+
+__all__ = ["ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "WriteHandler"]
+
+ILLEGAL_FUNCTION = 0x01
+ILLEGAL_ADDRESS = 0x02
+ILLEGAL_VALUE = 0x03
+
+log = structlog.get_logger("modbus")
+
+_SOURCE = "modbus"
+
+
+def _request(kind: str) -> Request:
+    if kind == "reset_faults":
+        return ResetFaults(source=_SOURCE)
+    if kind == "reset_counters":
+        return ResetCounters(source=_SOURCE)
+    return CalibrateCurrentZero(source=_SOURCE)
+
+
+def _engineering(reg: Register, raw: int) -> float | int:
+    """raw -> value in the register's unit, rounded to the register's resolution."""
+    if reg.scale == 1.0:
+        return raw
+    digits = max(0, -math.floor(math.log10(reg.scale) + 1e-9))
+    return round(raw * reg.scale, digits)
+
+
+class WriteHandler:
+    """Decides the outcome of one write request (function 06 or 16) against the table."""
+
+    def __init__(
+        self,
+        table: RegisterTable,
+        settings: SettingsStore,
+        requests: RequestQueue,
+        pin: int,
+        unlock_timeout_s: float,
+        clock: Clock,
+    ) -> None:
+        self._table = table
+        self._settings = settings
+        self._requests = requests
+        self._pin = pin
+        self._timeout_s = unlock_timeout_s
+        self._clock = clock
+        self._unlocked_until_s = -math.inf
+
+    def unlock_remaining_s(self) -> float:
+        return max(0.0, self._unlocked_until_s - self._clock.now())
+
+    def write(self, address: int, words: Sequence[int]) -> int | None:
+        """Apply a write; returns a Modbus exception code, or None when accepted."""
+        parsed = self._parse(address, words)
+        if isinstance(parsed, int):
+            log.warning("modbus_write_refused", address=address, count=len(words), code=parsed,
+                        reason="address not writable")
+            return parsed
+        pins = [(reg, raw) for reg, raw in parsed if reg.command == "pin"]
+        rest = [(reg, raw) for reg, raw in parsed if reg.command != "pin"]
+        for _reg, raw in pins:
+            if raw != self._pin:
+                self._unlocked_until_s = -math.inf
+                log.warning("modbus_wrong_pin", address=address)
+                return ILLEGAL_VALUE
+            self._unlocked_until_s = self._clock.now() + self._timeout_s
+            log.info("modbus_unlocked", timeout_s=self._timeout_s)
+        if not rest:
+            return None
+        if self.unlock_remaining_s() <= 0.0:
+            log.warning("modbus_write_locked", address=address, count=len(words),
+                        registers=[r.name for r, _ in rest])
+            return ILLEGAL_FUNCTION
+        return self._apply(rest)
+
+    def _parse(self, address: int, words: Sequence[int]) -> list[tuple[Register, int]] | int:
+        out: list[tuple[Register, int]] = []
+        pos = address
+        end = address + len(words)
+        while pos < end:
+            reg = self._table.at(pos)
+            if reg is None or reg.access != "rw" or reg.address != pos or reg.end > end:
+                return ILLEGAL_ADDRESS
+            chunk = words[pos - address : reg.end - address]
+            out.append((reg, decode_words(reg.dtype, chunk)))
+            pos = reg.end
+        return out
+
+    def _apply(self, items: list[tuple[Register, int]]) -> int | None:
+        changes: dict[str, Any] = {}
+        commands: list[Request] = []
+        for reg, raw in items:
+            value = _engineering(reg, raw)
+            lo = -math.inf if reg.minimum is None else reg.minimum
+            hi = math.inf if reg.maximum is None else reg.maximum
+            if not lo - 1e-9 <= value <= hi + 1e-9:
+                log.warning("modbus_write_out_of_range", register=reg.name, value=value, minimum=lo, maximum=hi)
+                return ILLEGAL_VALUE
+            if reg.command == "command":
+                if raw not in COMMAND_CODES:
+                    return ILLEGAL_VALUE
+                commands.append(_request(COMMAND_CODES[raw]))
+            elif reg.command == "alarm_reset":
+                commands.append(ResetFaults(source=_SOURCE))
+            elif reg.config_key is not None:
+                changes[reg.config_key] = reg.choices[raw] if reg.choices else value
+        if changes:
+            problems = self._settings.propose(changes, source=_SOURCE)
+            if problems:
+                log.warning("modbus_write_rejected", changes=changes, problems=problems)
+                return ILLEGAL_VALUE
+        for request in commands:
+            self._requests.submit(request)
+            log.info("modbus_command", request=type(request).__name__)
+        return None
