@@ -12,6 +12,7 @@ clears (or chatters). Each check names the keys, their values and the relation t
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -105,7 +106,7 @@ def _check_table(key: str, table: Table, unimodal: bool) -> None:
         raise ValueError(f"{key} = {list(table)} needs at least 2 points [x, factor]")
     xs = [x for x, _ in table]
     fs = [f for _, f in table]
-    if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(xs)):
         raise ValueError(f"{key} x values = {xs} must be strictly increasing")
     if any(not 0.0 <= f <= 1.0 for f in fs):
         raise ValueError(f"{key} factors = {fs} must lie within 0..1")
@@ -113,9 +114,8 @@ def _check_table(key: str, table: Table, unimodal: bool) -> None:
         # Rise then fall: the lowest factor over a temperature range is then at one of its ends,
         # which lets the limits code look at the coldest and hottest sensor only.
         peak = fs.index(max(fs))
-        if any(b < a for a, b in zip(fs[: peak + 1], fs[1 : peak + 1], strict=False)) or any(
-            b > a for a, b in zip(fs[peak:], fs[peak + 1 :], strict=False)
-        ):
+        rising, falling = fs[: peak + 1], fs[peak:]
+        if any(b < a for a, b in itertools.pairwise(rising)) or any(b > a for a, b in itertools.pairwise(falling)):
             raise ValueError(f"{key} factors = {fs} must rise to a maximum and then fall (no dips)")
 
 

@@ -1,0 +1,294 @@
+"""The fault engine: one declarative table of condition specs, one small state machine per
+(condition, location).
+
+Why one table (in the spirit of foxBMS's diagnosis module): every threshold, delay, hysteresis,
+severity and recovery policy is data, so the docs (``docs/faults.md``), the events and the tests
+all come from the same source. The engine knows nothing about batteries; the protection stage
+feeds it values.
+
+Semantics of one instance (a spec at one location -- a cell, a sensor, a board or the pack):
+
+* it *trips* when ``value >= set`` (over conditions) or ``value <= set`` (under conditions); it is
+  raised once it has tripped continuously for ``set_delay_s`` (0 = in the same cycle);
+* once raised it clears when ``value <= clear`` (over) / ``value >= clear`` (under) has held for
+  ``clear_delay_s``. A latched spec then only becomes *gone*: it stays raised until the reset
+  command (``reset_latched``), which clears the gone ones only;
+* a NaN value is no evidence either way: timers are neither advanced to a decision nor reset, and
+  nothing clears on missing data (lost data is its own condition, communication_lost).
+
+Cost: with nothing tripped or pending, ``many()`` is two comparisons on a precomputed extreme, so a
+255-cell pack costs nothing per cell in the normal case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntFlag
+
+from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
+from bmsgateway.state import ActiveCondition, Event, Severity
+
+__all__ = ["Blocks", "ConditionSpec", "FaultEngine"]
+
+NAN = float("nan")
+
+
+class Blocks(IntFlag):
+    """Which directions a raised fault forbids (warnings never block)."""
+
+    NONE = 0
+    CHARGE = 1
+    DISCHARGE = 2
+    BOTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionSpec:
+    """One row of the fault table."""
+
+    key: str  #: stable name, e.g. "cell_over_voltage.fault"
+    condition: ConditionId
+    severity: Severity
+    above: bool  #: True: trips at value >= set (over); False: at value <= set (under)
+    set_threshold: float
+    set_delay_s: float
+    clear_threshold: float
+    clear_delay_s: float
+    latched: bool
+    blocks: Blocks
+    unit: str
+    location: str  #: what ``location`` counts: pack, cell, sensor, board, wire, contactor
+    description: str
+
+    def trips(self, v: float) -> bool:
+        return v >= self.set_threshold if self.above else v <= self.set_threshold
+
+    def clears(self, v: float) -> bool:
+        return v <= self.clear_threshold if self.above else v >= self.clear_threshold
+
+
+class _Instance:
+    """Timers and flags of one spec at one location."""
+
+    __slots__ = ("active", "clear_since", "gone", "pending_since", "since", "value")
+
+    def __init__(self) -> None:
+        self.pending_since: float | None = None
+        self.active = False
+        self.since = NAN
+        self.clear_since: float | None = None
+        self.gone = False  #: latched and no longer present: the reset command may clear it
+        self.value = NAN
+
+
+class FaultEngine:
+    """Evaluates the table; reports raises/clears through ``emit``; summarises active conditions."""
+
+    def __init__(self, specs: Sequence[ConditionSpec], emit: Callable[[Event], None]) -> None:
+        self._emit_event = emit  #: receives every raise/clear (the protection stage logs them)
+        self._specs: dict[str, ConditionSpec] = {}
+        self._tracked: dict[str, dict[int, _Instance]] = {}
+        self._n_active = 0
+        self.raised_faults = 0  #: fault-level raises since start (lets the caller see new ones)
+        self.set_specs(specs)
+
+    # -- table -------------------------------------------------------------------------------
+    def set_specs(self, specs: Sequence[ConditionSpec]) -> None:
+        """Swap in a new table (new config); instances of keys that still exist keep their state."""
+        self._specs = {s.key: s for s in specs}
+        old = self._tracked
+        self._tracked = {k: old.get(k, {}) for k in self._specs}
+        self._n_active = sum(1 for d in self._tracked.values() for i in d.values() if i.active)
+
+    @property
+    def specs(self) -> tuple[ConditionSpec, ...]:
+        return tuple(self._specs.values())
+
+    def spec(self, key: str) -> ConditionSpec:
+        return self._specs[key]
+
+    def tracking(self, key: str) -> bool:
+        """Is any instance of ``key`` raised or pending (so its values must be fed)?"""
+        return bool(self._tracked[key])
+
+    # -- evaluation --------------------------------------------------------------------------
+    def scalar(self, key: str, value: float, t: float, location: int = -1) -> None:
+        """Feed one value of ``key`` at ``location``."""
+        tracked = self._tracked[key]
+        inst = tracked.get(location)
+        if inst is None:
+            spec = self._specs[key]
+            if value != value or not spec.trips(value):
+                return  # the common case: nothing to track
+            inst = _Instance()
+            tracked[location] = inst
+        self._step(self._specs[key], inst, value, t, location)
+        if not inst.active and inst.pending_since is None:
+            del tracked[location]
+
+    def many(self, key: str, values: Sequence[float], extreme: float, t: float) -> None:
+        """Feed a value per location (index = location). ``extreme`` is max (over) or min (under)
+        of the fresh values, NaN if none: it lets the engine skip the loop when nothing trips."""
+        spec = self._specs[key]
+        tracked = self._tracked[key]
+        if extreme == extreme and spec.trips(extreme):
+            s = spec.set_threshold
+            if spec.above:
+                hits = [i for i, v in enumerate(values) if v >= s]
+            else:
+                hits = [i for i, v in enumerate(values) if v <= s]
+            for i in hits:
+                self.scalar(key, values[i], t, i)
+            if tracked:
+                hit_set = set(hits)
+                n = len(values)
+                for loc in [loc for loc in tracked if loc not in hit_set]:
+                    self.scalar(key, values[loc] if 0 <= loc < n else NAN, t, loc)
+        elif tracked:
+            n = len(values)
+            for loc in list(tracked):
+                self.scalar(key, values[loc] if 0 <= loc < n else NAN, t, loc)
+
+    def flags(self, key: str, present: Iterable[int], t: float) -> None:
+        """Boolean per-location condition: value 1.0 at ``present`` locations, 0.0 elsewhere."""
+        seen = set(present)
+        for loc in seen:
+            self.scalar(key, 1.0, t, loc)
+        tracked = self._tracked[key]
+        for loc in [loc for loc in tracked if loc not in seen]:
+            self.scalar(key, 0.0, t, loc)
+
+    def sparse(self, key: str, items: Iterable[tuple[int, float]], t: float) -> None:
+        """Per-location values given only where non-zero; every other tracked location gets 0.0."""
+        seen: set[int] = set()
+        for loc, v in items:
+            seen.add(loc)
+            self.scalar(key, v, t, loc)
+        tracked = self._tracked[key]
+        for loc in [loc for loc in tracked if loc not in seen]:
+            self.scalar(key, 0.0, t, loc)
+
+    def _step(self, spec: ConditionSpec, inst: _Instance, v: float, t: float, loc: int) -> None:
+        if v != v:
+            return
+        inst.value = v
+        if not inst.active:
+            if spec.trips(v):
+                if inst.pending_since is None:
+                    inst.pending_since = t
+                if t - inst.pending_since >= spec.set_delay_s:
+                    inst.active = True
+                    inst.since = t
+                    inst.pending_since = None
+                    inst.clear_since = None
+                    inst.gone = False
+                    self._n_active += 1
+                    self._emit(t, "raised", spec, v, spec.set_threshold, loc, spec.description)
+            else:
+                inst.pending_since = None
+            return
+        if spec.trips(v):
+            inst.gone = False
+        if inst.gone:
+            return
+        if spec.clears(v):
+            if inst.clear_since is None:
+                inst.clear_since = t
+            if t - inst.clear_since >= spec.clear_delay_s:
+                if spec.latched:
+                    inst.gone = True
+                else:
+                    self._deactivate(inst)
+                    self._emit(t, "cleared", spec, v, spec.clear_threshold, loc, spec.description)
+        else:
+            inst.clear_since = None
+
+    def _deactivate(self, inst: _Instance) -> None:
+        inst.active = False
+        inst.clear_since = None
+        inst.pending_since = None
+        inst.gone = False
+        self._n_active -= 1
+
+    def _emit(self, t: float, kind: str, spec: ConditionSpec, v: float, thr: float, loc: int, msg: str) -> None:
+        ev = Event(
+            time_s=t, kind=kind, condition=spec.condition.value, severity=spec.severity.value,
+            value=v, threshold=thr, location=loc, message=msg,
+        )
+        if kind == "raised" and spec.severity is Severity.FAULT:
+            self.raised_faults += 1
+        self._emit_event(ev)
+
+    # -- commands ----------------------------------------------------------------------------
+    def reset_latched(self, t: float) -> int:
+        """Clear latched instances whose condition is gone; returns how many were cleared."""
+        n = 0
+        for key, tracked in self._tracked.items():
+            spec = self._specs[key]
+            for loc in list(tracked):
+                inst = tracked[loc]
+                if inst.active and inst.gone:
+                    self._deactivate(inst)
+                    del tracked[loc]
+                    self._emit(t, "cleared", spec, inst.value, spec.clear_threshold, loc, "reset command")
+                    n += 1
+        return n
+
+    def force_clear(self, key: str, t: float, message: str) -> None:
+        """Clear every instance of ``key`` (used when a latched sequence fault is retried)."""
+        tracked = self._tracked[key]
+        spec = self._specs[key]
+        for loc, inst in list(tracked.items()):
+            if inst.active:
+                self._deactivate(inst)
+                self._emit(t, "cleared", spec, inst.value, spec.clear_threshold, loc, message)
+            del tracked[loc]
+
+    # -- summary -----------------------------------------------------------------------------
+    @property
+    def any_active(self) -> bool:
+        return self._n_active > 0
+
+    def is_active(self, key: str) -> bool:
+        return any(i.active for i in self._tracked[key].values())
+
+    def condition_active(self, condition: ConditionId, severity: Severity = Severity.FAULT) -> bool:
+        if self._n_active == 0:
+            return False
+        for key, tracked in self._tracked.items():
+            spec = self._specs[key]
+            if spec.condition is condition and spec.severity is severity and any(
+                i.active for i in tracked.values()
+            ):
+                return True
+        return False
+
+    def summary(self) -> tuple[tuple[ActiveCondition, ...], int, int, Blocks]:
+        """(active conditions, fault_bits, warning_bits, blocked directions)."""
+        if self._n_active == 0:
+            return (), 0, 0, Blocks.NONE
+        active: list[ActiveCondition] = []
+        fault_bits = warning_bits = 0
+        blocks = Blocks.NONE
+        for key, tracked in self._tracked.items():
+            if not tracked:
+                continue
+            spec = self._specs[key]
+            bit = 1 << CONDITION_BITS[spec.condition]
+            for loc, inst in tracked.items():
+                if not inst.active:
+                    continue
+                active.append(
+                    ActiveCondition(
+                        condition=spec.condition.value, severity=spec.severity, value=inst.value,
+                        threshold=spec.set_threshold, location=loc, latched=spec.latched,
+                        since_s=inst.since,
+                    )
+                )
+                if spec.severity is Severity.FAULT:
+                    fault_bits |= bit
+                    blocks |= spec.blocks
+                else:
+                    warning_bits |= bit
+        return tuple(active), fault_bits, warning_bits, blocks

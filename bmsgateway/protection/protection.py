@@ -1,0 +1,408 @@
+"""The protection / control stage: one ``update()`` per cycle.
+
+Order within a cycle (why this order: a fault raised from this cycle's measurement must act on
+the outputs in the *same* cycle -- a short circuit opens the contactors before update returns):
+
+1. feed every condition of the fault table from the Measurement (and timing);
+2. summarise: active conditions, fault/warning bits, blocked directions;
+3. signal relays (123\\SmartBMS algorithm) gated by the blocked directions;
+4. contactors: sequence and open what is blocked; check feedback; precharge result;
+5. limits (CVL / CCL / DCL), balancing bits, heater / cooler.
+
+Data rules: NaN means "not read this cycle". Decisions that need a value hold while it is missing
+(one failed read must not chatter a relay); if it stays missing, communication_lost (or
+thermistor_fault) is raised and that blocks both directions. Nothing ever uses a last good value.
+
+SOC for the relays comes from ``EstimateStatus.soc_pct``; while that is NaN an internal coulomb
+counter is used (starting at ``estimation.initial_soc_pct``, integrating ``current_a`` over the
+pack's rated capacity, set to 100 % when the pack is full by the 123\\SmartBMS rule: all cells >=
+Vbalance in normal mode, average cell >= Vbalance in critical mode).
+"""
+
+from __future__ import annotations
+
+import math
+
+from bmsgateway.clock import Clock
+from bmsgateway.config.model import Config
+from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO
+from bmsgateway.protection.balancing import Balancer
+from bmsgateway.protection.contactors import ContactorController
+from bmsgateway.protection.engine import Blocks, FaultEngine
+from bmsgateway.protection.events import EventLog
+from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
+from bmsgateway.protection.limits import DeratingTable, charge_voltage_limit
+from bmsgateway.protection.outputs import OutputDriver
+from bmsgateway.protection.relays import RelayInputs, RelayLogic
+from bmsgateway.protection.table import build_condition_table
+from bmsgateway.protection.thermal import ThermalControl
+from bmsgateway.state import (
+    ContactorState,
+    CycleTiming,
+    EstimateStatus,
+    Event,
+    Measurement,
+    ProtectionStatus,
+    extremes,
+)
+
+__all__ = ["Protection"]
+
+NAN = math.nan
+_COMM_BIT = 1 << CONDITION_BITS[ConditionId.COMMUNICATION_LOST]
+_THERM_BIT = 1 << CONDITION_BITS[ConditionId.THERMISTOR_FAULT]
+_CONTACTOR_KEYS = ("contactor_welded.fault", "contactor_failed_to_close.fault", "precharge_failed.fault")
+
+
+class Protection:
+    """Fault engine + contactors + relays + limits + balancing + thermal, driven once per cycle."""
+
+    def __init__(self, config: Config, io: DigitalIO, bus: BusVoltageSensor | None, clock: Clock) -> None:
+        self._io = io
+        self._bus = bus
+        self._clock = clock
+        self.event_log = EventLog(config.protection.event_log_size)
+        self._cycle_events: list[Event] = []
+        self._out = OutputDriver(io, self._emit)
+        self._engine = FaultEngine(build_condition_table(config), self._emit)
+        self._contactors = ContactorController(config.protection.contactors, io, self._out)
+        self._thermal = ThermalControl(config.protection.thermal)
+        lim = config.pack.limits
+        self._relays = RelayLogic("normal", lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
+        self._balancer = Balancer(config.protection.balancing, lim.vbalance_v, ())
+        self._stopped = False
+        self._last_t = NAN
+        self._stuck_value = NAN
+        self._stuck_since = NAN
+        self._soc_fallback_pct = config.estimation.initial_soc_pct
+        self._tf_charge = 0.0  #: last temperature derating factors (held while no fresh temperature)
+        self._tf_discharge = 0.0
+        self._vf_charge = 0.0
+        self._vf_discharge = 0.0
+        self._contactor_cache: tuple[tuple[tuple[str, bool, bool | None], ...], tuple[ContactorState, ...]] = (
+            (), ()
+        )
+        self._configure(config)
+        self._cvl_v = self._cvl_nominal_v
+
+    # -- configuration ----------------------------------------------------------------------
+    def _configure(self, config: Config) -> None:
+        self.config = config
+        p = config.protection
+        lim = config.pack.limits
+        self._vmin_v, self._vbal_v, self._vmax_v = lim.vmin_v, lim.vbalance_v, lim.vmax_v
+        self._n_cells = config.pack.cell_count
+        self._cvl_nominal_v = self._n_cells * lim.vbalance_v
+        ranges: list[tuple[int, int]] = []
+        first = 0
+        for b in config.pack.boards:
+            ranges.append((first, first + b.cells))
+            first += b.cells
+        self._board_ranges = tuple(ranges)
+        r = p.relays
+        rl = self._relays
+        rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
+        rl.tmin_c, rl.tmax_c = r.tmin_c, r.tmax_c
+        rl.charge_restart_soc_pct, rl.discharge_restart_soc_pct = r.charge_restart_soc_pct, r.discharge_restart_soc_pct
+        self._balancer.configure(p.balancing, lim.vbalance_v, ranges)
+        lt = p.limits
+        self._d_ct = DeratingTable(lt.charge_temperature_derating)
+        self._d_dt = DeratingTable(lt.discharge_temperature_derating)
+        self._d_cv = DeratingTable(lt.charge_cell_voltage_derating)
+        self._d_dv = DeratingTable(lt.discharge_cell_voltage_derating)
+        self._d_cs = DeratingTable(lt.charge_soc_derating)
+        self._d_ds = DeratingTable(lt.discharge_soc_derating)
+        self._thermal.cfg = p.thermal
+        self.event_log.resize(p.event_log_size)
+
+    def apply_config(self, config: Config) -> None:
+        """Switch to a new validated config between cycles; raised conditions keep their state."""
+        old_names = self._contactors.names
+        self._engine.set_specs(build_condition_table(config))
+        self._contactors.configure(config.protection.contactors)
+        if self._contactors.names != old_names:
+            # A different contactor set: open the old one completely, start over with precharge.
+            t = self._clock.now()
+            for name in old_names:
+                self._out.set(name, False, t, "contactor layout changed")
+            self._contactors.precharging = False
+        self._configure(config)
+
+    # -- commands ----------------------------------------------------------------------------
+    def reset_latched(self) -> None:
+        """The reset command: clear latched conditions that are no longer present."""
+        t = self._clock.now()
+        n = self._engine.reset_latched(t)
+        self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
+                         value=float(n), message=f"reset: {n} latched condition(s) cleared"))
+
+    def shutdown(self) -> None:
+        """Every output to its safe (open) state; update() keeps them there afterwards."""
+        self._stopped = True
+        self._contactors.shutdown(self._clock.now())
+
+    @property
+    def balancing_energy_wh(self) -> float:
+        return self._balancer.energy_wh
+
+    def _emit(self, ev: Event) -> None:
+        self.event_log.append(ev)
+        self._cycle_events.append(ev)
+
+    # -- the cycle -------------------------------------------------------------------------------
+    def update(self, m: Measurement, est: EstimateStatus, timing: CycleTiming | None) -> ProtectionStatus:
+        """One cycle: conditions -> decisions -> outputs -> limits -> balancing bits."""
+        t = m.time_s
+        dt = t - self._last_t if self._last_t == self._last_t else 0.0
+        self._last_t = t
+        if self._stopped:
+            return self._status_stopped()
+        p = self.config.protection
+        eng = self._engine
+        n = self._n_cells
+
+        # 1. conditions ------------------------------------------------------------------------
+        cells = m.cell_voltages_v
+        s = sum(cells)
+        fresh = s == s and len(cells) == n and n > 0
+        if fresh:
+            lo, hi = min(cells), max(cells)
+        else:
+            lo, _, hi, _, _ = extremes(cells)
+        eng.many("cell_over_voltage.warning", cells, hi, t)
+        eng.many("cell_over_voltage.fault", cells, hi, t)
+        eng.many("cell_under_voltage.warning", cells, lo, t)
+        eng.many("cell_under_voltage.fault", cells, lo, t)
+
+        measured = m.pack_voltage_measured_v
+        pack_v = s if fresh else measured
+        eng.scalar("pack_over_voltage.warning", pack_v, t)
+        eng.scalar("pack_over_voltage.fault", pack_v, t)
+        eng.scalar("pack_under_voltage.warning", pack_v, t)
+        eng.scalar("pack_under_voltage.fault", pack_v, t)
+
+        temps = m.temperatures_c
+        ts = sum(temps)
+        if temps and ts == ts:
+            tlo, thi = min(temps), max(temps)
+        else:
+            tlo, _, thi, _, _ = extremes(temps)
+        eng.many("charge_over_temperature.warning", temps, thi, t)
+        eng.many("charge_over_temperature.fault", temps, thi, t)
+        eng.many("discharge_over_temperature.warning", temps, thi, t)
+        eng.many("discharge_over_temperature.fault", temps, thi, t)
+        eng.many("charge_under_temperature.warning", temps, tlo, t)
+        eng.many("charge_under_temperature.fault", temps, tlo, t)
+        eng.many("discharge_under_temperature.warning", temps, tlo, t)
+        eng.many("discharge_under_temperature.fault", temps, tlo, t)
+
+        cur = m.current_a
+        eng.scalar("charge_over_current.warning", cur, t)
+        eng.scalar("charge_over_current.fault", cur, t)
+        eng.scalar("charge_over_current.peak", cur, t)
+        eng.scalar("discharge_over_current.warning", -cur, t)
+        eng.scalar("discharge_over_current.fault", -cur, t)
+        eng.scalar("discharge_over_current.peak", -cur, t)
+        eng.scalar("short_circuit.fault", abs(cur), t)
+
+        spread = hi - lo if fresh else NAN
+        eng.scalar("cell_imbalance.warning", spread, t)
+        eng.scalar("cell_imbalance.fault", spread, t)
+
+        self._feed_communication(m, t)
+
+        if m.open_wire_cells or eng.tracking("open_sense_wire.fault"):
+            eng.flags("open_sense_wire.fault", m.open_wire_cells, t)
+
+        diff = abs(s - measured) if fresh and measured == measured else NAN
+        eng.scalar("pack_voltage_implausible.warning", diff, t)
+        eng.scalar("pack_voltage_implausible.fault", diff, t)
+
+        sens = p.sensors
+        if (
+            not (ts == ts and (not temps or (tlo > sens.thermistor_min_c and thi < sens.thermistor_max_c)))
+            or eng.tracking("thermistor_fault.fault")
+        ):
+            eng.flags("thermistor_fault.fault", self._bad_thermistors(m), t)
+
+        eng.scalar("current_sensor_stuck.warning", self._stuck_seconds(cur, t), t)
+
+        if timing is not None and timing.period_s > 0:
+            eng.scalar("loop_overrun.warning", timing.duration_s / timing.period_s, t)
+            eng.scalar("loop_overrun.fault", timing.actual_period_s / timing.period_s, t)
+
+        # 2. summary -----------------------------------------------------------------------------
+        active, fbits, wbits, blocks = eng.summary()
+        comm_ok = not fbits & _COMM_BIT
+
+        # 3. relays (123\SmartBMS) ---------------------------------------------------------------
+        soc = est.soc_pct
+        fallback = self._update_soc_fallback(cur, dt, fresh, lo, s)
+        if soc != soc:
+            soc = fallback
+        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok))
+
+        # 4. contactors --------------------------------------------------------------------------
+        raised_before = eng.raised_faults
+        self._drive_contactors(m, t, blocks, pack_v)
+        if eng.raised_faults != raised_before:
+            # A contactor / precharge fault raised just now: act on it in this cycle too.
+            active, fbits, wbits, blocks = eng.summary()
+            self._drive_contactors(m, t, blocks, pack_v, feed=False)
+        ctl = self._contactors
+        charge_allowed = relay_c and not blocks & Blocks.CHARGE and ctl.path_closed(True)
+        discharge_allowed = relay_d and not blocks & Blocks.DISCHARGE and ctl.path_closed(False)
+        self._out.set("allow_charge", charge_allowed, t)
+        self._out.set("allow_discharge", discharge_allowed, t)
+
+        # 5. limits, balancing, thermal ------------------------------------------------------------
+        lt = p.limits
+        if fresh:
+            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi)
+            self._vf_charge = self._d_cv(self._vmax_v - hi)
+            self._vf_discharge = self._d_dv(lo - self._vmin_v)
+        if tlo == tlo:
+            self._tf_charge = min(self._d_ct(tlo), self._d_ct(thi))
+            self._tf_discharge = min(self._d_dt(tlo), self._d_dt(thi))
+        ccl = dcl = 0.0
+        if charge_allowed:
+            ccl = lt.max_charge_current_a * min(self._tf_charge, self._vf_charge, self._d_cs(soc))
+        if discharge_allowed:
+            dcl = lt.max_discharge_current_a * min(self._tf_discharge, self._vf_discharge, self._d_ds(soc))
+
+        bal = self._balancer
+        hot = self._hot_boards(m) if fresh and bal.cfg.mode != "off" and (
+            hi - lo > bal.cfg.stop_delta_v or hi > self._vbal_v) else ()
+        bits = bal.update(cells, lo, hi, fresh and comm_ok, cur, hot, dt)
+
+        heater, cooler = self._thermal.update(tlo, thi, bool(fbits & (_COMM_BIT | _THERM_BIT)))
+        self._out.set("heater", heater, t)
+        self._out.set("cooler", cooler, t)
+
+        state = (
+            "fault" if blocks == Blocks.BOTH
+            else "precharge" if ctl.precharging
+            else "ready" if ctl.closed_mains
+            else "init"
+        )
+        events = tuple(self._cycle_events)
+        self._cycle_events.clear()
+        return ProtectionStatus(
+            state=state, relay_mode=self._relays.mode, charge_allowed=charge_allowed,
+            discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
+            contactors=self._contactor_states(), allow_charge_relay=charge_allowed,
+            allow_discharge_relay=discharge_allowed, cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
+            balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
+            balancing_energy_wh=bal.energy_wh,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _feed_communication(self, m: Measurement, t: float) -> None:
+        eng = self._engine
+        boards = m.boards
+        if boards:
+            failed = [float(b.failed_cycles) for b in boards]
+            worst = max(failed)
+            eng.many("communication_lost.warning", failed, worst, t)
+            eng.many("communication_lost.fault", failed, worst, t)
+        limit = self.config.protection.max_value_age_s
+        ages = m.cell_age_s
+        oldest = max(ages) if ages else 0.0
+        all_ok = all(b.ok for b in boards)
+        if oldest >= limit or not all_ok or eng.tracking("communication_lost.stale"):
+            per_board = [0.0] * len(self._board_ranges)
+            for b, (first, end) in enumerate(self._board_ranges):
+                if end <= len(ages):
+                    per_board[b] = max(ages[first:end]) if end > first else 0.0
+            for i, b in enumerate(m.temperature_board):
+                # A silent board's temperatures count as lost communication; a healthy board's
+                # missing temperature is a thermistor fault instead.
+                if 0 <= b < len(per_board) and b < len(boards) and not boards[b].ok:
+                    per_board[b] = max(per_board[b], m.temperature_age_s[i])
+            eng.many("communication_lost.stale", per_board, max(per_board) if per_board else NAN, t)
+        eng.scalar("communication_lost.current", m.current_age_s, t)
+
+    def _bad_thermistors(self, m: Measurement) -> list[int]:
+        sens = self.config.protection.sensors
+        limit = self.config.protection.max_value_age_s
+        boards = m.boards
+        bad: list[int] = []
+        for i, v in enumerate(m.temperatures_c):
+            if v == v:
+                if not sens.thermistor_min_c < v < sens.thermistor_max_c:
+                    bad.append(i)
+                continue
+            b = m.temperature_board[i] if i < len(m.temperature_board) else -1
+            board_ok = 0 <= b < len(boards) and boards[b].ok and boards[b].failed_cycles == 0
+            if board_ok and m.temperature_age_s[i] >= limit:
+                bad.append(i)
+        return bad
+
+    def _stuck_seconds(self, cur: float, t: float) -> float:
+        if cur != cur:
+            return NAN
+        if abs(cur) < self.config.protection.current.stuck_min_current_a:
+            self._stuck_value = NAN
+            return 0.0
+        if cur != self._stuck_value:
+            self._stuck_value = cur
+            self._stuck_since = t
+            return 0.0
+        return t - self._stuck_since
+
+    def _update_soc_fallback(self, cur: float, dt: float, fresh: bool, lo: float, s: float) -> float:
+        cap = self.config.pack.capacity_ah
+        soc = self._soc_fallback_pct
+        if cur == cur and dt > 0:
+            soc += cur * dt / 3600.0 / cap * 100.0
+        if fresh:
+            full = lo >= self._vbal_v if self._relays.mode == "normal" else s >= self._cvl_nominal_v
+            if full:
+                soc = 100.0
+        self._soc_fallback_pct = min(100.0, max(0.0, soc))
+        return self._soc_fallback_pct
+
+    def _drive_contactors(self, m: Measurement, t: float, blocks: Blocks, pack_v: float, feed: bool = True) -> None:
+        ctl = self._contactors
+        eng = self._engine
+        bus_v = NAN
+        if ctl.precharging or not ctl.closed_mains:
+            bus_v = m.bus_voltage_v
+            if bus_v != bus_v and self._bus is not None:
+                r = self._bus.read_bus_voltage_v()
+                bus_v = NAN if r is None else r
+        failed_now = ctl.update(t, not blocks & Blocks.CHARGE, not blocks & Blocks.DISCHARGE, pack_v, bus_v)
+        if failed_now or eng.tracking("precharge_failed.fault"):
+            eng.flags("precharge_failed.fault", (-1,) if failed_now else (), t)
+        if feed:
+            welded, failed = ctl.feedback(t)
+            if welded or eng.tracking("contactor_welded.fault"):
+                eng.sparse("contactor_welded.fault", welded, t)
+            if failed or eng.tracking("contactor_failed_to_close.fault"):
+                eng.sparse("contactor_failed_to_close.fault", failed, t)
+
+    def _hot_boards(self, m: Measurement) -> list[bool]:
+        limit = self._balancer.cfg.max_board_temperature_c
+        hot = [b.die_temperature_c > limit for b in m.boards]
+        for i, v in enumerate(m.temperatures_c):
+            b = m.temperature_board[i] if i < len(m.temperature_board) else -1
+            if 0 <= b < len(hot) and v > limit:
+                hot[b] = True
+        return hot
+
+    def _contactor_states(self) -> tuple[ContactorState, ...]:
+        states = self._contactors.states()
+        key = tuple((c.name, c.commanded, c.feedback) for c in states)
+        if key != self._contactor_cache[0]:
+            self._contactor_cache = (key, states)
+        return self._contactor_cache[1]
+
+    def _status_stopped(self) -> ProtectionStatus:
+        events = tuple(self._cycle_events)
+        self._cycle_events.clear()
+        active, fbits, wbits, _ = self._engine.summary()
+        return ProtectionStatus(
+            state="stopped", relay_mode=self._relays.mode, active=active, fault_bits=fbits,
+            warning_bits=wbits, contactors=self._contactor_states(), cvl_v=self._cvl_v,
+            balancing=self._balancer._off, events=events, balancing_energy_wh=self._balancer.energy_wh,
+        )

@@ -1,0 +1,95 @@
+"""Allow-charge / allow-discharge signal relays: the 123\\SmartBMS algorithm, exactly.
+
+The manual's tables (normal and critical mode) give, per relay, an *enable* column (all terms
+ANDed) and a *disable* column (any term). Between the two the relay keeps its state -- that gap is
+the hysteresis (in normal mode the SOC restart thresholds, in both modes the temperature equality
+points). Disable wins over enable.
+
+Normal mode                         | Critical mode
+charge enable:  all cells < Vbalance | all cells < Vmax
+                AND SOC < charge restart
+charge disable: a cell >= Vmax       | a cell >= Vmax
+                OR all cells >= Vbalance
+discharge enable: all cells > Vmin   | all cells > Vmin
+                  AND SOC >= discharge restart
+discharge disable: a cell <= Vmin    | a cell <= Vmin
+both, enable:  AND cell temperature > Tmin AND < Tmax AND cell communication
+both, disable: OR a temperature < Tmin OR > Tmax OR no cell communication
+
+Inputs are the *fresh* extremes of this cycle. A cycle without fresh cells (or temperatures)
+proves neither column, so the relay holds; if data stays missing, communication_lost is raised
+and "no cell communication" then disables both. The manual's settings page says "above" the
+discharge restart SOC while its table says ``>=``; the table is implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RelayInputs", "RelayLogic"]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayInputs:
+    """One cycle's inputs. Voltages/temperatures are NaN when no fresh value exists."""
+
+    min_cell_v: float
+    max_cell_v: float
+    min_temperature_c: float
+    max_temperature_c: float
+    soc_pct: float
+    communication_ok: bool
+
+
+class RelayLogic:
+    """The two relay states and the table; ``update`` returns (charge, discharge)."""
+
+    def __init__(
+        self, mode: str, vmin_v: float, vbalance_v: float, vmax_v: float, tmin_c: float, tmax_c: float,
+        charge_restart_soc_pct: float, discharge_restart_soc_pct: float,
+    ) -> None:
+        self.mode = mode
+        self.vmin_v = vmin_v
+        self.vbalance_v = vbalance_v
+        self.vmax_v = vmax_v
+        self.tmin_c = tmin_c
+        self.tmax_c = tmax_c
+        self.charge_restart_soc_pct = charge_restart_soc_pct
+        self.discharge_restart_soc_pct = discharge_restart_soc_pct
+        self.charge = False
+        self.discharge = False
+
+    def _decide(self, i: RelayInputs) -> tuple[bool, bool, bool, bool]:
+        """(charge_enable, charge_disable, discharge_enable, discharge_disable)."""
+        lo, hi = i.min_cell_v, i.max_cell_v
+        tlo, thi = i.min_temperature_c, i.max_temperature_c
+        have_v = lo == lo and hi == hi
+        have_t = tlo == tlo and thi == thi
+        temp_ok = have_t and tlo > self.tmin_c and thi < self.tmax_c
+        temp_bad = have_t and (tlo < self.tmin_c or thi > self.tmax_c)
+        comm = i.communication_ok
+        critical = self.mode == "critical"
+
+        c_dis = (not comm) or temp_bad or (have_v and hi >= self.vmax_v)
+        d_dis = (not comm) or temp_bad or (have_v and lo <= self.vmin_v)
+        if critical:
+            c_en = comm and temp_ok and have_v and hi < self.vmax_v
+            d_en = comm and temp_ok and have_v and lo > self.vmin_v
+        else:
+            c_dis = c_dis or (have_v and lo >= self.vbalance_v)
+            soc = i.soc_pct
+            c_en = comm and temp_ok and have_v and hi < self.vbalance_v and soc < self.charge_restart_soc_pct
+            d_en = comm and temp_ok and have_v and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
+        return c_en, c_dis, d_en, d_dis
+
+    def update(self, i: RelayInputs) -> tuple[bool, bool]:
+        c_en, c_dis, d_en, d_dis = self._decide(i)
+        if c_dis:
+            self.charge = False
+        elif c_en:
+            self.charge = True
+        if d_dis:
+            self.discharge = False
+        elif d_en:
+            self.discharge = True
+        return self.charge, self.discharge
