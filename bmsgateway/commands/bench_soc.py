@@ -1,0 +1,326 @@
+"""``bmsgateway bench soc``: accuracy of the SOC estimator on a simulated 10-day solar profile.
+
+The simulated pack has the sensor errors a real installation has (current offset 0.3 A, 1 % gain
+error, 5 mV cell voltage noise, ±4 % cell capacity spread) and the estimator starts 30 SOC points
+off. The estimator is driven at 1 s steps straight from the simulator (no chip emulator: the
+estimator does not care how the numbers were read, and this keeps the run under a few minutes).
+
+Side by side: the estimator, plain coulomb counting (same wrong start, rated capacity, no
+recalibration) and 123\\SmartBMS-style coulomb counting (recalibrated to 100 % at full and 0 % at
+empty). Errors are of the pack SOC (definition in ``bmsgateway.estimation.pack_soc``) against the
+simulator's true pack SOC computed with the same definition, counted after the first two hours.
+
+The profile: the default solar day (PV half-sine 07:00-19:00, 3 A base load, 25 A evening load)
+with a fixed cloudiness per day, so that some days end full (charger tapers at 3.45 V/cell,
+like a CV charger) and some nights run down to the low-voltage disconnect at Vmin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from bmsgateway.clock import VirtualClock
+from bmsgateway.config import Config
+from bmsgateway.config.simulator import SimulatorConfig
+from bmsgateway.estimation import Estimator
+from bmsgateway.estimation.pack_soc import pack_figures
+from bmsgateway.sim.pack import PackSimulator
+from bmsgateway.sim.scenario import SolarDayScenario
+from bmsgateway.state import BoardHealth, EstimateStatus, Measurement, ProtectionStatus
+
+__all__ = ["BenchResult", "SimDriver", "bench_config", "register_bench", "run", "run_soc_bench"]
+
+#: Share of the clear-sky PV current on each day of the benchmark (cycled if more days are run).
+CLOUDINESS = (1.0, 0.85, 0.35, 0.3, 0.95, 1.0, 0.5, 0.3, 1.0, 0.8)
+#: Charger absorption voltage per cell (CV phase) for LFP; the charge current tapers above it.
+_CV_PER_CELL_V = 3.45
+_WARMUP_S = 2 * 3600.0
+
+
+class BenchScenario:
+    """Solar days with a per-day cloud factor and a charger that tapers at the CV voltage."""
+
+    def __init__(self, solar: SolarDayScenario, cloudiness: tuple[float, ...]) -> None:
+        self._solar = solar
+        self._clouds = cloudiness
+        self.charge_limit_a = math.inf  #: set by the driver (CV taper)
+
+    def sources_a(self, t_s: float) -> tuple[float, float]:
+        pv, load = self._solar.sources_a(t_s)
+        day = int((t_s + self._solar.start_s) // 86400.0)
+        pv *= self._clouds[day % len(self._clouds)]
+        return min(pv, self.charge_limit_a), load
+
+    def current_a(self, t_s: float) -> float:
+        pv, load = self.sources_a(t_s)
+        return pv - load
+
+
+def bench_config(seed: int = 1) -> Config:
+    """The default 16-cell LFP pack with the benchmark's sensor errors and spreads."""
+    base = Config()
+    sim = base.simulator.model_dump()
+    sim.update(
+        seed=seed,
+        current_offset_a=0.3,
+        current_gain_error_pct=1.0,
+        voltage_noise_v=0.005,
+        capacity_spread_pct=4.0,
+        initial_soc_pct=60.0,
+        start_hour=6.0,
+    )
+    return base.model_copy(update={"simulator": SimulatorConfig(**sim)})
+
+
+class SimDriver:
+    """Runs a PackSimulator at fixed steps and builds the Measurement the estimator sees.
+
+    Also plays the parts of the charger (CV taper) and of the protection's low-voltage disconnect
+    (``allow_discharge`` off below Vmin, on again after recharging), so the pack stays within its
+    limits for days without the protection engine.
+    """
+
+    def __init__(self, config: Config, scenario: BenchScenario | None = None) -> None:
+        self.config = config
+        self.clock = VirtualClock(start_s=0.0, start_wall=1_767_225_600.0)  # 2026-01-01 00:00 UTC
+        sim = config.simulator
+        solar = SolarDayScenario(sim.solar_peak_a, sim.evening_load_a, sim.base_load_a, sim.start_hour)
+        self.scenario = scenario if scenario is not None else BenchScenario(solar, CLOUDINESS)
+        self.sim = PackSimulator(config, self.clock, self.scenario)
+        for name in ("main", "charge", "discharge", "allow_charge", "allow_discharge"):
+            self.sim.set_output(name, True)
+        self.clock.advance(1.0)  # let the contactors close
+        self.discharge_allowed = True
+        lim = config.pack.limits
+        self._vmin_v = lim.vmin_v
+        self._boards = tuple(
+            BoardHealth(index=i, chip=b.chip, ok=True, pec_errors_total=0, failed_cycles=0, last_ok_s=0.0)
+            for i, b in enumerate(config.pack.boards)
+        )
+        self._n = config.pack.cell_count
+        cs = config.hardware.current_sensor
+        self._cs = cs
+
+    def measure(self) -> Measurement:
+        """Noisy cell voltages and the Hall sensor's current (offset and gain error included)."""
+        sim = self.sim
+        volts: list[float] = []
+        for b in range(len(self.config.pack.boards)):
+            volts.extend(sim.cell_inputs_v(b))
+        cs = self._cs
+        gpio_v = sim.gpio_inputs_v(cs.board)[cs.gpio - 1]
+        current = (gpio_v - cs.zero_v) / cs.sensitivity_v_per_a * (-1.0 if cs.inverted else 1.0)
+        return Measurement(
+            time_s=self.clock.now(),
+            cell_voltages_v=tuple(volts),
+            cell_age_s=(0.0,) * self._n,
+            temperatures_c=(),
+            temperature_age_s=(),
+            temperature_board=(),
+            current_a=current,
+            current_age_s=0.0,
+            pack_voltage_measured_v=math.fsum(volts),
+            boards=self._boards,
+        )
+
+    def control(self, m: Measurement) -> ProtectionStatus:
+        """Charger taper and low-voltage disconnect from the measured voltages."""
+        v_max = max(m.cell_voltages_v)
+        v_min = min(m.cell_voltages_v)
+        lim = self.scenario.charge_limit_a
+        if v_max > _CV_PER_CELL_V:
+            lim = max(0.0, min(lim, 60.0) * 0.9 - 0.2)
+        elif v_max < _CV_PER_CELL_V - 0.02:
+            lim = min(lim + 0.5, 1000.0) if math.isfinite(lim) else lim
+        self.scenario.charge_limit_a = lim
+        if self.discharge_allowed and v_min < self._vmin_v:
+            self.discharge_allowed = False
+            self.sim.set_output("allow_discharge", False)
+        elif not self.discharge_allowed and v_min > 3.25 and m.current_a > 1.0:
+            self.discharge_allowed = True
+            self.sim.set_output("allow_discharge", True)
+        return ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=self.discharge_allowed)
+
+    def step(self, dt_s: float) -> None:
+        self.clock.advance(dt_s)
+
+
+class CoulombCounter:
+    """Plain coulomb counting of the pack (rated capacity), optionally with 123-style recalibration."""
+
+    def __init__(self, config: Config, soc_pct: float, recalibrate: bool) -> None:
+        self.soc_pct = soc_pct
+        self._cap_ah = config.pack.capacity_ah
+        self._recal = recalibrate
+        lim = config.pack.limits
+        self._vbal = lim.vbalance_v
+        self._vmin = lim.vmin_v
+        self._last_t: float | None = None
+        self._low_since: float | None = None
+
+    def update(self, m: Measurement, prev: ProtectionStatus) -> float:
+        if self._last_t is not None:
+            self.soc_pct += m.current_a * (m.time_s - self._last_t) / 36.0 / self._cap_ah
+        self._last_t = m.time_s
+        self.soc_pct = min(100.0, max(0.0, self.soc_pct))
+        if self._recal:
+            if min(m.cell_voltages_v) >= self._vbal:
+                self.soc_pct = 100.0
+            low = min(m.cell_voltages_v) < self._vmin and not prev.discharge_allowed
+            self._low_since = (self._low_since or m.time_s) if low else None
+            if self._low_since is not None and m.time_s - self._low_since >= 30.0:
+                self.soc_pct = 0.0
+        return self.soc_pct
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    days: float
+    step_s: float
+    initial_error_pct: float
+    rms_error_pct: float
+    max_error_pct: float
+    coulomb_rms_error_pct: float
+    coulomb_max_error_pct: float
+    smartbms_rms_error_pct: float
+    smartbms_max_error_pct: float
+    cell_rms_error_pct: float
+    cell_max_error_pct: float
+    capacity_error_pct: float
+    cell_capacity_max_error_pct: float
+    soh_pct: float
+    true_soh_pct: float
+    final_soc_pct: float
+    true_final_soc_pct: float
+    current_offset_estimate_a: float
+    runtime_s: float
+    estimator_update_us: float
+
+    @property
+    def passed(self) -> bool:
+        return self.rms_error_pct <= 2.0 and self.max_error_pct <= 5.0
+
+
+def run_soc_bench(
+    days: float = 10.0, step_s: float = 1.0, seed: int = 1, initial_error_pct: float = -30.0
+) -> BenchResult:
+    """Run the benchmark and return its figures (see the module docstring)."""
+    wall0 = time.perf_counter()
+    config = bench_config(seed)
+    driver = SimDriver(config)
+    true0 = pack_figures(driver.sim.true_cell_soc_pct / 100.0, driver.sim.cell_capacity_ah, 100.0).soc_pct
+    start_soc = min(100.0, max(0.0, true0 + initial_error_pct))
+    est_cfg = config.estimation.model_copy(update={"initial_soc_pct": start_soc})
+    config = config.model_copy(update={"estimation": est_cfg})
+    estimator = Estimator(config, None, clock=driver.clock)
+    plain = CoulombCounter(config, start_soc, recalibrate=False)
+    smart = CoulombCounter(config, start_soc, recalibrate=True)
+    true_cap = driver.sim.cell_capacity_ah
+    rated = config.pack.capacity_ah
+    errs: list[float] = []
+    plain_errs: list[float] = []
+    smart_errs: list[float] = []
+    cell_errs: list[float] = []
+    prev = ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=True)
+    steps = round(days * 86400.0 / step_s)
+    t0 = driver.clock.now()
+    est_time_s = 0.0
+    est = EstimateStatus()
+    truth_soc = math.nan
+    for _ in range(steps):
+        driver.step(step_s)
+        m = driver.measure()
+        c0 = time.perf_counter()
+        est = estimator.update(m, prev)
+        est_time_s += time.perf_counter() - c0
+        p_soc = plain.update(m, prev)
+        s_soc = smart.update(m, prev)
+        prev = driver.control(m)
+        if m.time_s - t0 < _WARMUP_S:
+            continue
+        true_cells = driver.sim.true_cell_soc_pct / 100.0
+        truth_soc = pack_figures(np.clip(true_cells, 0.0, 1.0), true_cap, rated).soc_pct
+        errs.append(est.soc_pct - truth_soc)
+        plain_errs.append(p_soc - truth_soc)
+        smart_errs.append(s_soc - truth_soc)
+        cell_errs.append(float(np.max(np.abs(np.array(est.cell_soc_pct) - true_cells * 100.0))))
+
+    def rms(x: list[float]) -> float:
+        return float(np.sqrt(np.mean(np.square(x)))) if x else math.nan
+
+    def peak(x: list[float]) -> float:
+        return float(np.max(np.abs(x))) if x else math.nan
+
+    true_cells = np.clip(driver.sim.true_cell_soc_pct / 100.0, 0.0, 1.0)
+    true_fig = pack_figures(true_cells, true_cap, rated)
+    est_cap = np.array(est.cell_capacity_ah)
+    return BenchResult(
+        days=days,
+        step_s=step_s,
+        initial_error_pct=initial_error_pct,
+        rms_error_pct=rms(errs),
+        max_error_pct=peak(errs),
+        coulomb_rms_error_pct=rms(plain_errs),
+        coulomb_max_error_pct=peak(plain_errs),
+        smartbms_rms_error_pct=rms(smart_errs),
+        smartbms_max_error_pct=peak(smart_errs),
+        cell_rms_error_pct=rms(cell_errs),
+        cell_max_error_pct=peak(cell_errs),
+        capacity_error_pct=100.0 * (est.capacity_ah - true_fig.usable_capacity_ah) / true_fig.usable_capacity_ah,
+        cell_capacity_max_error_pct=float(np.max(np.abs(est_cap / true_cap - 1.0)) * 100.0),
+        soh_pct=est.soh_pct,
+        true_soh_pct=true_fig.soh_pct,
+        final_soc_pct=est.soc_pct,
+        true_final_soc_pct=true_fig.soc_pct,
+        current_offset_estimate_a=estimator.current_bias_a,
+        runtime_s=time.perf_counter() - wall0,
+        estimator_update_us=1e6 * est_time_s / max(1, steps),
+    )
+
+
+def _print_table(r: BenchResult) -> None:
+    print(f"SOC benchmark: {r.days:g} days at {r.step_s:g} s steps, start {r.initial_error_pct:+g} SOC points off")
+    print("errors of the pack SOC after the first 2 h (percentage points):")
+    print(f"  {'':24}{'RMS':>8}{'max':>8}")
+    print(f"  {'estimator (EKF)':24}{r.rms_error_pct:8.2f}{r.max_error_pct:8.2f}")
+    print(f"  {'coulomb counting':24}{r.coulomb_rms_error_pct:8.2f}{r.coulomb_max_error_pct:8.2f}")
+    print(f"  {'123-style recalibrated':24}{r.smartbms_rms_error_pct:8.2f}{r.smartbms_max_error_pct:8.2f}")
+    print(f"  worst single cell: RMS {r.cell_rms_error_pct:.2f}, max {r.cell_max_error_pct:.2f}")
+    print(f"capacity error after {r.days:g} days: pack {r.capacity_error_pct:+.2f} %, "
+          f"worst cell {r.cell_capacity_max_error_pct:.2f} %")
+    print(f"SOH {r.soh_pct:.1f} % (true {r.true_soh_pct:.1f} %), "
+          f"current offset learnt {r.current_offset_estimate_a:+.3f} A (true +0.300 A)")
+    print(f"goal RMS <= 2, max <= 5: {'met' if r.passed else 'NOT met'}; "
+          f"{r.runtime_s:.0f} s, {r.estimator_update_us:.0f} us per estimator update")
+
+
+def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``soc`` under ``bmsgateway bench``."""
+    p = bench_sub.add_parser("soc", help="SOC estimator accuracy on a simulated 10-day solar profile")
+    p.add_argument("--days", type=float, default=10.0, help="simulated days (default 10)")
+    p.add_argument("--step", type=float, default=1.0, help="step in seconds (default 1)")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.days <= 0 or args.step <= 0 or args.days * 86400.0 <= _WARMUP_S:
+        print("bench soc: --days must cover more than the 2 h warm-up and --step must be > 0", file=sys.stderr)
+        return 2
+    result = run_soc_bench(days=args.days, step_s=args.step, seed=args.seed)
+    if args.json:
+        out: dict[str, Any] = asdict(result)
+        out["goal_met"] = result.passed
+        print(json.dumps(out, indent=2))
+    else:
+        _print_table(result)
+    return 0

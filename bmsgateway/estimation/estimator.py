@@ -1,0 +1,390 @@
+"""The estimation stage: one ``update`` per cycle turns a Measurement into an EstimateStatus.
+
+What runs when:
+
+* every cycle: coulomb counting of each cell (measured current, dead band, balancing current,
+  minus the filter's offset estimate), the energy counters, resistance steps, full/empty checks;
+* every ``estimation.filter_interval_s`` (1 s by default): one Kalman step over the charge counted
+  since the last one, corrected by the cell voltages (``soc_filter``). The reported SOC between
+  two filter steps is the filter state plus the charge counted since, so it moves every cycle.
+
+Stale inputs: a cell voltage that is NaN is not used (that cell is only coulomb counted). A stale
+current (NaN or older than ``hardware.current_sensor.max_age_s``) holds everything: without the
+current neither the charge nor the IR drop in the voltage is known.
+
+Recalibration (kept from the 123\\SmartBMS, applied as a strong measurement of the filter so that
+the offset estimate learns from it too):
+
+* full: normal mode, every cell >= Vbalance; critical mode, the average cell >= Vbalance; held for
+  ``full_hold_s``. Cell voltages are taken less their IR drop (R0 x current) so a high charge
+  current does not fake "full"; at the charger's tail current this is the plain 123 rule. The cells
+  at or above Vbalance are set to 100 %.
+* empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
+  is set to 0 %.
+
+Day boundary of "today" counters: local calendar day of ``clock.wall_time()`` when a clock is
+given; without one (replay), whole days of ``Measurement.time_s`` counted from 0 (UTC days when
+time_s is Unix time).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from bmsgateway.clock import Clock
+from bmsgateway.config.model import Config
+from bmsgateway.estimation.capacity import CapacityLearner
+from bmsgateway.estimation.counters import Counters
+from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.estimation.pack_soc import pack_figures
+from bmsgateway.estimation.resistance import ResistanceLearner
+from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning
+from bmsgateway.persist.state import SavedState
+from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus
+
+__all__ = ["DEFAULT_BALANCE_RESISTANCE_OHM", "Estimator"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Balancing resistor when ``protection.balancing`` does not name one (123\\SmartBMS boards: 33 Ω).
+DEFAULT_BALANCE_RESISTANCE_OHM = 33.0
+#: A gap between two measurements longer than this is a hole in the data, not a step to integrate.
+_MAX_STEP_S = 60.0
+
+_log = structlog.get_logger(__name__)
+
+
+def _tuning(config: Config) -> FilterTuning:
+    e = config.estimation
+    return FilterTuning(
+        r1_ohm=e.r1_ohm,
+        tau_s=e.tau_s,
+        coulomb_efficiency=e.coulomb_efficiency,
+        voltage_noise_v=e.voltage_noise_v,
+        current_noise_a=e.current_noise_a,
+        current_gain_noise=e.current_gain_noise_pct / 100.0,
+        bias_drift_a_per_sqrt_h=e.bias_drift_a_per_sqrt_h,
+        bias_limit_a=max(1.0, 0.2 * config.pack.capacity_ah),
+    )
+
+
+def _fit(values: list[float], n: int) -> FloatArray | None:
+    """The saved per-cell list as an array if it has the right length, else None."""
+    return np.array(values, dtype=np.float64) if len(values) == n else None
+
+
+class Estimator:
+    """SOC, SOH, capacity, resistance and counters of the pack (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        saved: SavedState | None,
+        clock: Clock | None = None,
+        cell_count: int | None = None,
+    ) -> None:
+        self._clock = clock
+        self._n = config.pack.cell_count if cell_count is None else cell_count
+        self._config = config
+        self._configure(config)
+        self._restore(saved or SavedState())
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _configure(self, config: Config) -> None:
+        self._config = config
+        lim = config.pack.limits
+        self._ocv = OcvCurve(lim.ocv_table)
+        self._vmin_v = lim.vmin_v
+        self._vbalance_v = lim.vbalance_v
+        self._nominal_v = lim.nominal_v
+        self._rated_ah = config.pack.capacity_ah
+        self._critical = config.protection.relays.mode == "critical"
+        self._dead_band_a = config.hardware.current_sensor.dead_band_a
+        self._max_current_age_s = config.hardware.current_sensor.max_age_s
+        self._balance_r_ohm = float(
+            getattr(config.protection.balancing, "balance_resistance_ohm", DEFAULT_BALANCE_RESISTANCE_OHM)
+        )
+        self._est = config.estimation
+        self._events_max = config.persistence.event_log_size
+
+    def _restore(self, saved: SavedState) -> None:
+        n, e = self._n, self._config.estimation
+        soc = _fit(saved.cell_soc_pct, n)
+        std = _fit(saved.cell_soc_std_pct, n)
+        if soc is None:
+            if saved.cell_soc_pct:
+                _log.warning("saved_soc_ignored", reason="cell count changed", saved=len(saved.cell_soc_pct), cells=n)
+            soc = np.full(n, e.initial_soc_pct)
+            std = np.full(n, e.initial_soc_std_pct)
+        elif std is None:
+            std = np.full(n, 10.0)
+        cap = _fit(saved.cell_capacity_ah, n)
+        if cap is None:
+            cap = np.full(n, self._rated_ah)
+        r0 = _fit(saved.cell_resistance_ohm, n)
+        if r0 is None:
+            r0 = np.full(n, e.r0_ohm)
+        self._filter = CellSocFilter(
+            ocv=self._ocv,
+            tuning=_tuning(self._config),
+            soc=soc / 100.0,
+            soc_std=std / 100.0,
+            bias_a=np.full(n, saved.current_bias_a),
+            bias_std_a=e.initial_bias_std_a,
+        )
+        self._capacity = CapacityLearner(
+            cap, self._rated_ah, e.capacity_min_delta_soc_pct / 100.0, e.capacity_learn_rate
+        )
+        charge = _fit(saved.cell_charge_ah, n)
+        a_soc = _fit(saved.capacity_anchor_soc_pct, n)
+        a_charge = _fit(saved.capacity_anchor_charge_ah, n)
+        if charge is not None and a_soc is not None and a_charge is not None:
+            self._capacity.charge_ah = charge
+            self._capacity.anchor_soc = a_soc / 100.0
+            self._capacity.anchor_charge_ah = a_charge
+        self._resistance = ResistanceLearner(r0, e.resistance_step_a, e.resistance_forget)
+        self._counters = Counters.from_dict(saved.counters)
+        self._zero_offset_a = saved.current_zero_offset_a
+        self._recalibrated = saved.soc_calibrated and len(saved.cell_soc_pct) == n
+        self._events: deque[dict[str, Any]] = deque(saved.events, maxlen=max(1, self._events_max))
+        if self._events_max == 0:
+            self._events.clear()
+        self._last_time_s: float | None = None
+        self._acc_t_s = 0.0
+        self._acc_q_as = np.zeros(n)  # measured charge per cell since the last filter step
+        self._full_since_s: float | None = None
+        self._full_latched = False
+        self._empty_since_s = np.full(n, np.nan)
+        self._empty_latched = np.zeros(n, dtype=bool)
+        self._last_pack_v = math.nan
+        self._last = EstimateStatus()
+
+    def apply_config(self, config: Config) -> None:
+        """Take a new config; learnt values stay unless the cell count changed."""
+        if config.pack.cell_count != self._n and self._n == self._config.pack.cell_count:
+            _log.warning("estimator_reset", reason="cell count changed", cells=config.pack.cell_count)
+            self._n = config.pack.cell_count
+            self._configure(config)
+            self._restore(SavedState(counters=self._counters.to_dict(), events=list(self._events)))
+            return
+        self._configure(config)
+        self._filter.ocv = self._ocv
+        self._filter.tuning = _tuning(config)
+        e = config.estimation
+        self._capacity.rated_ah = self._rated_ah
+        self._capacity.min_delta_soc = e.capacity_min_delta_soc_pct / 100.0
+        self._capacity.learn_rate = e.capacity_learn_rate
+        self._resistance.step_a = e.resistance_step_a
+        self._resistance.forget = e.resistance_forget
+
+    def reset_counters(self) -> None:
+        """Clear charge/energy in/out, balancing energy and today's figures (lifetime stays)."""
+        self._counters.reset()
+
+    def set_current_zero_offset(self, offset_a: float) -> None:
+        """A new zero calibration: the learnt residual offset no longer applies."""
+        self._zero_offset_a = offset_a
+        self._filter.reset_bias(0.0, self._est.initial_bias_std_a)
+
+    @property
+    def current_zero_offset_a(self) -> float:
+        return self._zero_offset_a
+
+    @property
+    def current_bias_a(self) -> float:
+        """The filter's estimate of the residual current sensor offset (mean over cells)."""
+        return float(np.mean(self._filter.bias_a)) if self._n else 0.0
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return list(self._events)
+
+    @property
+    def last(self) -> EstimateStatus:
+        return self._last
+
+    # -- the cycle ------------------------------------------------------------------------------
+
+    def _day(self, time_s: float) -> str:
+        if self._clock is not None:
+            return time.strftime("%Y-%m-%d", time.localtime(self._clock.wall_time()))
+        return f"day {math.floor(time_s / 86400.0)}"
+
+    def _cells(self, values: tuple[float, ...]) -> FloatArray:
+        v = np.full(self._n, np.nan)
+        k = min(self._n, len(values))
+        v[:k] = values[:k]
+        return v
+
+    def _balancing(self, prev: ProtectionStatus | None) -> BoolArray:
+        b = np.zeros(self._n, dtype=bool)
+        if prev is not None and prev.balancing:
+            k = min(self._n, len(prev.balancing))
+            b[:k] = prev.balancing[:k]
+        return b
+
+    def update(self, m: Measurement, prev: ProtectionStatus | None) -> EstimateStatus:
+        """One cycle: count, maybe filter, check full/empty, learn; returns this cycle's estimate."""
+        t = m.time_s
+        dt = 0.0 if self._last_time_s is None else t - self._last_time_s
+        self._last_time_s = t
+        if prev is not None and prev.events and self._events_max > 0:
+            self._events.extend(asdict(ev) for ev in prev.events)
+
+        v = self._cells(m.cell_voltages_v)
+        fresh_v = np.isfinite(v)
+        if fresh_v.all():
+            self._last_pack_v = float(v.sum())
+        elif math.isfinite(m.pack_voltage_measured_v):
+            self._last_pack_v = m.pack_voltage_measured_v
+        cell_v_for_bal = np.where(fresh_v, v, self._nominal_v)
+        bal = self._balancing(prev)
+        bal_i = np.where(bal, cell_v_for_bal / self._balance_r_ohm, 0.0)
+        step_ok = 0.0 < dt <= _MAX_STEP_S
+        bal_w = float(np.sum(bal_i * cell_v_for_bal)) if step_ok else 0.0
+
+        current_fresh = math.isfinite(m.current_a) and m.current_age_s <= self._max_current_age_s
+        if current_fresh:
+            i_meas = m.current_a
+            in_dead_band = abs(i_meas) < self._dead_band_a
+            bias = self._filter.bias_a
+            # A reading zeroed by the dead band means "no current": then no offset applies either.
+            i_cells = (bias if in_dead_band else np.full(self._n, i_meas)) - bal_i
+            if step_ok:
+                self._acc_q_as += i_cells * dt
+                self._acc_t_s += dt
+                self._capacity.count(i_cells - bias, dt)
+                i_pack = 0.0 if in_dead_band else i_meas - float(np.mean(bias))
+                self._counters.add(i_pack, self._last_pack_v, dt, bal_w, self._day(t))
+            self._resistance.observe(t, v, i_meas)
+            if self._acc_t_s >= self._est.filter_interval_s:
+                self._flush()
+                self._filter.update_voltage(v, i_cells, self._resistance.r0_ohm)
+                self._learn_capacity(np.zeros(self._n, dtype=bool))
+            self._check_full(t, v, fresh_v, i_meas)
+        elif step_ok:
+            self._counters.add(0.0, self._last_pack_v, dt, bal_w, self._day(t))
+        self._check_empty(t, v, fresh_v, prev)
+        self._last = self._status()
+        return self._last
+
+    def _flush(self) -> None:
+        """Run the filter's prediction over the charge counted since its last step."""
+        if self._acc_t_s > 0:
+            self._filter.predict(self._acc_t_s, self._acc_q_as / self._acc_t_s, self._capacity.capacity_ah)
+        self._acc_t_s = 0.0
+        self._acc_q_as[:] = 0.0
+
+    def _learn_capacity(self, recalibrated: BoolArray) -> None:
+        f = self._filter
+        soc = f.soc
+        steep = f.last_slope >= self._est.capacity_anchor_slope_mv_per_pct * 0.1  # mV/% -> V/unit
+        known = recalibrated | ((f.soc_std <= self._est.capacity_anchor_std_pct / 100.0) & steep)
+        self._capacity.anchor(soc, known)
+
+    def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:
+        if not fresh.any():
+            return
+        v_ocv = v - self._resistance.r0_ohm * i_meas
+        above = fresh & (v_ocv >= self._vbalance_v)
+        full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v) if self._critical else bool(above.all())
+        if not full:
+            self._full_since_s = None
+            self._full_latched = False
+            return
+        if self._full_since_s is None:
+            self._full_since_s = t
+        if self._full_latched or t - self._full_since_s < self._est.full_hold_s:
+            return
+        self._full_latched = True
+        self._flush()
+        self._filter.update_soc(np.ones(self._n), self._est.recal_soc_std_pct / 100.0, above)
+        self._learn_capacity(above)
+        self._recalibrated = True
+        _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
+
+    def _check_empty(self, t: float, v: FloatArray, fresh: BoolArray, prev: ProtectionStatus | None) -> None:
+        low = fresh & (v < self._vmin_v) & (prev is not None and not prev.discharge_allowed)
+        if not low.any() and not self._empty_latched.any():
+            self._empty_since_s.fill(np.nan)
+            return
+        self._empty_since_s = np.where(low, np.where(np.isnan(self._empty_since_s), t, self._empty_since_s), np.nan)
+        self._empty_latched &= low
+        due = low & ~self._empty_latched & (t - self._empty_since_s >= self._est.empty_hold_s)
+        if not due.any():
+            return
+        self._empty_latched |= due
+        self._flush()
+        self._filter.update_soc(np.zeros(self._n), self._est.recal_soc_std_pct / 100.0, due)
+        self._learn_capacity(due)
+        self._recalibrated = True
+        _log.info("soc_recalibrated", to_pct=0.0, cells=[int(i) for i in np.flatnonzero(due)])
+
+    def _cell_soc(self) -> FloatArray:
+        """Filter SOC plus the charge counted since its last step (fraction)."""
+        f = self._filter
+        pending = (self._acc_q_as - f.bias_a * self._acc_t_s) / (3600.0 * self._capacity.capacity_ah)
+        out: FloatArray = np.minimum(np.maximum(f.soc + pending, 0.0), 1.0)
+        return out
+
+    def _status(self) -> EstimateStatus:
+        soc = self._cell_soc()
+        cap = self._capacity.capacity_ah
+        figures = pack_figures(soc, cap, self._rated_ah)
+        c = self._counters
+        calibrated = self._recalibrated or bool(
+            np.all(self._filter.soc_std <= self._est.calibrated_std_pct / 100.0)
+        )
+        return EstimateStatus(
+            soc_pct=figures.soc_pct,
+            cell_soc_pct=tuple((soc * 100.0).tolist()),
+            dod_pct=100.0 - figures.soc_pct,
+            soh_pct=figures.soh_pct,
+            capacity_ah=figures.usable_capacity_ah,
+            capacity_wh=figures.usable_capacity_ah * self._nominal_v * self._n,
+            rated_capacity_ah=self._rated_ah,
+            cell_capacity_ah=tuple(cap.tolist()),
+            cell_resistance_ohm=tuple(self._resistance.r0_ohm.tolist()),
+            soc_calibrated=calibrated,
+            charge_in_ah=c.charge_in_ah,
+            charge_out_ah=c.charge_out_ah,
+            energy_in_wh=c.energy_in_wh,
+            energy_out_wh=c.energy_out_wh,
+            balancing_energy_wh=c.balancing_energy_wh,
+            equivalent_cycles=c.equivalent_cycles(self._rated_ah),
+            today_in_wh=c.today_in_wh,
+            today_out_wh=c.today_out_wh,
+            current_zero_offset_a=self._zero_offset_a,
+        )
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def saved_state(self) -> SavedState:
+        """What to persist now (cheap: lists of floats, no I/O)."""
+        soc = self._cell_soc()
+        wall = self._clock.wall_time() if self._clock is not None else 0.0
+        return SavedState(
+            cell_soc_pct=(soc * 100.0).tolist(),
+            cell_soc_std_pct=(self._filter.soc_std * 100.0).tolist(),
+            cell_capacity_ah=self._capacity.capacity_ah.tolist(),
+            cell_resistance_ohm=self._resistance.r0_ohm.tolist(),
+            cell_charge_ah=self._capacity.charge_ah.tolist(),
+            capacity_anchor_soc_pct=(self._capacity.anchor_soc * 100.0).tolist(),
+            capacity_anchor_charge_ah=self._capacity.anchor_charge_ah.tolist(),
+            current_bias_a=self.current_bias_a,
+            current_zero_offset_a=self._zero_offset_a,
+            soc_calibrated=self._recalibrated,
+            counters=self._counters.to_dict(),
+            events=list(self._events),
+            saved_wall_time=wall,
+        )
