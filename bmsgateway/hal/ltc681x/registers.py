@@ -68,12 +68,12 @@ class ConfigRegisters:
     @property
     def vuv_v(self) -> float:
         """Under-voltage compare threshold in volts."""
-        return (self.vuv_code + 1) * _THRESHOLD_STEP_V
+        return (self.vuv_code + 1) * 16 / 10_000.0
 
     @property
     def vov_v(self) -> float:
         """Over-voltage compare threshold in volts."""
-        return self.vov_code * _THRESHOLD_STEP_V
+        return self.vov_code * 16 / 10_000.0
 
 
 def undervoltage_code(threshold_v: float) -> int:

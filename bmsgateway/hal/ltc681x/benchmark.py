@@ -1,4 +1,4 @@
-"""Driver software time per acquisition cycle at 255 cells (run: .venv/bin/python tests/hal/bench_ltc681x.py).
+"""Driver software time per acquisition cycle at ~255 cells: ``python -m bmsgateway.hal.ltc681x.benchmark``.
 
 One cycle = ADCV + all cell groups + ADAX + all aux groups, against the emulated chain. The
 emulator's own time (``emulator_time_s``) is subtracted, so the figure is what the driver costs
@@ -31,7 +31,8 @@ def driver_time_per_cycle_s(chip: str, boards: int, cells_per_board: int, cycles
             aux = chain.read_aux_voltages()
         total = time.perf_counter() - t0
         emu_s = emu.emulator_time_s - emu_before
-        assert all(cells.ok) and all(aux.ok)
+        if not (all(cells.ok) and all(aux.ok)):
+            raise RuntimeError("benchmark chain did not read cleanly")
         best_driver = min(best_driver, (total - emu_s) / cycles)
         best_emu = min(best_emu, emu_s / cycles)
     return best_driver, best_emu
