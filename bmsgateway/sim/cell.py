@@ -5,9 +5,17 @@ operations. Every cell carries the same series current; a cell whose balancing s
 is set also feeds its bleed resistor, which sits across the cell's sense terminals, so that cell's
 own current is ``I - V_terminal / R_bal``.
 
-Within a step the current is held constant, which makes the RC pair's exponential update and the
-heat in R1 exact; SOC moves by the charge that passed. The losses are kept as cumulative energies
-so that tests can check that energy in at the terminals = stored energy change + losses.
+Why blocks: the simulator is asked for readings every 100 ms cycle, but the cell vectors change
+too little in 100 ms to matter. So every tick only adds scalars (charge ``∫I dt``, ``∫I² dt``,
+time) to an open block (``accumulate``), and the vectors are brought up to date (``settle``) once
+the block spans ``BLOCK_S`` or when someone needs exact values (truth, DCC change). Charge and
+I²R0 heat stay exact for any current shape inside a block; the RC pair is updated with the exact
+exponential for the block's mean current, so it lags the true RC state by at most one block
+(well under a millivolt for tau = 60 s). With a bleed resistor across a cell's sense terminals the
+cell's own current is ``I - i_bleed`` with ``i_bleed = g + h*I`` (g = (OCV+V1)/(R_bal+R0),
+h = R0/(R_bal+R0)), which keeps the bleed charge and heat exact as well. The losses are kept as
+cumulative energies so that tests can check that energy in at the terminals = stored energy
+change + losses.
 """
 
 from __future__ import annotations
@@ -82,15 +90,19 @@ class CellParameters:
 
 @dataclass(slots=True)
 class StepResult:
-    """What one step of the cells produced: heat per cell (J) and bookkeeping energies (J)."""
+    """What one settled block produced: heat per cell (J) and bookkeeping energies (J)."""
 
+    dt_s: float
     heat_j: FloatArray
     bleed_j: float
     self_discharge_j: float
+    terminal_j: float
 
 
 class CellBank:
-    """State (SOC, RC voltage) and stepping of all cells."""
+    """State (SOC, RC voltage) of all cells, integrated in blocks of at most ``BLOCK_S``."""
+
+    BLOCK_S = 1.0
 
     def __init__(self, params: CellParameters, curve: OcvCurve, balance_resistance_ohm: float) -> None:
         self.params = params
@@ -99,43 +111,77 @@ class CellBank:
         self.soc: FloatArray = params.initial_soc_fraction.copy()
         self.v1_v: FloatArray = np.zeros_like(self.soc)
         self._coulomb_per_fraction: FloatArray = params.capacity_ah * _SECONDS_PER_HOUR
+        self._inv_coulomb: FloatArray = 1.0 / self._coulomb_per_fraction
         self._r1_safe: FloatArray = np.where(params.r1_ohm > 0, params.r1_ohm, 1.0)
         self._c1_f: FloatArray = np.where(params.r1_ohm > 0, params.tau_s / self._r1_safe, 0.0)
-        self._inv_coulomb: FloatArray = 1.0 / self._coulomb_per_fraction
         self._sd_fraction_per_s: FloatArray = params.self_discharge_a * self._inv_coulomb
-        self._r0_plus_r1: FloatArray = params.r0_ohm + params.r1_ohm
-        self._r0_over_rbal: FloatArray = params.r0_ohm / balance_resistance_ohm
         self._has_rc = bool(np.any(params.r1_ohm > 0))
+        self._r0_total_ohm = float(params.r0_ohm.sum())
+        self._bleed_g_factor: FloatArray = 1.0 / (balance_resistance_ohm + params.r0_ohm)
+        self._bleed_h: FloatArray = params.r0_ohm * self._bleed_g_factor
         self._coef_dt_s = -1.0
         self._coef = (0.0, 0.0, 0.0)
-        self._ocv: FloatArray = curve.voltage_v(self.soc)
+        self.bleed: BoolArray | None = None
+        # Open block: time, charge (C = A*s) and integral of I² (A²*s) since the last settle.
+        self.block_dt_s = 0.0
+        self._block_q = 0.0
+        self._block_q2 = 0.0
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Derived vectors after the state changed."""
+        self._ocv: FloatArray = self.curve.voltage_v(self.soc)
+        self.internal_v: FloatArray = self._ocv + self.v1_v
+        self.internal_sum_v = float(np.add.reduce(self.internal_v))
 
     @property
     def count(self) -> int:
         return int(self.soc.shape[0])
 
     def ocv_v(self) -> FloatArray:
-        """OCV at the present SOC (kept up to date by ``step``)."""
+        """OCV at the SOC of the last settle."""
         return self._ocv
 
-    def terminal_v(self, current_a: float, bleed: BoolArray | None) -> FloatArray:
+    def set_soc(self, soc_fraction: FloatArray) -> None:
+        """Overwrite the SOC of every cell (tests, scenarios); settles the open block first."""
+        self.settle()
+        self.soc = np.clip(np.asarray(soc_fraction, dtype=np.float64), SOC_MIN_FRACTION, SOC_MAX_FRACTION)
+        self._refresh()
+
+    def set_bleed(self, bleed: BoolArray | None) -> None:
+        """Change which bleed resistors are on (settles the open block under the old ones first)."""
+        self.settle()
+        self.bleed = None if bleed is None or not bleed.any() else bleed.copy()
+
+    def terminal_v(self, current_a: float) -> FloatArray:
         """Voltage across each cell's sense terminals for pack current ``current_a`` right now.
 
-        With the bleed resistor across the terminals: V = (OCV + V1 + I*R0) / (1 + R0/R_bal).
+        With the bleed resistor across the terminals: V = (OCV + V1 + I*R0) * R_bal / (R_bal + R0).
         """
-        v = self._ocv + self.v1_v + current_a * self.params.r0_ohm
-        if bleed is not None:
-            v = v / (1.0 + bleed * self._r0_over_rbal)
+        v = self.internal_v + current_a * self.params.r0_ohm
+        if self.bleed is not None:
+            v = v * np.where(self.bleed, self.r_bal_ohm * self._bleed_g_factor, 1.0)
         return v
 
+    def pack_terminal_v(self, current_a: float) -> float:
+        """Sum of the terminal voltages (ignoring the tiny bleed correction)."""
+        return self.internal_sum_v + current_a * self._r0_total_ohm
+
     def stored_energy_j(self) -> float:
-        """Chemical energy (above 0 % SOC) plus the energy in the RC capacitors."""
+        """Chemical energy (above 0 % SOC) plus the energy in the RC capacitors (settled state)."""
         chem = self.curve.energy_v_per_unit(self.soc) * self._coulomb_per_fraction
         cap = 0.5 * self._c1_f * self.v1_v * self.v1_v
         return float(chem.sum() + cap.sum())
 
+    def accumulate(self, dt_s: float, current_a: float) -> bool:
+        """Add ``dt_s`` at constant ``current_a`` to the open block; True when it should settle."""
+        self.block_dt_s += dt_s
+        self._block_q += current_a * dt_s
+        self._block_q2 += current_a * current_a * dt_s
+        return self.block_dt_s >= self.BLOCK_S
+
     def _coefficients(self, dt_s: float) -> tuple[float, float, float]:
-        """exp(-dt/tau) and the two R1-heat weights for a step of ``dt_s`` (cached)."""
+        """exp(-dt/tau) and the two R1-heat weights for a block of ``dt_s`` (cached)."""
         if self._coef_dt_s != dt_s:
             tau = self.params.tau_s
             e = math.exp(-dt_s / tau)
@@ -143,39 +189,47 @@ class CellBank:
             self._coef_dt_s = dt_s
         return self._coef
 
-    def step(self, dt_s: float, current_a: float, bleed: BoolArray | None) -> StepResult:
-        """Advance by ``dt_s`` with pack current ``current_a`` (constant in the step).
+    def settle(self) -> StepResult | None:
+        """Apply the open block to the cell vectors; None if the block is empty.
 
-        Heat per cell: i²·R0·dt plus the exact heat of R1 for V1(t) = a + b·exp(-t/tau) with
-        a = i·R1, b = V1(0) - a, i.e. i²·R1·dt + 2·tau·(1-e)·i·b + tau/2·(1-e²)·b²/R1, plus the
-        bleed resistor's V·I_bleed·dt when balancing.
+        Heat per cell: R0·∫i² plus the exact heat of R1 for V1(t) = a + b·exp(-t/tau) with
+        a = ī·R1, b = V1(0) - a: ī²·R1·dt + 2·tau·(1-e)·ī·b + tau/2·(1-e²)·b²/R1, plus the bleed
+        resistor's R_bal·∫i_bleed² when balancing.
         """
+        dt = self.block_dt_s
+        if dt <= 0.0:
+            return None
+        q, q2 = self._block_q, self._block_q2
+        self.block_dt_s = self._block_q = self._block_q2 = 0.0
         p = self.params
-        ocv = self._ocv
-        e, k_ab, k_bb = self._coefficients(dt_s)
+        e, k_ab, k_bb = self._coefficients(dt)
+        start_sum_v = self.internal_sum_v
         bleed_j = 0.0
-        if bleed is None:
-            i_cell: FloatArray | float = current_a
-            a = current_a * p.r1_ohm
-            b = self.v1_v - a
-            heat = (current_a * current_a * dt_s) * self._r0_plus_r1 + (k_ab * current_a) * b
-            soc = self.soc + ((current_a * dt_s) * self._inv_coulomb - self._sd_fraction_per_s * dt_s)
+        if self.bleed is None:
+            i_mean: FloatArray | float = q / dt
+            heat = p.r0_ohm * q2
+            cell_q: FloatArray | float = q
         else:
-            v_term = (ocv + self.v1_v + current_a * p.r0_ohm) / (1.0 + bleed * self._r0_over_rbal)
-            i_bleed = bleed * (v_term / self.r_bal_ohm)
-            i_cell = current_a - i_bleed
-            a = i_cell * p.r1_ohm
-            b = self.v1_v - a
-            bleed_heat = i_bleed * v_term * dt_s
-            bleed_j = float(bleed_heat.sum())
-            heat = i_cell * i_cell * dt_s * self._r0_plus_r1 + k_ab * i_cell * b + bleed_heat
-            soc = self.soc + ((i_cell * dt_s) * self._inv_coulomb - self._sd_fraction_per_s * dt_s)
+            g = self.bleed * (self.internal_v * self._bleed_g_factor)
+            h = self.bleed * self._bleed_h
+            bleed_q = g * dt + h * q
+            bleed_q2 = g * g * dt + 2.0 * g * h * q + h * h * q2
+            cell_q = q - bleed_q
+            i_mean = cell_q / dt
+            heat_bleed = self.r_bal_ohm * bleed_q2
+            bleed_j = float(heat_bleed.sum())
+            heat = p.r0_ohm * (q2 - 2.0 * (g * q + h * q2) + bleed_q2) + heat_bleed
         if self._has_rc:
-            heat += (k_bb * b) * b / self._r1_safe
+            a = i_mean * p.r1_ohm
+            b = self.v1_v - a
+            heat = heat + (a * i_mean) * dt + (k_ab * i_mean) * b + (k_bb * b) * b / self._r1_safe
             self.v1_v = a + b * e
-        sd_j = float(np.dot(p.self_discharge_a, ocv)) * dt_s
+        sd_j = float(np.dot(p.self_discharge_a, self._ocv)) * dt
+        soc = self.soc + (cell_q * self._inv_coulomb - self._sd_fraction_per_s * dt)
         np.maximum(soc, SOC_MIN_FRACTION, out=soc)
         np.minimum(soc, SOC_MAX_FRACTION, out=soc)
         self.soc = soc
-        self._ocv = self.curve.voltage_v(soc)
-        return StepResult(heat_j=heat, bleed_j=bleed_j, self_discharge_j=sd_j)
+        self._refresh()
+        # Energy in at the pack terminals over the block (trapezoid on the slow internal voltage).
+        terminal_j = 0.5 * (start_sum_v + self.internal_sum_v) * q + self._r0_total_ohm * q2
+        return StepResult(dt_s=dt, heat_j=heat, bleed_j=bleed_j, self_discharge_j=sd_j, terminal_j=terminal_j)

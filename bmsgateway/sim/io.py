@@ -64,11 +64,17 @@ class OutputBank:
         self.delay_s = delay_s
         self.contactors: dict[str, Contactor] = {n: Contactor(n) for n in CONTACTOR_NAMES}
         self.relays: dict[str, bool] = {n: False for n in OUTPUT_NAMES if n not in CONTACTOR_NAMES}
+        #: Earliest pending contact move, if any.
+        self.next_event_s: float | None = None
 
     def command(self, name: str, on: bool, now_s: float) -> None:
         """Command one output; unknown names are ignored (as on hardware with unwired outputs)."""
         if name in self.contactors:
-            self.contactors[name].command(on, now_s, self.delay_s)
+            contactor = self.contactors[name]
+            before = contactor.pending_at_s
+            contactor.command(on, now_s, self.delay_s)
+            if contactor.pending_at_s != before:
+                self._update_next_event()
         elif name in self.relays:
             self.relays[name] = on
 
@@ -83,15 +89,16 @@ class OutputBank:
             return self.contactors[name].closed
         return self.relays.get(name, False)
 
-    def next_event_s(self) -> float | None:
-        """Earliest pending contact move, if any."""
+    def _update_next_event(self) -> None:
         times = [c.pending_at_s for c in self.contactors.values() if c.pending_at_s is not None]
-        return min(times) if times else None
+        self.next_event_s = min(times) if times else None
 
     def settle(self, now_s: float) -> None:
+        """Apply the contact moves due by ``now_s``."""
         for c in self.contactors.values():
             if c.pending_at_s is not None:
                 c.settle(now_s)
+        self._update_next_event()
 
     def charge_path(self) -> bool:
         """Chargers can push current in: charge (or main) contact closed and allow_charge on."""

@@ -88,7 +88,6 @@ class PackSimulator:
             initial_soc_spread_pct=sim.initial_soc_spread_pct,
         )
         self._cells = CellBank(params, OcvCurve(self._limits.ocv_table), sim.balance_resistance_ohm)
-        self._r0_total_ohm = float(params.r0_ohm.sum())
         self._thermal = ThermalModel(
             n,
             sim.ambient_temperature_c,
@@ -110,7 +109,6 @@ class PackSimulator:
         )
 
         self._bleed: BoolArray = np.zeros(n, dtype=np.bool_)
-        self._bleed_any = False
         self._board_masks = [0] * len(pack.boards)
 
         # Fault state set by ``inject``.
@@ -126,7 +124,13 @@ class PackSimulator:
         self._bleed_j = 0.0
         self._self_discharge_j = 0.0
         self._v_term_cache: FloatArray | None = None
+        self._v_read_cache: FloatArray | None = None
         self._temp_cache: list[float] = []
+        self._divider_cache: list[tuple[int, float, float] | None] = [None] * len(pack.boards)
+        self._therm_count = [b.thermistors for b in pack.boards]
+        self._temperature_noise_c = sim.temperature_noise_c
+        self._hall_board = config.hardware.current_sensor.board
+        self._hall_index = config.hardware.current_sensor.gpio - 1
         self._temp_version = -1
         self._board_starts = np.array([sl.start for sl in self._cell_slices], dtype=np.intp)
         self._board_sizes = np.array([sl.stop - sl.start for sl in self._cell_slices], dtype=np.float64)
@@ -144,45 +148,75 @@ class PackSimulator:
         return current
 
     def _advance(self) -> None:
-        """Integrate up to ``clock.now()`` (no-op if time has not moved on)."""
+        """Integrate up to ``clock.now()`` (no-op if time has not moved on).
+
+        The current found at the start of a sub-step holds over it (what the sensors reported);
+        sub-steps end at contactor moves and are at most ``MAX_STEP_S`` long.
+        """
         now = self._clock.now()
         if now <= self._t_s:
             return
         t = self._t_s
         cells = self._cells
         outputs = self._outputs
-        while t < now:
-            t_next = min(now, t + MAX_STEP_S)
-            event = outputs.next_event_s()
+        dc_link = self._dc_link
+        while True:
+            t_next = now if now - t <= MAX_STEP_S else t + MAX_STEP_S
+            event = outputs.next_event_s
             if event is not None and t < event < t_next:
                 t_next = event
             dt = t_next - t
-            current = self._gated_current(t + 0.5 * dt - self._start_s)
-            bleed = self._bleed if self._bleed_any else None
-            ocv_sum_v = pack_v = 0.0
-            if current != 0.0 or outputs.power_contact_closed() or outputs.is_closed("precharge"):
-                ocv_sum_v = float(cells.ocv_v().sum()) + float(cells.v1_v.sum())
-                pack_v = ocv_sum_v + current * self._r0_total_ohm
-            result = cells.step(dt, current, bleed)
-            self._terminal_j += current * pack_v * dt
-            if bleed is not None:
-                # The bleed resistors are across the sense terminals: their power comes from the
-                # cells and is not part of the pack terminal power.
-                self._bleed_j += result.bleed_j
-            self._losses_j += float(result.heat_j.sum())
-            self._self_discharge_j += result.self_discharge_j
-            self._thermal.add(dt, result.heat_j, outputs.relays["heater"], outputs.relays["cooler"])
-            self._dc_link.step(dt, pack_v, outputs.power_contact_closed(), outputs.is_closed("precharge"))
+            current = self._current_a
+            power_closed = outputs.power_contact_closed()
+            precharge_closed = outputs.is_closed("precharge")
+            if power_closed or precharge_closed or dc_link.voltage_v != 0.0:
+                dc_link.step(dt, cells.pack_terminal_v(current), power_closed, precharge_closed)
+            if cells.accumulate(dt, current):
+                self._settle_cells()
             t = t_next
-            outputs.settle(t)
+            if event is not None and event <= t:
+                outputs.settle(t)
+            if t >= now:
+                break
+            self._current_a = self._gated_current(t - self._start_s)
         self._t_s = now
         self._current_a = self._gated_current(now - self._start_s)
         self._v_term_cache = None
+        self._v_read_cache = None
+
+    def _settle_cells(self) -> None:
+        """Bring the cell vectors up to date and book the block's energies and heat."""
+        result = self._cells.settle()
+        if result is None:
+            return
+        self._terminal_j += result.terminal_j
+        self._bleed_j += result.bleed_j
+        self._self_discharge_j += result.self_discharge_j
+        self._losses_j += float(np.add.reduce(result.heat_j))
+        relays = self._outputs.relays
+        self._thermal.add(result.dt_s, result.heat_j, relays["heater"], relays["cooler"])
+        self._v_term_cache = None
+        self._v_read_cache = None
+
+    def _truth(self) -> None:
+        """Advance and settle everything, for exact truth values."""
+        self._advance()
+        self._settle_cells()
 
     def _terminal_now(self) -> FloatArray:
         if self._v_term_cache is None:
-            self._v_term_cache = self._cells.terminal_v(self._current_a, self._bleed if self._bleed_any else None)
+            self._v_term_cache = self._cells.terminal_v(self._current_a)
         return self._v_term_cache
+
+    def _readings_now(self) -> FloatArray:
+        """Terminal voltages plus this instant's measurement noise (same for every read this instant)."""
+        if self._v_read_cache is None:
+            v = self._terminal_now()
+            sigma = self.config.simulator.voltage_noise_v
+            if sigma > 0:
+                v = v + sigma * self._noise.take(v.shape[0])
+            self._v_read_cache = v
+        return self._v_read_cache
 
     def _board_temps_c(self) -> list[float]:
         """Mean cell temperature per board (recomputed only when the thermal model moved)."""
@@ -198,11 +232,7 @@ class PackSimulator:
         """Used cells of ``board``, bottom first, as the chip's ADC would see them (with noise)."""
         self._advance()
         sl = self._cell_slices[board]
-        v = self._terminal_now()[sl]
-        sigma = self.config.simulator.voltage_noise_v
-        if sigma > 0:
-            v = v + sigma * self._noise.take(v.shape[0])
-        values: list[float] = v.tolist()
+        values: list[float] = self._readings_now()[sl].tolist()
         if self._cell_read_fault:
             for idx, sign in self._cell_read_fault.items():
                 if sl.start <= idx < sl.stop:
@@ -216,32 +246,49 @@ class PackSimulator:
     def gpio_inputs_v(self, board: int) -> Sequence[float]:
         """GPIO1..n: thermistor dividers on GPIO1..thermistors, the Hall sensor on its GPIO."""
         self._advance()
-        cfg = self.config
         values = [0.0] * self._gpio_count[board]
-        therm = cfg.pack.thermistor
-        count = cfg.pack.boards[board].thermistors
+        count = self._therm_count[board]
         if count:
-            base_c = self._board_temps_c()[board]
-            sigma = cfg.simulator.temperature_noise_c
-            noise = self._noise.take(count) if sigma > 0 else None
+            v_base, dv_dc = self._thermistor_divider(board)
+            sigma = self._temperature_noise_c
             first = self._therm_first[board]
             for k in range(count):
-                t_c = self._therm_read_c.get(first + k)
-                if t_c is None:
-                    t_c = base_c + (sigma * float(noise[k]) if noise is not None else 0.0)
-                values[k] = temperature_to_voltage_v(t_c, therm.vref_v, therm.pullup_ohm, therm.r25_ohm, therm.beta_k)
-        cs = cfg.hardware.current_sensor
-        if board == cs.board and cs.gpio <= len(values):
-            values[cs.gpio - 1] = self._hall.voltage_v(self._current_a)
+                forced_c = self._therm_read_c.get(first + k) if self._therm_read_c else None
+                if forced_c is not None:
+                    values[k] = self._divider_v(forced_c)
+                else:
+                    values[k] = v_base + dv_dc * sigma * self._noise.one() if sigma > 0 else v_base
+        if board == self._hall_board and self._hall_index < len(values):
+            values[self._hall_index] = self._hall.voltage_v(self._current_a)
         return values
+
+    def _divider_v(self, temperature_c: float) -> float:
+        th = self.config.pack.thermistor
+        return temperature_to_voltage_v(temperature_c, th.vref_v, th.pullup_ohm, th.r25_ohm, th.beta_k)
+
+    def _thermistor_divider(self, board: int) -> tuple[float, float]:
+        """Divider voltage at the board's mean cell temperature and its slope (V/°C), cached.
+
+        Noise of a tenth of a degree is applied through the slope, saving two exponentials
+        per thermistor per reading.
+        """
+        temps = self._board_temps_c()
+        cached = self._divider_cache[board]
+        if cached is not None and cached[0] == self._temp_version:
+            return cached[1], cached[2]
+        t_c = temps[board]
+        v = self._divider_v(t_c)
+        slope = (self._divider_v(t_c + 0.05) - self._divider_v(t_c - 0.05)) / 0.1
+        self._divider_cache[board] = (self._temp_version, v, slope)
+        return v, slope
 
     def die_temperature_c(self, board: int) -> float:
         """Board's mean cell temperature + self-heating + heat of that board's bleed resistors."""
         self._advance()
         sim = self.config.simulator
         t_c = self._board_temps_c()[board] + sim.die_self_heating_c
-        if self._board_masks[board]:
-            sl = self._cell_slices[board]
+        sl = self._cell_slices[board]
+        if self._board_masks[board] & ((1 << (sl.stop - sl.start)) - 1):
             v = self._terminal_now()[sl]
             bleed_w = float((v * v * self._bleed[sl]).sum()) / sim.balance_resistance_ohm
             t_c += bleed_w * sim.die_bleed_k_per_w
@@ -259,9 +306,11 @@ class PackSimulator:
         sl = self._cell_slices[board]
         cells = sl.stop - sl.start
         self._bleed[sl] = [(mask >> j) & 1 == 1 for j in range(cells)]
-        self._board_masks[board] = mask & ((1 << cells) - 1)
-        self._bleed_any = bool(self._bleed.any())
+        self._board_masks[board] = mask
+        self._cells.set_bleed(self._bleed)
+        self._settle_cells()
         self._v_term_cache = None
+        self._v_read_cache = None
 
     # ------------------------------------------------------------------ DigitalIO / BusVoltageSensor
 
@@ -269,8 +318,11 @@ class PackSimulator:
         """Drive an output; contactors move after ``contactor_close_time_s``, relays at once."""
         self._advance()
         self._outputs.command(name, on, self._t_s)
-        self._current_a = self._gated_current(self._t_s - self._start_s)
-        self._v_term_cache = None
+        current = self._gated_current(self._t_s - self._start_s)
+        if current != self._current_a:
+            self._current_a = current
+            self._v_term_cache = None
+            self._v_read_cache = None
 
     def get_output(self, name: str) -> bool:
         return self._outputs.commanded(name)
@@ -289,7 +341,7 @@ class PackSimulator:
     def read_bus_voltage_v(self) -> float:
         self._advance()
         if self._outputs.power_contact_closed():
-            return float(self._terminal_now().sum())
+            return self._cells.pack_terminal_v(self._current_a)
         return self._dc_link.voltage_v
 
     # ------------------------------------------------------------------ fault injection
@@ -400,23 +452,23 @@ class PackSimulator:
 
     @property
     def true_cell_soc_pct(self) -> FloatArray:
-        self._advance()
+        self._truth()
         return self._cells.soc * 100.0
 
     @property
     def true_ocv_v(self) -> FloatArray:
-        self._advance()
+        self._truth()
         return self._cells.ocv_v()
 
     @property
     def true_cell_voltages_v(self) -> FloatArray:
         """Terminal voltage of each cell now (no noise, no injected sense faults)."""
-        self._advance()
+        self._truth()
         return self._terminal_now().copy()
 
     @property
     def true_pack_voltage_v(self) -> float:
-        self._advance()
+        self._truth()
         return float(self._terminal_now().sum())
 
     @property
@@ -429,7 +481,7 @@ class PackSimulator:
 
     @property
     def cell_temperatures_c(self) -> FloatArray:
-        self._advance()
+        self._truth()
         self._thermal.flush()
         return self._thermal.temperature_c.copy()
 
@@ -441,31 +493,31 @@ class PackSimulator:
     @property
     def stored_energy_wh(self) -> float:
         """Chemical energy above 0 % SOC plus the RC pairs' capacitor energy."""
-        self._advance()
+        self._truth()
         return self._cells.stored_energy_j() / _J_PER_WH
 
     @property
     def terminal_energy_wh(self) -> float:
         """Cumulative energy that went in at the pack terminals (negative when discharged)."""
-        self._advance()
+        self._truth()
         return self._terminal_j / _J_PER_WH
 
     @property
     def losses_wh(self) -> float:
         """Cumulative heat: I²R0 + R1 + balancing bleed."""
-        self._advance()
+        self._truth()
         return self._losses_j / _J_PER_WH
 
     @property
     def balancing_energy_wh(self) -> float:
         """Cumulative heat of the bleed resistors (part of ``losses_wh``)."""
-        self._advance()
+        self._truth()
         return self._bleed_j / _J_PER_WH
 
     @property
     def self_discharge_wh(self) -> float:
         """Cumulative energy lost to self-discharge (not part of ``losses_wh``)."""
-        self._advance()
+        self._truth()
         return self._self_discharge_j / _J_PER_WH
 
     def contactor_closed(self, name: str) -> bool:

@@ -25,8 +25,11 @@ class NoisePool:
         self._block = block
         self._pool: FloatArray = rng.standard_normal(block)
         self._pos = 0
+        self._scalars: list[float] = rng.standard_normal(block).tolist()
+        self._scalar_pos = 0
 
     def take(self, count: int) -> FloatArray:
+        """``count`` samples as an array (a view; do not modify)."""
         if self._pos + count > self._pool.shape[0]:
             self._pool = self._rng.standard_normal(max(self._block, count))
             self._pos = 0
@@ -35,7 +38,13 @@ class NoisePool:
         return out
 
     def one(self) -> float:
-        return float(self.take(1)[0])
+        """One sample as a Python float (cheaper than ``take(1)``)."""
+        pos = self._scalar_pos
+        if pos >= len(self._scalars):
+            self._scalars = self._rng.standard_normal(self._block).tolist()
+            pos = 0
+        self._scalar_pos = pos + 1
+        return self._scalars[pos]
 
 
 class HallSensor:
