@@ -32,6 +32,8 @@ from bmsgateway.state import ActiveCondition, Event, Severity
 __all__ = ["Blocks", "ConditionSpec", "FaultEngine"]
 
 NAN = float("nan")
+#: tolerance on delays: 0.1 s steps summed in floating point must reach a 0.2 s delay
+_EPS_S = 1e-6
 
 
 class Blocks(IntFlag):
@@ -177,7 +179,7 @@ class FaultEngine:
             if spec.trips(v):
                 if inst.pending_since is None:
                     inst.pending_since = t
-                if t - inst.pending_since >= spec.set_delay_s:
+                if t - inst.pending_since >= spec.set_delay_s - _EPS_S:
                     inst.active = True
                     inst.since = t
                     inst.pending_since = None
@@ -195,7 +197,7 @@ class FaultEngine:
         if spec.clears(v):
             if inst.clear_since is None:
                 inst.clear_since = t
-            if t - inst.clear_since >= spec.clear_delay_s:
+            if t - inst.clear_since >= spec.clear_delay_s - _EPS_S:
                 if spec.latched:
                     inst.gone = True
                 else:

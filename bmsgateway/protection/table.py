@@ -2,12 +2,10 @@
 
 Why here and only here: the engine, the event messages and ``docs/faults.md`` all come from this
 one function, so the documentation cannot drift from what the daemon does. Regenerate the docs
-with ``python -m bmsgateway.protection.table > docs/faults.md`` (a test checks they are equal).
+with ``python -m bmsgateway.protection.faultdoc > docs/faults.md`` (a test checks they are equal).
 """
 
 from __future__ import annotations
-
-import sys
 
 from bmsgateway.config.model import Config
 from bmsgateway.config.protection import Level
@@ -183,7 +181,7 @@ def render_faults_markdown(config: Config | None = None) -> str:
         "# Faults and warnings",
         "",
         "Generated from `bmsgateway.protection.table.build_condition_table` by",
-        "`python -m bmsgateway.protection.table > docs/faults.md`; do not edit by hand.",
+        "`python -m bmsgateway.protection.faultdoc > docs/faults.md`; do not edit by hand.",
         f"Values below are for the default config ({cfg.pack.cell_count} cells {lim.chemistry.value}: "
         f"Vmin {lim.vmin_v} V, Vbalance {lim.vbalance_v} V, Vmax {lim.vmax_v} V); cell and pack voltage",
         "thresholds move with `[pack.chemistry]`, everything else is set in `[protection]`.",
@@ -229,7 +227,3 @@ def render_faults_markdown(config: Config | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover - documentation generator
-    sys.stdout.write(render_faults_markdown())
