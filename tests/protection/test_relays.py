@@ -1,0 +1,104 @@
+"""The 123\\SmartBMS charge / load relay tables (manual, section "Algorithm"), normal and critical.
+
+LFP defaults: Vmin 2.9 V, Vbalance 3.4 V, Vmax 3.7 V; Tmin 0 °C, Tmax 50 °C; charge restart 90 %,
+discharge restart 20 %. Each row: mode, relay state before, inputs, expected (charge, discharge).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bmsgateway.protection.relays import RelayInputs, RelayLogic
+from tests.protection.conftest import NAN, Rig, make_config
+
+
+def inputs(lo: float = 3.3, hi: float = 3.3, tlo: float = 25.0, thi: float = 25.0, soc: float = 50.0,
+           comm: bool = True) -> RelayInputs:
+    return RelayInputs(lo, hi, tlo, thi, soc, comm)
+
+
+ON, OFF = True, False
+# mode, (charge, discharge) before, inputs, (charge, discharge) after
+TABLE: list[tuple[str, tuple[bool, bool], RelayInputs, tuple[bool, bool]]] = [
+    # --- normal mode, charge relay ---
+    ("normal", (OFF, OFF), inputs(), (ON, ON)),                                  # all enable terms hold
+    ("normal", (OFF, ON), inputs(hi=3.41), (OFF, ON)),                           # a cell >= Vbalance: no enable
+    ("normal", (OFF, ON), inputs(soc=90.0), (OFF, ON)),                          # SOC not < charge restart
+    ("normal", (OFF, ON), inputs(soc=89.9), (ON, ON)),                           # SOC < charge restart
+    ("normal", (ON, ON), inputs(lo=3.40, hi=3.45, soc=99), (OFF, ON)),           # all cells >= Vbalance: full
+    ("normal", (ON, ON), inputs(lo=3.35, hi=3.45, soc=99), (ON, ON)),            # not all: keeps charging
+    ("normal", (ON, ON), inputs(lo=3.3, hi=3.70), (OFF, ON)),                    # a cell >= Vmax
+    ("normal", (OFF, ON), inputs(lo=3.3, hi=3.39, soc=95), (OFF, ON)),           # full, SOC high: stays off
+    ("normal", (ON, ON), inputs(tlo=-0.1), (OFF, OFF)),                          # temperature < Tmin: both off
+    ("normal", (ON, ON), inputs(thi=50.1), (OFF, OFF)),                          # temperature > Tmax: both off
+    ("normal", (ON, ON), inputs(tlo=0.0), (ON, ON)),                             # == Tmin: neither column, holds
+    ("normal", (OFF, OFF), inputs(tlo=0.0), (OFF, OFF)),                         # == Tmin: holds off too
+    ("normal", (ON, ON), inputs(comm=False), (OFF, OFF)),                        # no cell communication
+    # --- normal mode, discharge relay ---
+    ("normal", (ON, ON), inputs(lo=2.9), (ON, OFF)),                             # a cell <= Vmin
+    ("normal", (ON, OFF), inputs(lo=3.0, soc=19.9), (ON, OFF)),                  # SOC < discharge restart
+    ("normal", (ON, OFF), inputs(lo=3.0, soc=20.0), (ON, ON)),                   # SOC >= discharge restart
+    ("normal", (ON, OFF), inputs(lo=2.9, soc=50.0), (ON, OFF)),                  # cell not > Vmin
+    ("normal", (ON, ON), inputs(lo=2.91, soc=5.0), (ON, ON)),                    # low SOC alone does not stop
+    # --- critical mode ---
+    ("critical", (OFF, OFF), inputs(hi=3.69, lo=3.5, soc=100), (ON, ON)),        # all < Vmax, SOC ignored
+    ("critical", (ON, ON), inputs(lo=3.45, hi=3.5, soc=100), (ON, ON)),          # full pack keeps both on
+    ("critical", (ON, ON), inputs(hi=3.70), (OFF, ON)),                          # a cell >= Vmax
+    ("critical", (OFF, ON), inputs(hi=3.69), (ON, ON)),                          # back below Vmax: on again
+    ("critical", (ON, ON), inputs(lo=2.90), (ON, OFF)),                          # a cell <= Vmin
+    ("critical", (ON, OFF), inputs(lo=2.91, soc=0.0), (ON, ON)),                 # above Vmin: on, SOC ignored
+    ("critical", (ON, ON), inputs(tlo=-1.0), (OFF, OFF)),
+    ("critical", (ON, ON), inputs(thi=51.0), (OFF, OFF)),
+    ("critical", (ON, ON), inputs(comm=False), (OFF, OFF)),
+    ("critical", (OFF, OFF), inputs(thi=50.0), (OFF, OFF)),                      # == Tmax: holds
+    # --- no fresh data this cycle: neither column provable, relays hold ---
+    ("normal", (ON, ON), inputs(lo=NAN, hi=NAN), (ON, ON)),
+    ("critical", (OFF, OFF), inputs(lo=NAN, hi=NAN), (OFF, OFF)),
+    ("normal", (ON, ON), inputs(tlo=NAN, thi=NAN), (ON, ON)),
+]
+
+
+@pytest.mark.parametrize(("mode", "before", "inp", "after"), TABLE)
+def test_relay_table(mode: str, before: tuple[bool, bool], inp: RelayInputs, after: tuple[bool, bool]) -> None:
+    logic = RelayLogic(mode, 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0)
+    logic.charge, logic.discharge = before
+    assert logic.update(inp) == after
+
+
+def test_normal_mode_full_cycle_through_protection() -> None:
+    """Charge until all cells reach Vbalance, stay off until SOC < 90 %, then on again."""
+    rig = Rig(make_config(relays={"mode": "normal"}), soc_pct=80.0)
+    st = rig.run(0.5, cells=3.35)
+    assert st.allow_charge_relay and rig.io.out["allow_charge"]
+    st = rig.run(0.5, cells=[3.40] * 15 + [3.45])
+    assert not st.allow_charge_relay and not rig.io.out["allow_charge"]
+    rig.soc_pct = 95.0
+    st = rig.run(0.5, cells=3.33)  # relaxed below Vbalance but SOC still high
+    assert not st.allow_charge_relay
+    rig.soc_pct = 89.0
+    st = rig.run(0.5, cells=3.33)
+    assert st.allow_charge_relay
+    assert st.allow_discharge_relay  # discharge unaffected throughout
+
+
+def test_critical_mode_through_protection() -> None:
+    rig = Rig(make_config(relays={"mode": "critical"}), soc_pct=100.0)
+    st = rig.run(0.5, cells=[3.40] * 15 + [3.45])
+    assert st.allow_charge_relay and st.allow_discharge_relay
+    st = rig.step(cells=[3.40] * 15 + [3.70])
+    assert not st.allow_charge_relay and st.allow_discharge_relay
+    assert st.relay_mode == "critical"
+
+
+def test_soc_falls_back_to_coulomb_counter_when_estimate_is_nan() -> None:
+    """Normal mode: after 'full' (SOC set to 100 %), charge restarts only after 10 % of the
+    capacity was discharged, counted internally from the current."""
+    rig = Rig(make_config(relays={"mode": "normal"}), soc_pct=NAN)
+    rig.run(0.5, cells=3.45)  # all >= Vbalance: full, counter set to 100 %
+    assert not rig.last.allow_charge_relay
+    # 100 Ah pack, discharge at 100 A (peak limits allow it) for 5.4 min = 9 Ah -> 91 %: still off
+    rig.period_s = 1.0
+    st = rig.run(5.4 * 60, cells=3.30, current_a=-100.0)
+    assert not st.allow_charge_relay
+    st = rig.run(60, cells=3.30, current_a=-100.0)  # 10.67 Ah -> 89.3 %
+    assert st.allow_charge_relay
