@@ -94,8 +94,8 @@ def test_soc_falls_back_to_coulomb_counter_when_estimate_is_nan() -> None:
     """Normal mode: after 'full' (SOC set to 100 %), charge restarts only after 10 % of the
     capacity was discharged, counted internally from the current."""
     rig = Rig(make_config(relays={"mode": "normal"}), soc_pct=NAN)
-    rig.run(0.5, cells=3.45)  # all >= Vbalance: full, counter set to 100 %
-    assert not rig.last.allow_charge_relay
+    st = rig.run(0.5, cells=3.45)  # all >= Vbalance: full, counter set to 100 %
+    assert not st.allow_charge_relay
     # 100 Ah pack, discharge at 100 A (peak limits allow it) for 5.4 min = 9 Ah -> 91 %: still off
     rig.period_s = 1.0
     st = rig.run(5.4 * 60, cells=3.30, current_a=-100.0)
