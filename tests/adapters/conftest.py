@@ -1,0 +1,101 @@
+"""Helpers for adapter tests: PackStates with chosen values, a running Modbus adapter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bmsgateway.clock import VirtualClock
+from bmsgateway.config import Config, parse_config
+from bmsgateway.requests import RequestQueue
+from bmsgateway.settings import SettingsStore
+from bmsgateway.state import (
+    BoardHealth,
+    ContactorState,
+    CycleTiming,
+    EstimateStatus,
+    Measurement,
+    PackState,
+    ProtectionStatus,
+)
+from bmsgateway.store import SnapshotStore
+
+
+def make_state(
+    config: Config,
+    *,
+    seq: int = 1,
+    cells_v: Sequence[float] | None = None,
+    temps_c: Sequence[float] | None = None,
+    current_a: float = -12.345,
+    estimate: EstimateStatus | None = None,
+    protection: ProtectionStatus | None = None,
+    boards: Sequence[BoardHealth] | None = None,
+) -> PackState:
+    """A snapshot for ``config``'s pack: distinct cell voltages and temperatures by default."""
+    n = config.pack.cell_count
+    cells = tuple(cells_v) if cells_v is not None else tuple(3.2 + 0.003 * i for i in range(n))
+    t_n = config.pack.thermistor_count
+    temps = tuple(temps_c) if temps_c is not None else tuple(20.0 + 1.5 * i for i in range(t_n))
+    temp_board = tuple(b for b, bc in enumerate(config.pack.boards) for _ in range(bc.thermistors))
+    health = tuple(boards) if boards is not None else tuple(
+        BoardHealth(i, b.chip, True, 3 * i, 0, 0.0) for i, b in enumerate(config.pack.boards)
+    )
+    m = Measurement(
+        time_s=10.0 * seq, cell_voltages_v=cells, cell_age_s=(0.0,) * len(cells), temperatures_c=temps,
+        temperature_age_s=(0.0,) * len(temps), temperature_board=temp_board, current_a=current_a,
+        current_age_s=0.0, pack_voltage_measured_v=math.fsum(cells), boards=health,
+    )
+    est = estimate or EstimateStatus(soc_pct=52.3, soh_pct=98.7, dod_pct=47.7, capacity_ah=96.5,
+                                     equivalent_cycles=12.34, energy_in_wh=123456.0)
+    prot = protection or ProtectionStatus(
+        state="ready", charge_allowed=True, discharge_allowed=True, cvl_v=55.2, ccl_a=50.0, dcl_a=100.0,
+        contactors=(ContactorState("charge", True, True), ContactorState("discharge", True, None)),
+        balancing=tuple(i in (2, 15) for i in range(n)),
+    )
+    return PackState(seq, 10.0 * seq, 1.7e9 + seq, m, est, prot, CycleTiming(0.1, 0.1, 0.002, 0))
+
+
+@dataclass
+class Rig:
+    """A started ModbusAdapter with its collaborators."""
+
+    adapter: Any
+    config: Config
+    store: SnapshotStore
+    settings: SettingsStore
+    requests: RequestQueue
+    clock: VirtualClock
+    overrides: Path
+
+    @property
+    def port(self) -> int:
+        assert self.adapter.tcp_port is not None
+        return int(self.adapter.tcp_port)
+
+
+def modbus_config(**modbus: Any) -> Config:
+    return parse_config({"modbus": {"tcp": {"enabled": True, "port": 0}, "pin": 4321, **modbus}}, "test")
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    from bmsgateway.adapters.modbus import ModbusAdapter
+
+    cfg = modbus_config()
+    requests = RequestQueue()
+    overrides = tmp_path / "settings.json"
+    settings = SettingsStore(cfg, overrides, requests)
+    store = SnapshotStore()
+    clock = VirtualClock()
+    adapter = ModbusAdapter(cfg, store, settings, requests, clock=clock, started_s=0.0)
+    await adapter.start()
+    try:
+        yield Rig(adapter, cfg, store, settings, requests, clock, overrides)
+    finally:
+        await adapter.stop()
