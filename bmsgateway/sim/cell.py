@@ -174,7 +174,11 @@ class CellBank:
         return float(chem.sum() + cap.sum())
 
     def accumulate(self, dt_s: float, current_a: float) -> bool:
-        """Add ``dt_s`` at constant ``current_a`` to the open block; True when it should settle."""
+        """Add ``dt_s`` at constant ``current_a`` to the open block; True when it should settle.
+
+        A caller that adds a long step should settle the open block first, so that the long
+        step's constant current is integrated exactly on its own.
+        """
         self.block_dt_s += dt_s
         self._block_q += current_a * dt_s
         self._block_q2 += current_a * current_a * dt_s

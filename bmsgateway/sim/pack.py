@@ -9,7 +9,8 @@ It is three things at once, because on real hardware they share one physical pac
 
 Physics advance lazily: every call first integrates from the last time to ``clock.now()`` in
 sub-steps of at most ``MAX_STEP_S`` (split at contactor moves), then answers from a per-instant
-cache, so many calls within one cycle cost one step. Time never runs backwards: an earlier clock
+cache, so many calls within one cycle cost one step (the cell vectors themselves are settled in
+blocks, see ``bmsgateway.sim.cell``). Time never runs backwards: an earlier clock
 reading is treated as "no time passed".
 
 The pack current is the scenario's charge source current if the charge path is closed minus its
@@ -32,7 +33,7 @@ from bmsgateway.sim.cell import CellBank, CellParameters
 from bmsgateway.sim.faults import CHAIN_KINDS, Injection
 from bmsgateway.sim.io import CONTACTOR_NAMES, DcLink, OutputBank
 from bmsgateway.sim.ocv import OcvCurve
-from bmsgateway.sim.scenario import Scenario, make_scenario
+from bmsgateway.sim.scenario import ConstantScenario, IdleScenario, Scenario, make_scenario
 from bmsgateway.sim.sensors import HallSensor, NoisePool
 from bmsgateway.sim.thermal import ThermalModel
 
@@ -41,8 +42,11 @@ __all__ = ["MAX_STEP_S", "PackSimulator"]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Longest integration sub-step.
+#: Longest integration sub-step while the current may change or cells are balanced.
 MAX_STEP_S = 1.0
+#: Longest sub-step for a constant scenario without balancing: constant current over a step is
+#: integrated exactly (charge, RC pair, heat), so a month of rest need not cost 2.6 million steps.
+LONG_STEP_S = 60.0
 #: How far beyond a limit an injected sense fault reads.
 FAULT_VOLTAGE_MARGIN_V = 0.1
 FAULT_TEMPERATURE_MARGIN_C = 20.0
@@ -99,6 +103,8 @@ class PackSimulator:
         self._outputs = OutputBank(sim.contactor_close_time_s)
         self._dc_link = DcLink(sim.bus_capacitance_f, sim.precharge_resistance_ohm, sim.bus_discharge_time_constant_s)
         self._scenario = scenario if scenario is not None else make_scenario(sim)
+        constant = isinstance(self._scenario, (IdleScenario, ConstantScenario))
+        self._long_step_s = LONG_STEP_S if constant else MAX_STEP_S
         self._noise = NoisePool(self._rng)
         self._hall = HallSensor(
             config.hardware.current_sensor,
@@ -157,11 +163,14 @@ class PackSimulator:
         if now <= self._t_s:
             return
         t = self._t_s
+        if now - t > MAX_STEP_S:
+            self._settle_cells()
         cells = self._cells
         outputs = self._outputs
         dc_link = self._dc_link
         while True:
-            t_next = now if now - t <= MAX_STEP_S else t + MAX_STEP_S
+            max_step = self._long_step_s if cells.bleed is None else MAX_STEP_S
+            t_next = now if now - t <= max_step else t + max_step
             event = outputs.next_event_s
             if event is not None and t < event < t_next:
                 t_next = event
