@@ -29,9 +29,12 @@ class OutputDriver:
     def set(self, name: str, on: bool, t: float, reason: str = "") -> None:
         if name in self._state and self._state[name] == on:
             return
+        first = name not in self._state
         self._io.set_output(name, on)
         self._state[name] = on
         self.changed_at[name] = t
+        if first and not on:
+            return  # start-up: writing the safe (off) state explicitly is not a change worth an event
         self._emit(Event(
             time_s=t, kind="output", condition=name, severity="info", value=1.0 if on else 0.0,
             message=("on" if on else "off") + (f" ({reason})" if reason else ""),
