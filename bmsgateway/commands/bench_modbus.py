@@ -157,11 +157,11 @@ class _BareServer:
         device = SimDevice(0, simdata=[SimData(0, count=self.words, values=1, datatype=DataType.REGISTERS)])
         server = ModbusTcpServer(device, address=("127.0.0.1", 0))
         await server.serve_forever(background=True)
-        sockets = getattr(server.transport, "sockets", None) or ()
+        sockets: list[Any] = list(getattr(server.transport, "sockets", None) or [])
         self.port = int(sockets[0].getsockname()[1])
         self._ready.set()
         await self._stop.wait()
-        await server.shutdown()
+        await server.shutdown()  # type: ignore[no-untyped-call]
 
     def start(self) -> None:
         self._thread.start()
@@ -251,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         b, o = result["bare_pymodbus"], result["bmsgateway"]
-        print(f"clients {result['clients']}, {result['seconds_per_phase']} s per phase, map {result['map_words']} words")
+        print(f"clients {result['clients']}, {result['seconds_per_phase']} s per phase, "
+              f"map {result['map_words']} words")
         print(f"bare pymodbus : {b['requests_per_s']:>9} req/s  loop jitter p50 {b['loop_jitter']['p50_ms']} ms "
               f"p99 {b['loop_jitter']['p99_ms']} ms max {b['loop_jitter']['max_ms']} ms")
         print(f"bmsgateway    : {o['requests_per_s']:>9} req/s  loop jitter p50 {o['loop_jitter']['p50_ms']} ms "

@@ -59,7 +59,8 @@ A multi-register write is all-or-nothing.
 |---|---|
 | 01 ILLEGAL FUNCTION | writes are locked (no valid PIN yet, or the unlock expired); coil / discrete-input functions |
 | 02 ILLEGAL DATA ADDRESS | unknown, reserved or read-only register, or only one word of a 32-bit register |
-| 03 ILLEGAL DATA VALUE | wrong PIN (also locks), value outside the range, unknown command, or a setting the config rejects (e.g. vmin_v >= vmax_v) |
+| 03 ILLEGAL DATA VALUE | wrong PIN (also locks), value outside the range, unknown command, or a setting \
+the config rejects (e.g. vmin_v >= vmax_v) |
 """
 
 

@@ -371,13 +371,12 @@ def _battery(config: Config, sc: _Scales) -> tuple[dict[str, Src], dict[str, int
 
 
 def _temps_summary(prefix: str) -> dict[str, Src]:
-    t = lambda s: s.measurement.temperatures_c  # noqa: E731
     return {
         f"{prefix}Max": _live(lambda s, c: s.max_temperature_c),
         f"{prefix}MaxMod": _live(lambda s, c: _board_of_temp(s, s.max_temperature_index)),
         f"{prefix}Min": _live(lambda s, c: s.min_temperature_c),
         f"{prefix}MinMod": _live(lambda s, c: _board_of_temp(s, s.min_temperature_index)),
-        f"{prefix}Avg": _live(lambda s, c: _stat(t(s), "avg")),
+        f"{prefix}Avg": _live(lambda s, c: _stat(s.measurement.temperatures_c, "avg")),
     }
 
 
@@ -414,6 +413,19 @@ def _bank(config: Config, sc: _Scales) -> tuple[dict[str, Src], dict[str, int], 
         "StrEvtVnd2": _live(lambda s, c: s.protection.warning_bits),
     }
     return values, sfs, [string]
+
+
+def _module_soc_source(m: _Module) -> Src:
+    return _live(lambda s, c: _module_soc(s, m))
+
+
+def _cell_voltage_source(i: int) -> Src:
+    return _live(lambda s, c: s.measurement.cell_voltages_v[i])
+
+
+def _cell_status_source(i: int) -> Src:
+    """CellSt bit 0 CELL_IS_BALANCING."""
+    return _live(lambda s, c: 1 if i < len(s.protection.balancing) and s.protection.balancing[i] else 0)
 
 
 def _module_summary(m: _Module, cell_prefix: str, tmp_prefix: str, idx_suffix: str) -> dict[str, Src]:
@@ -455,7 +467,7 @@ def _string(config: Config, sc: _Scales) -> tuple[dict[str, Src], dict[str, int]
            "CellV_SF": sc.cell_v, "ModTmp_SF": sc.tmp}
     groups: list[dict[str, Src]] = []
     for m in _modules(config):
-        g = {"ModNCell": _const(m.cells), "ModSoC": _live(lambda s, c, m=m: _module_soc(s, m)),
+        g = {"ModNCell": _const(m.cells), "ModSoC": _module_soc_source(m),
              **{f"Mod{k}": v for k, v in _module_summary(m, "CellV", "CellTmp", "Cell").items()}}
         groups.append(g)
     return values, sfs, groups
@@ -473,11 +485,7 @@ def _module(config: Config, sc: _Scales, m: _Module) -> tuple[dict[str, Src], di
     cells: list[dict[str, Src]] = []
     for k in range(m.cells):
         i = m.first_cell + k
-        cells.append({
-            "CellV": _live(lambda s, c, i=i: s.measurement.cell_voltages_v[i]),
-            "CellSt": _live(lambda s, c, i=i: 1 if i < len(s.protection.balancing) and s.protection.balancing[i]
-                            else 0),
-        })
+        cells.append({"CellV": _cell_voltage_source(i), "CellSt": _cell_status_source(i)})
     return values, sfs, cells
 
 

@@ -18,6 +18,7 @@ Encoding rules, stated once (they are also printed at the top of the generated d
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,10 +140,7 @@ def encode_value(dtype: str, value: Value, scale: float = 1.0, size: int = 0) ->
     if dtype == "pad":
         return [0]
     raw: int | None
-    if value is None or isinstance(value, str):
-        raw = None
-    else:
-        raw = _to_raw(dtype, value, scale)
+    raw = None if value is None or isinstance(value, str) else _to_raw(dtype, value, scale)
     if raw is None:
         na = NOT_AVAILABLE[dtype]
         return [na >> 16, na & 0xFFFF] if DTYPE_WORDS[dtype] == 2 else [na]
@@ -170,7 +168,7 @@ class RegisterTable:
 
     def __init__(self, registers: Sequence[Register]) -> None:
         rows = sorted(registers, key=lambda r: r.address)
-        for prev, nxt in zip(rows, rows[1:], strict=False):
+        for prev, nxt in itertools.pairwise(rows):
             if nxt.address < prev.end:
                 raise ValueError(f"register {nxt.name}@{nxt.address} overlaps {prev.name}@{prev.address}")
         self.registers: tuple[Register, ...] = tuple(rows)

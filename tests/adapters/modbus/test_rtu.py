@@ -26,11 +26,10 @@ def start_socat(a: Path, b: Path) -> subprocess.Popen[bytes]:
     socat = shutil.which("socat")
     if socat is None:
         pytest.fail("socat is required for the RTU tests (apt-get install socat)")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [socat, "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    return proc
 
 
 async def wait_for(cond: Any, timeout_s: float = 5.0) -> None:
