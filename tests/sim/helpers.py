@@ -9,10 +9,10 @@ from bmsgateway.config import Config
 from bmsgateway.config.simulator import SimulatorConfig
 from bmsgateway.sim import PackSimulator
 
-QUIET = {"voltage_noise_v": 0.0, "temperature_noise_c": 0.0, "current_noise_a": 0.0}
+QUIET: dict[str, Any] = {"voltage_noise_v": 0.0, "temperature_noise_c": 0.0, "current_noise_a": 0.0}
 
 
-def make_sim(config: Config | None = None, **sim: Any) -> tuple[PackSimulator, VirtualClock]:
+def make_sim(config: Config | None = None, /, **sim: Any) -> tuple[PackSimulator, VirtualClock]:
     """A simulator whose simulator section is the default with ``sim`` overrides."""
     base = config or Config()
     cfg = base.model_copy(update={"simulator": SimulatorConfig(**{**base.simulator.model_dump(), **sim})})
