@@ -34,7 +34,10 @@ class EstimationConfig(Section):
         0.3, ge=0.0, le=100.0, description="unmodelled current error (noise, gain) driving SOC drift"
     )
     current_gain_noise_pct: float = Field(1.0, ge=0.0, le=20.0, description="current gain uncertainty")
-    initial_bias_std_a: float = Field(1.0, ge=0.0, le=100.0, description="current sensor offset, 1 sigma")
+    initial_bias_std_a: float = Field(0.5, ge=0.0, le=100.0, description="current sensor offset, 1 sigma")
+    bias_limit_a: float = Field(
+        2.0, gt=0.0, le=1000.0, description="largest current sensor offset the filter may learn"
+    )
     bias_drift_a_per_sqrt_h: float = Field(
         0.05, ge=0.0, le=10.0, description="how fast the sensor offset may wander"
     )

@@ -73,7 +73,7 @@ def _tuning(config: Config) -> FilterTuning:
         current_noise_a=e.current_noise_a,
         current_gain_noise=e.current_gain_noise_pct / 100.0,
         bias_drift_a_per_sqrt_h=e.bias_drift_a_per_sqrt_h,
-        bias_limit_a=max(1.0, 0.2 * config.pack.capacity_ah),
+        bias_limit_a=e.bias_limit_a,
     )
 
 

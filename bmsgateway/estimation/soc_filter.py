@@ -38,8 +38,8 @@ BoolArray = NDArray[np.bool_]
 #: uncertainty they cause grows roughly linearly over that time, so the process noise of the SOC is
 #: scaled with this correlation time.
 _CURRENT_ERROR_CORRELATION_S = 3600.0
-#: A cell voltage this far from the prediction is a bad reading, not information.
-_MAX_INNOVATION_V = 0.5
+#: How far (SOC fraction) a voltage correction may go beyond the SOC the voltage points at.
+_OVERSHOOT_MARGIN = 0.01
 
 
 @dataclass
@@ -133,31 +133,49 @@ class CellSocFilter:
 
         ``current_a`` is the measured current through each cell at the moment of the reading.
         Returns the mask of cells that were corrected.
+
+        Standard EKF step (the OCV curve linearised at the prior SOC), with one guard: the SOC
+        never moves past the SOC the voltage itself points at, z = OCV^-1(V - V_rc - R0 * I).
+        Why: with a prior far off on the flat LFP plateau the tangent there is nearly flat, and
+        the full Kalman step would throw the SOC past the truth (to 0 % or 100 %); the offset
+        state would then take the blame for the slow way back.
         """
-        s = self.x[:, 0]
+        x = self.x
+        s = x[:, 0]
+        i_true = current_a - x[:, 2]
+        u = voltage_v - x[:, 1] - r0_ohm * i_true
+        innovation = u - self.ocv.voltage(s)
+        use = np.isfinite(innovation)
+        innovation = np.where(use, innovation, 0.0)
+        z = self.ocv.soc(np.where(use, u, 0.0))
         h0 = self.ocv.slope(s)
         self.last_slope = h0
         h2 = -r0_ohm
-        predicted = self.ocv.voltage(s) + self.x[:, 1] + r0_ohm * (current_a - self.x[:, 2])
-        innovation = voltage_v - predicted
-        use = np.isfinite(innovation) & (np.abs(innovation) < _MAX_INNOVATION_V)
-        innovation = np.where(use, innovation, 0.0)
         p = self.p
         # P h^T for h = [h0, 1, h2]
         ph0 = p[:, 0, 0] * h0 + p[:, 0, 1] + p[:, 0, 2] * h2
         ph1 = p[:, 0, 1] * h0 + p[:, 1, 1] + p[:, 1, 2] * h2
         ph2 = p[:, 0, 2] * h0 + p[:, 1, 2] + p[:, 2, 2] * h2
         s_var = h0 * ph0 + ph1 + h2 * ph2 + self.tuning.voltage_noise_v**2
-        self._correct((ph0, ph1, ph2), s_var, innovation, use)
+        step = np.abs(ph0 / s_var * innovation)
+        reach = np.abs(z - s) + _OVERSHOOT_MARGIN
+        scale = np.where(step > reach, reach / np.maximum(step, 1e-12), 1.0)
+        self._correct((ph0, ph1, ph2), s_var, innovation * scale, use)
         return use
 
     def update_soc(self, target: FloatArray, std: float, mask: BoolArray) -> None:
-        """Pseudo-measurement ``SOC = target`` (full / empty recalibration) for the masked cells."""
+        """Recalibration (full / empty) of the masked cells: their SOC *is* ``target`` now.
+
+        First a Kalman update with ``SOC = target ± std``, so that the offset state learns from
+        how far the count had drifted (their covariance says how much of the gap it explains);
+        then the SOC is set to ``target`` as the 123\\SmartBMS does, whatever the prior said.
+        """
         p = self.p
-        ph0, ph1, ph2 = p[:, 0, 0], p[:, 0, 1], p[:, 0, 2]
+        ph0, ph1, ph2 = p[:, 0, 0].copy(), p[:, 0, 1].copy(), p[:, 0, 2].copy()
         s_var = ph0 + std * std
         innovation = np.where(mask, target - self.x[:, 0], 0.0)
-        self._correct((ph0.copy(), ph1.copy(), ph2.copy()), s_var, innovation, mask)
+        self._correct((ph0, ph1, ph2), s_var, innovation, mask)
+        self.x[:, 0] = np.where(mask, np.clip(target, 0.0, 1.0), self.x[:, 0])
 
     def set_soc(self, soc: FloatArray, std: float) -> None:
         """Overwrite the SOC (user command or a new cell count); forgets its correlations."""
