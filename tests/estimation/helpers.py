@@ -10,7 +10,9 @@ from bmsgateway.config import Config
 from bmsgateway.state import Measurement
 
 
-def measurement(time_s: float, volts: list[float] | np.ndarray, current_a: float, current_age_s: float = 0.0) -> Measurement:
+def measurement(
+    time_s: float, volts: list[float] | np.ndarray, current_a: float, current_age_s: float = 0.0
+) -> Measurement:
     v = tuple(float(x) for x in volts)
     return Measurement(
         time_s=time_s,
