@@ -418,6 +418,17 @@ class PackSimulator:
             else:
                 contactor.no_close = True
 
+    def set_cell_soc_pct(self, soc_pct: float | Sequence[float]) -> None:
+        """Put the cells at a SOC now (one value for all or one per cell): tests and demos that
+        need a real over- or under-voltage rather than an injected sense fault."""
+        self._advance()
+        n = self._cells.count
+        values = np.broadcast_to(np.asarray(soc_pct, dtype=np.float64), (n,)) / 100.0
+        self._cells.set_soc(values)
+        self._settle_cells()
+        self._v_term_cache = None
+        self._v_read_cache = None
+
     def clear_faults(self) -> None:
         """Remove every simulator-side fault (sensors read true values, contactors work again)."""
         self._advance()

@@ -169,3 +169,13 @@ def test_time_never_runs_backwards_and_many_reads_in_one_instant_agree() -> None
     t = sim.time_s
     clock._now_s -= 3.0  # a clock that jumped back must not rewind the pack
     assert sim.time_s == t
+
+
+def test_set_cell_soc_moves_the_ocv() -> None:
+    sim, _ = make_sim(**QUIET)
+    sim.set_cell_soc_pct([50.0] * 15 + [100.0])
+    assert sim.true_cell_soc_pct[-1] == pytest.approx(100.0)
+    assert sim.true_ocv_v[-1] == pytest.approx(3.45)
+    assert sim.cell_inputs_v(1)[-1] == pytest.approx(3.45)
+    sim.set_cell_soc_pct(0.0)
+    assert np.all(sim.true_ocv_v == pytest.approx(2.80))
