@@ -240,7 +240,7 @@ class Protection:
         fallback = self._update_soc_fallback(cur, dt, fresh, lo, s)
         if soc != soc:
             soc = fallback
-        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok))
+        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh))
 
         # 4. contactors --------------------------------------------------------------------------
         raised_before = eng.raised_faults
@@ -311,9 +311,15 @@ class Protection:
         all_ok = all(b.ok for b in boards)
         if oldest >= limit or not all_ok or eng.tracking("communication_lost.stale"):
             per_board = [0.0] * len(self._board_ranges)
+            # Cells next to an open sense wire cannot be measured; open_sense_wire reports them,
+            # so they must not also read as lost communication (wire k = top of cell index k-1).
+            skip = {c for w in m.open_wire_cells for c in (w - 1, w)}
             for b, (first, end) in enumerate(self._board_ranges):
-                if end <= len(ages):
-                    per_board[b] = max(ages[first:end]) if end > first else 0.0
+                if end <= len(ages) and end > first:
+                    if skip:
+                        per_board[b] = max((ages[i] for i in range(first, end) if i not in skip), default=0.0)
+                    else:
+                        per_board[b] = max(ages[first:end])
             for i, b in enumerate(m.temperature_board):
                 # A silent board's temperatures count as lost communication; a healthy board's
                 # missing temperature is a thermistor fault instead.

@@ -16,8 +16,9 @@ discharge disable: a cell <= Vmin    | a cell <= Vmin
 both, enable:  AND cell temperature > Tmin AND < Tmax AND cell communication
 both, disable: OR a temperature < Tmin OR > Tmax OR no cell communication
 
-Inputs are the *fresh* extremes of this cycle. A cycle without fresh cells (or temperatures)
-proves neither column, so the relay holds; if data stays missing, communication_lost is raised
+Inputs are the *fresh* extremes of this cycle. "A cell >= Vmax" is proven by any fresh cell;
+"all cells ..." only when every cell was read this cycle. A cycle without the data proves neither
+column, so the relay holds; if data stays missing, communication_lost is raised
 and "no cell communication" then disables both. The manual's settings page says "above" the
 discharge restart SOC while its table says ``>=``; the table is implemented.
 """
@@ -39,6 +40,7 @@ class RelayInputs:
     max_temperature_c: float
     soc_pct: float
     communication_ok: bool
+    all_cells_fresh: bool = True  #: "all cells ..." terms need every cell read this cycle
 
 
 class RelayLogic:
@@ -63,7 +65,8 @@ class RelayLogic:
         """(charge_enable, charge_disable, discharge_enable, discharge_disable)."""
         lo, hi = i.min_cell_v, i.max_cell_v
         tlo, thi = i.min_temperature_c, i.max_temperature_c
-        have_v = lo == lo and hi == hi
+        have_v = lo == lo and hi == hi  # some fresh cell: "a cell >= / <=" terms are provable
+        have_all = have_v and i.all_cells_fresh  # "all cells ..." terms need every cell
         have_t = tlo == tlo and thi == thi
         temp_ok = have_t and tlo > self.tmin_c and thi < self.tmax_c
         temp_bad = have_t and (tlo < self.tmin_c or thi > self.tmax_c)
@@ -73,13 +76,13 @@ class RelayLogic:
         c_dis = (not comm) or temp_bad or (have_v and hi >= self.vmax_v)
         d_dis = (not comm) or temp_bad or (have_v and lo <= self.vmin_v)
         if critical:
-            c_en = comm and temp_ok and have_v and hi < self.vmax_v
-            d_en = comm and temp_ok and have_v and lo > self.vmin_v
+            c_en = comm and temp_ok and have_all and hi < self.vmax_v
+            d_en = comm and temp_ok and have_all and lo > self.vmin_v
         else:
-            c_dis = c_dis or (have_v and lo >= self.vbalance_v)
+            c_dis = c_dis or (have_all and lo >= self.vbalance_v)
             soc = i.soc_pct
-            c_en = comm and temp_ok and have_v and hi < self.vbalance_v and soc < self.charge_restart_soc_pct
-            d_en = comm and temp_ok and have_v and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
+            c_en = comm and temp_ok and have_all and hi < self.vbalance_v and soc < self.charge_restart_soc_pct
+            d_en = comm and temp_ok and have_all and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
         return c_en, c_dis, d_en, d_dis
 
     def update(self, i: RelayInputs) -> tuple[bool, bool]:

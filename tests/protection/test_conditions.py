@@ -212,3 +212,17 @@ def test_warning_bits_and_fault_bits_use_condition_bits() -> None:
     st = rig.run(3.0, temps=hot(46))
     assert st.warning_bits == 1 << CONDITION_BITS[ConditionId.CHARGE_OVER_TEMPERATURE]
     assert st.fault_bits == 0
+
+
+def test_cells_at_an_open_wire_do_not_also_read_as_lost_communication() -> None:
+    rig = Rig()
+    cells = [3.3] * 16
+    cells[2] = cells[3] = NAN  # wire 3 is the top of cell index 2 and the bottom of cell index 3
+    ages = [0.0] * 16
+    ages[2] = ages[3] = 5.0
+    st = rig.run(3.0, cells=cells, cell_age_s=ages, open_wires=(3,))
+    assert is_raised(st, SPECS["open_sense_wire.fault"])
+    assert not is_raised(st, SPECS["communication_lost.stale"])
+    ages[7] = 5.0  # but another stale cell on the same board still does
+    st = rig.run(0.2, cells=cells, cell_age_s=ages, open_wires=(3,))
+    assert is_raised(st, SPECS["communication_lost.stale"])

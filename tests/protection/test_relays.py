@@ -55,6 +55,10 @@ TABLE: list[tuple[str, tuple[bool, bool], RelayInputs, tuple[bool, bool]]] = [
     ("normal", (ON, ON), inputs(lo=NAN, hi=NAN), (ON, ON)),
     ("critical", (OFF, OFF), inputs(lo=NAN, hi=NAN), (OFF, OFF)),
     ("normal", (ON, ON), inputs(tlo=NAN, thi=NAN), (ON, ON)),
+    # some cells missing: "a cell >= Vmax" still proven by a fresh cell, "all cells" terms are not
+    ("normal", (OFF, OFF), RelayInputs(3.3, 3.3, 25, 25, 50, True, False), (OFF, OFF)),
+    ("critical", (ON, ON), RelayInputs(3.3, 3.7, 25, 25, 50, True, False), (OFF, ON)),
+    ("normal", (ON, ON), RelayInputs(3.45, 3.5, 25, 25, 99, True, False), (ON, ON)),
 ]
 
 
