@@ -5,6 +5,10 @@ capacitance of 2000 F or a negative thermal resistance must fail at start with t
 produce a pack that silently does nothing. Spreads are the half-width of a uniform distribution
 drawn once per cell from ``seed`` (so a run is reproducible), e.g. capacity_spread_pct = 3 gives
 cells between 97 % and 103 % of ``pack.capacity_ah``.
+
+The solar_day defaults suit the default 100 Ah pack: PV of 40 A peak fills it by early afternoon
+(about 300 Ah of sun against 108 Ah of load), and the night's 84 Ah of load takes it down to
+roughly 15 % by sunrise, so both relays and top balancing get exercised every simulated day.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ class SimulatorConfig(Section):
         6.0, ge=0.0, lt=24.0, description="time of day when the simulation starts (scenario solar_day)"
     )
     solar_peak_a: float = Field(40.0, ge=0.0, le=2000.0, description="PV charge current at noon")
-    evening_load_a: float = Field(25.0, ge=0.0, le=2000.0, description="inverter load 18:00 to 23:00")
-    base_load_a: float = Field(3.0, ge=0.0, le=2000.0, description="inverter load at all hours")
+    evening_load_a: float = Field(12.0, ge=0.0, le=2000.0, description="inverter load 18:00 to 23:00")
+    base_load_a: float = Field(2.0, ge=0.0, le=2000.0, description="inverter load at all hours")
     initial_soc_pct: float = Field(50.0, ge=0.0, le=100.0)
     initial_soc_spread_pct: float = Field(1.0, ge=0.0, le=20.0, description="± SOC points per cell")
     capacity_spread_pct: float = Field(3.0, ge=0.0, le=30.0, description="± % of pack.capacity_ah")

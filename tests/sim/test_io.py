@@ -45,7 +45,9 @@ def test_discharge_current_needs_discharge_path_and_main_works_for_both() -> Non
 
 
 def test_solar_day_components_are_gated_separately() -> None:
-    sim, clock = make_sim(scenario="solar_day", start_hour=13.0, solar_peak_a=40.0, base_load_a=3.0, **QUIET)
+    sim, clock = make_sim(
+        scenario="solar_day", start_hour=13.0, solar_peak_a=40.0, base_load_a=3.0, evening_load_a=25.0, **QUIET
+    )
     for name in ("charge", "discharge", "allow_charge", "allow_discharge"):
         sim.set_output(name, True)
     clock.advance(1.0)

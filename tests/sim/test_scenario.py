@@ -43,7 +43,7 @@ def test_solar_day_shape() -> None:
 
 
 def test_solar_day_start_hour_shifts_time() -> None:
-    sc = make_scenario(SimulatorConfig(scenario="solar_day", start_hour=13.0))
+    sc = make_scenario(SimulatorConfig(scenario="solar_day", start_hour=13.0, base_load_a=3.0))
     assert sc.current_a(0.0) == pytest.approx(40.0 - 3.0)
 
 
