@@ -168,6 +168,9 @@ class Estimator:
         self._empty_latched = np.zeros(n, dtype=bool)
         self._last_pack_v = math.nan
         self._last = EstimateStatus()
+        self._day_minute = -1
+        self._day_text = ""
+        self._learnt: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # cached tuples
 
     def apply_config(self, config: Config) -> None:
         """Take a new config; learnt values stay unless the cell count changed."""
@@ -216,11 +219,17 @@ class Estimator:
     # -- the cycle ------------------------------------------------------------------------------
 
     def _day(self, time_s: float) -> str:
-        if self._clock is not None:
-            return time.strftime("%Y-%m-%d", time.localtime(self._clock.wall_time()))
-        return f"day {math.floor(time_s / 86400.0)}"
+        if self._clock is None:
+            return f"day {math.floor(time_s / 86400.0)}"
+        minute = math.floor(self._clock.wall_time() / 60.0)
+        if minute != self._day_minute:  # local time zones change days on whole minutes
+            self._day_minute = minute
+            self._day_text = time.strftime("%Y-%m-%d", time.localtime(minute * 60.0))
+        return self._day_text
 
     def _cells(self, values: tuple[float, ...]) -> FloatArray:
+        if len(values) == self._n:
+            return np.array(values, dtype=np.float64)
         v = np.full(self._n, np.nan)
         k = min(self._n, len(values))
         v[:k] = values[:k]
@@ -271,6 +280,7 @@ class Estimator:
                 self._flush()
                 self._filter.update_voltage(v, i_cells, self._resistance.r0_ohm)
                 self._learn_capacity(np.zeros(self._n, dtype=bool))
+                self._learnt = None
             self._check_full(t, v, fresh_v, i_meas)
         elif step_ok:
             self._counters.add(0.0, self._last_pack_v, dt, bal_w, self._day(t))
@@ -310,6 +320,7 @@ class Estimator:
         self._flush()
         self._filter.update_soc(np.ones(self._n), self._est.recal_soc_std_pct / 100.0, above)
         self._learn_capacity(above)
+        self._learnt = None
         self._recalibrated = True
         _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
 
@@ -327,6 +338,7 @@ class Estimator:
         self._flush()
         self._filter.update_soc(np.zeros(self._n), self._est.recal_soc_std_pct / 100.0, due)
         self._learn_capacity(due)
+        self._learnt = None
         self._recalibrated = True
         _log.info("soc_recalibrated", to_pct=0.0, cells=[int(i) for i in np.flatnonzero(due)])
 
@@ -342,6 +354,8 @@ class Estimator:
         cap = self._capacity.capacity_ah
         figures = pack_figures(soc, cap, self._rated_ah)
         c = self._counters
+        if self._learnt is None:
+            self._learnt = (tuple(cap.tolist()), tuple(self._resistance.r0_ohm.tolist()))
         calibrated = self._recalibrated or bool(
             np.all(self._filter.soc_std <= self._est.calibrated_std_pct / 100.0)
         )
@@ -353,8 +367,8 @@ class Estimator:
             capacity_ah=figures.usable_capacity_ah,
             capacity_wh=figures.usable_capacity_ah * self._nominal_v * self._n,
             rated_capacity_ah=self._rated_ah,
-            cell_capacity_ah=tuple(cap.tolist()),
-            cell_resistance_ohm=tuple(self._resistance.r0_ohm.tolist()),
+            cell_capacity_ah=self._learnt[0],
+            cell_resistance_ohm=self._learnt[1],
             soc_calibrated=calibrated,
             charge_in_ah=c.charge_in_ah,
             charge_out_ah=c.charge_out_ah,

@@ -160,6 +160,7 @@ def load_state(path: Path) -> tuple[SavedState, list[str]]:
     path = Path(path)
     problems: list[str] = []
     try:
+        _remove_stale_temps(path)
         state, problem, field_problems = _read(path)
         if state is not None:
             problems.extend(field_problems)
@@ -197,3 +198,14 @@ def _set_aside(path: Path, problems: list[str]) -> None:
         problems.append(f"{path}: moved aside to {target.name}")
     except OSError as exc:
         problems.append(f"{path}: could not move aside ({exc.strerror or exc})")
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer left behind (no writer runs while the daemon starts)."""
+    if not path.parent.is_dir():
+        return
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue

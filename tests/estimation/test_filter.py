@@ -172,3 +172,56 @@ def test_update_is_cheap_at_255_cells() -> None:
     # Budget 0.3 ms per 100 ms cycle (average over filter and counting-only cycles); generous
     # margin for a loaded CI machine.
     assert per_update_s < 1.0e-3
+
+
+def test_saved_state_restores_soc_capacity_and_counters() -> None:
+    from bmsgateway.persist.state import decode_state, encode_state
+    from bmsgateway.state import Event
+
+    cfg = _config(initial_soc_pct=40.0, initial_soc_std_pct=0.5)
+    cells = ModelCells(cfg, 40.0)
+    est = Estimator(cfg, None)
+    ev = Event(time_s=1.0, kind="raised", condition="cell_overvoltage", severity="fault")
+    _run(est, cells, 600.0, 30.0, prev=ProtectionStatus(events=(ev,)))
+    est.reset_counters()
+    _run(est, cells, 600.0, -10.0, t0=600.0)
+    saved, problems = decode_state(encode_state(est.saved_state()))
+    assert problems == []
+    again = Estimator(cfg, saved)
+    m = measurement(1300.0, cells.voltages(0.0), 0.0)
+    s1, s2 = est.update(m, None), again.update(m, None)
+    assert s2.soc_pct == pytest.approx(s1.soc_pct, abs=0.05)
+    assert s2.charge_out_ah == pytest.approx(10.0 * 600 / 3600, rel=0.01)
+    assert s2.charge_in_ah == pytest.approx(0.0, abs=0.01)  # reset before the discharge
+    assert s2.cell_capacity_ah == s1.cell_capacity_ah
+    # 600 events raised, the log keeps the newest persistence.event_log_size (500)
+    assert len(again.events) == 500 and again.events[0]["condition"] == "cell_overvoltage"
+
+
+def test_counters_day_boundary_and_balancing_energy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as _time
+
+    from bmsgateway.clock import VirtualClock
+
+    monkeypatch.setenv("TZ", "UTC")
+    _time.tzset()
+
+    cfg = _config()
+    clock = VirtualClock(start_wall=1_767_225_600.0 - 1800.0)  # 23:30 UTC
+    est = Estimator(cfg, None, clock=clock)
+    n = cfg.pack.cell_count
+    volts = [3.3] * n
+    bal = tuple(i == 2 for i in range(n))
+    for _ in range(3600):  # one hour discharging at 10 A, across midnight
+        clock.advance(1.0)
+        est.update(measurement(clock.now(), volts, -10.0), ProtectionStatus(balancing=bal))
+    s = est.last
+    # Only the half hour after midnight is "today"; the total has the whole hour.
+    assert s.today_out_wh == pytest.approx(0.5 * s.energy_out_wh, rel=0.01)
+    assert s.energy_out_wh == pytest.approx(10.0 * 3.3 * n, rel=0.01)
+    assert s.balancing_energy_wh == pytest.approx(3.3**2 / 33.0, rel=0.01)
+    assert s.equivalent_cycles == pytest.approx(10.0 / 100.0, rel=0.01)
+    est.reset_counters()
+    s = est.update(measurement(clock.now() + 1.0, volts, -10.0), None)
+    assert s.energy_out_wh < 0.1 and s.today_out_wh < 0.1
+    assert s.equivalent_cycles == pytest.approx(0.1, rel=0.01)  # lifetime figure is not reset
