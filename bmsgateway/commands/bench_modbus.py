@@ -1,14 +1,15 @@
 """``bmsgateway bench modbus --clients 20 --seconds 20 --json``: Modbus load vs pack-loop timing.
 
-Two phases of ``--seconds`` each, in one run, both with the simulated daemon's pack loop running
-at its configured period (100 ms) on the real clock:
+Three phases in one run, each with the simulated daemon's pack loop running at its configured
+period (100 ms) on the real clock:
 
+0. **baseline** -- the loop alone, no Modbus (at most 10 s): the jitter the machine itself gives;
 1. **bare** -- a plain pymodbus TCP server (static ``SimData`` block of the same size as the
    bmsgateway map, its own thread and loop, like the adapter) next to the daemon;
 2. **bmsgateway** -- the daemon with its Modbus adapter enabled.
 
-In each phase ``--clients`` TCP clients read the whole bmsgateway map (1025 words, 9 requests of
-at most 125 words) as fast as they can. The clients are raw-socket loops in separate processes
+In the two load phases (``--seconds`` each) ``--clients`` TCP clients read the whole bmsgateway
+map (1025 words, 9 requests of at most 125 words) as fast as they can. The clients are raw-socket loops in separate processes
 (``--client-processes``), so they take neither the daemon's GIL nor much CPU per request; they
 stand in for remote SCADA machines. Reported: requests answered per second, and the pack loop's
 period jitter (actual start-to-start period minus the configured one: p50 / p99 / max).
@@ -193,16 +194,21 @@ async def _phase(kind: str, clients: int, procs: int, seconds: float, nice: int)
         bare = None
         await daemon.start()
         try:
-            if ours:
-                port = daemon.adapters[0].tcp_port
-            else:
-                bare = _BareServer(BMS_MAP_END)
-                await asyncio.to_thread(bare.start)
-                port = bare.port
-            assert port is not None
             await asyncio.sleep(1.0)  # warm-up: let the loop settle before timing it
             t0 = time.perf_counter()
-            ok, errors = await _load(port, BMS_MAP_END, clients, procs, seconds, nice, window)
+            if kind == "baseline":  # the loop alone: what the machine gives without any Modbus load
+                window[:] = [time.time(), time.time() + seconds]
+                await asyncio.sleep(seconds)
+                ok = errors = 0
+            else:
+                if ours:
+                    port = daemon.adapters[0].tcp_port
+                else:
+                    bare = _BareServer(BMS_MAP_END)
+                    await asyncio.to_thread(bare.start)
+                    port = bare.port
+                assert port is not None
+                ok, errors = await _load(port, BMS_MAP_END, clients, procs, seconds, nice, window)
             wall_s = time.perf_counter() - t0
         finally:
             if bare is not None:
@@ -227,6 +233,7 @@ async def run_bench(clients: int, seconds: float, procs: int = 0, nice: int = 0)
     from bmsgateway.adapters.modbus.bmsmap import BMS_MAP_END
 
     procs = procs or min(clients, os.cpu_count() or 1)
+    baseline = await _phase("baseline", clients, procs, min(seconds, 10.0), nice)
     bare = await _phase("bare", clients, procs, seconds, nice)
     ours = await _phase("bmsgateway", clients, procs, seconds, nice)
     ratio = ours["requests_per_s"] / bare["requests_per_s"] if bare["requests_per_s"] else float("nan")
@@ -234,6 +241,7 @@ async def run_bench(clients: int, seconds: float, procs: int = 0, nice: int = 0)
         "clients": clients, "client_processes": procs, "client_nice": nice, "seconds_per_phase": seconds,
         "map_words": BMS_MAP_END, "requests_per_map": -(-BMS_MAP_END // _MAX_READ),
         "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "baseline_no_modbus": {"loop_jitter": baseline["loop_jitter"], "pack_loop": baseline["pack_loop"]},
         "bare_pymodbus": bare, "bmsgateway": ours, "throughput_ratio": round(ratio, 3),
         "goals": {"jitter_p99_le_5ms": ours["loop_jitter"]["p99_ms"] <= 5.0, "ratio_ge_0_8": ratio >= 0.8},
     }
@@ -246,6 +254,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--clients {args.clients}: allowed 1..500")
     if not 1.0 <= args.seconds <= 3600.0:
         raise UsageError(f"--seconds {args.seconds}: allowed 1..3600")
+    try:  # log lines go to stderr so that --json output stays one parseable object
+        from bmsgateway.runtime.logging import configure_logging
+
+        configure_logging("warning", "auto", sys.stderr)
+    except ImportError:
+        pass
     result = asyncio.run(run_bench(args.clients, args.seconds, args.client_processes, args.client_nice))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -253,6 +267,9 @@ def run(args: argparse.Namespace) -> int:
         b, o = result["bare_pymodbus"], result["bmsgateway"]
         print(f"clients {result['clients']}, {result['seconds_per_phase']} s per phase, "
               f"map {result['map_words']} words")
+        j = result["baseline_no_modbus"]["loop_jitter"]
+        print(f"no Modbus     : {'-':>9} req/s  loop jitter p50 {j['p50_ms']} ms p99 {j['p99_ms']} ms "
+              f"max {j['max_ms']} ms")
         print(f"bare pymodbus : {b['requests_per_s']:>9} req/s  loop jitter p50 {b['loop_jitter']['p50_ms']} ms "
               f"p99 {b['loop_jitter']['p99_ms']} ms max {b['loop_jitter']['max_ms']} ms")
         print(f"bmsgateway    : {o['requests_per_s']:>9} req/s  loop jitter p50 {o['loop_jitter']['p50_ms']} ms "
