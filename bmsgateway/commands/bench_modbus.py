@@ -9,10 +9,11 @@ period (100 ms) on the real clock:
 2. **bmsgateway** -- the daemon with its Modbus adapter enabled.
 
 In the two load phases (``--seconds`` each) ``--clients`` TCP clients read the whole bmsgateway
-map (1025 words, 9 requests of at most 125 words) as fast as they can. The clients are raw-socket loops in separate processes
-(``--client-processes``), so they take neither the daemon's GIL nor much CPU per request; they
-stand in for remote SCADA machines. Reported: requests answered per second, and the pack loop's
-period jitter (actual start-to-start period minus the configured one: p50 / p99 / max).
+map (1025 words, 9 requests of at most 125 words) as fast as they can. The clients are raw-socket
+loops in separate processes (``--client-processes``), so they take neither the daemon's GIL nor
+much CPU per request; they stand in for remote SCADA machines. Reported: requests answered per
+second, and the pack loop's period jitter (actual start-to-start period minus the configured one:
+p50 / p99 / max).
 """
 
 from __future__ import annotations
