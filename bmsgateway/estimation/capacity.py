@@ -5,8 +5,9 @@ taken only where the SOC is known independently of coulomb counting: a full or e
 recalibration, or a filter estimate that is both certain and sitting on a steep part of the OCV
 curve (where the voltage, not the integrated current, pins the SOC). The charge between the points
 is counted with the filter's offset-corrected current, so the sensor offset does not leak into the
-capacity. Each sample moves the estimate part of the way (``learn_rate``); samples outside 50..150 %
-of rated are rejected as implausible.
+capacity. Samples outside 50..150 % of rated are rejected as implausible. The first samples are
+averaged with equal weight (the start value is only the rated capacity), later ones move the
+estimate by ``learn_rate``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class CapacityLearner:
             big = have & (np.abs(delta_soc) >= self.min_delta_soc)
             plausible = big & (sample > 0.5 * self.rated_ah) & (sample < 1.5 * self.rated_ah)
         if plausible.any():
-            w = self.learn_rate
+            # A running mean over the first samples (the start value is only the rated figure),
+            # then an exponential average that follows ageing.
+            w = np.maximum(self.learn_rate, 1.0 / (self.samples + 1.0))
             self.capacity_ah = np.where(
                 plausible, (1 - w) * self.capacity_ah + w * sample, self.capacity_ah
             )

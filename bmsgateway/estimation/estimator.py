@@ -22,6 +22,9 @@ the offset estimate learns from it too):
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
   is set to 0 %.
 
+Counters integrate the measured current (zero offset applied by acquisition, dead band here),
+so they do not depend on the filter; the capacity learner uses the offset-corrected current.
+
 Day boundary of "today" counters: local calendar day of ``clock.wall_time()`` when a clock is
 given; without one (replay), whole days of ``Measurement.time_s`` counted from 0 (UTC days when
 time_s is Unix time).
@@ -273,7 +276,9 @@ class Estimator:
                 self._acc_q_as += i_cells * dt
                 self._acc_t_s += dt
                 self._capacity.count(i_cells - bias, dt)
-                i_pack = 0.0 if in_dead_band else i_meas - float(np.mean(bias))
+                # Counters use the measured current as the sensor reports it (like the 123\\SmartBMS
+                # dashboard), not the filter's corrected one: they must not move with the filter.
+                i_pack = 0.0 if in_dead_band else i_meas
                 self._counters.add(i_pack, self._last_pack_v, dt, bal_w, self._day(t))
             self._resistance.observe(t, v, i_meas)
             if self._acc_t_s >= self._est.filter_interval_s:
