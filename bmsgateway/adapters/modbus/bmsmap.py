@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from bmsgateway import __version__
-from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, reserved
+from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, constant, reserved
 from bmsgateway.hal.interfaces import OUTPUT_NAMES
 from bmsgateway.protection.ids import CONDITION_BITS
 from bmsgateway.state import PackState
@@ -119,12 +119,12 @@ def _version_part(i: int) -> int | None:
 def _identity() -> list[Register]:
     g = "Identity"
     return [
-        Register(0, "map_version", "u16", "version of this register map layout", lambda c: MAP_VERSION, group=g),
+        Register(0, "map_version", "u16", "version of this register map layout", constant(MAP_VERSION), group=g),
         Register(1, "firmware_version", "string", "bmsgateway version, ASCII, NUL padded",
-                 lambda c: __version__, size=8, group=g),
-        Register(9, "firmware_major", "u16", "version major number", lambda c: _version_part(0), group=g),
-        Register(10, "firmware_minor", "u16", "version minor number", lambda c: _version_part(1), group=g),
-        Register(11, "firmware_patch", "u16", "version patch number", lambda c: _version_part(2), group=g),
+                 constant(__version__), size=8, group=g),
+        Register(9, "firmware_major", "u16", "version major number", constant(_version_part(0)), group=g),
+        Register(10, "firmware_minor", "u16", "version minor number", constant(_version_part(1)), group=g),
+        Register(11, "firmware_patch", "u16", "version patch number", constant(_version_part(2)), group=g),
         Register(12, "uptime_s", "u32", "seconds since the daemon started", lambda c: c.uptime_s, "s", group=g),
         Register(14, "snapshot_seq", "u32", "sequence number of the snapshot served (changes every cycle)",
                  _live(lambda s: s.seq), group=g),
@@ -281,10 +281,10 @@ def _writable() -> list[Register]:
     cmd_doc = tuple(COMMAND_CODES.items())
     return [
         Register(WRITE_BASE, "unlock_pin", "u16", "write the PIN to unlock writes; reads 0",
-                 lambda c: 0, access="rw", minimum=0, maximum=9999, command="pin", group=g),
+                 constant(0), access="rw", minimum=0, maximum=9999, command="pin", group=g),
         Register(WRITE_BASE + 1, "unlock_remaining_s", "u16", "seconds until writes lock again (0 = locked)",
-                 lambda c: 0, "s", group=g),
-        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", lambda c: 0, access="rw",
+                 constant(0), "s", group=g),
+        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", constant(0), access="rw",
                  minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
         reserved(WRITE_BASE + 3, 7, g),
         Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",

@@ -75,44 +75,36 @@ class RegisterImage:
         self._clock = clock
         self._started_s = started_s
         self.table = RegisterTable(build_registers(config))
+        # one table per contiguous block, so that encoding never walks the gap between blocks
+        self._blocks = [RegisterTable(rows) for rows in _contiguous(self.table.registers)]
         self.writes = WriteHandler(self.table, settings, requests, config.modbus.pin,
                                    config.modbus.unlock_timeout_s, clock)
         self._key: tuple[PackState | None, Config] | None = None
-        self._words: list[int] = []
+        self._words: list[tuple[int, list[int]]] = []
         self._loaded: dict[int, tuple[PackState | None, Config]] = {}
         self.encodes = 0
 
     def simdata(self) -> list[SimData]:
         """Contiguous blocks (bmsgateway map, SunSpec) as pymodbus register blocks."""
-        blocks: list[SimData] = []
-        start = None
-        prev_end = None
-        for reg in self.table.registers:
-            if start is None or reg.address != prev_end:
-                if start is not None and prev_end is not None:
-                    blocks.append(SimData(start, count=prev_end - start, values=0, datatype=DataType.REGISTERS))
-                start = reg.address
-            prev_end = reg.end
-        if start is not None and prev_end is not None:
-            blocks.append(SimData(start, count=prev_end - start, values=0, datatype=DataType.REGISTERS))
-        return blocks
+        return [SimData(b.start, count=b.end - b.start, values=0, datatype=DataType.REGISTERS) for b in self._blocks]
 
-    def current_words(self) -> list[int]:
-        """The image for the latest snapshot and config, encoded at most once per change."""
+    def current_words(self) -> list[tuple[int, list[int]]]:
+        """(start address, words) per block for the latest snapshot and config, encoded once per change."""
         key = (self._store.latest, self._settings.config)
         if self._key is None or key[0] is not self._key[0] or key[1] is not self._key[1]:
             ctx = EncodeContext(key[0], key[1], self._clock.now() - self._started_s)
-            self._words = self.table.encode(ctx)
+            self._words = [(b.start, b.encode(ctx)) for b in self._blocks]
             self._key = key
             self.encodes += 1
         return self._words
 
     def _load(self, registers: list[int], start_address: int) -> None:
-        words = self.current_words()
+        blocks = self.current_words()
         assert self._key is not None
         if self._loaded.get(id(registers)) is not self._key:
-            off = self.table.start - start_address
-            registers[off : off + len(words)] = words
+            for start, words in blocks:
+                off = start - start_address
+                registers[off : off + len(words)] = words
             self._loaded[id(registers)] = self._key
         pos = _UNLOCK_STATUS - start_address
         if 0 <= pos < len(registers):
@@ -140,6 +132,17 @@ class RegisterImage:
             off = address - start_address
             set_values[:] = registers[off : off + len(words)]  # type: ignore[assignment]
         return None
+
+
+def _contiguous(rows: Sequence[Register]) -> list[list[Register]]:
+    """Split address-sorted rows into runs without gaps."""
+    runs: list[list[Register]] = []
+    for reg in rows:
+        if runs and runs[-1][-1].end == reg.address:
+            runs[-1].append(reg)
+        else:
+            runs.append([reg])
+    return runs
 
 
 class _UnitFilter:

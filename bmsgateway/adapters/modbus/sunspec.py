@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 
 from bmsgateway import __version__
-from bmsgateway.adapters.modbus.table import DType, EncodeContext, Register, Value
+from bmsgateway.adapters.modbus.table import DType, EncodeContext, Register, Value, constant
 from bmsgateway.config.model import Config
 from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
 from bmsgateway.state import PackState
@@ -158,7 +158,7 @@ def _live(fn: Callable[[PackState, Config], Value]) -> Src:
 
 
 def _const(value: Value) -> Src:
-    return lambda ctx: value
+    return constant(value)
 
 
 def _charge_status(s: PackState, _c: Config) -> int:

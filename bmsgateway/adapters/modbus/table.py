@@ -36,6 +36,7 @@ __all__ = [
     "Register",
     "RegisterTable",
     "Value",
+    "constant",
     "decode_words",
     "encode_value",
     "reserved",
@@ -174,6 +175,11 @@ class RegisterTable:
         self.registers: tuple[Register, ...] = tuple(rows)
         self.start = rows[0].address if rows else 0
         self.end = rows[-1].end if rows else 0
+        self._base: list[int] | None = None
+        self._live: tuple[tuple[Register, int], ...] = tuple(
+            (r, r.address - self.start) for r in rows
+            if r.source is not None and not getattr(r.source, "constant", False)
+        )
         self._by_word: dict[int, Register] = {}
         for reg in rows:
             for addr in range(reg.address, reg.end):
@@ -190,10 +196,21 @@ class RegisterTable:
         raise KeyError(name)
 
     def encode(self, ctx: EncodeContext) -> list[int]:
-        """The word image from ``start`` to ``end`` (gaps read 0)."""
-        image = [0] * (self.end - self.start)
-        for reg in self.registers:
-            pos = reg.address - self.start
+        """The word image from ``start`` to ``end`` (gaps read 0).
+
+        Rows without a source and rows whose source is marked constant (``constant()``) are
+        encoded once, on the first call; later calls copy that base and encode only live rows.
+        """
+        if self._base is None:
+            base = [0] * (self.end - self.start)
+            for reg in self.registers:
+                if reg.source is None or getattr(reg.source, "constant", False):
+                    pos = reg.address - self.start
+                    words = self._encode_register(reg, ctx)
+                    base[pos : pos + len(words)] = words
+            self._base = base
+        image = list(self._base)
+        for reg, pos in self._live:
             words = self._encode_register(reg, ctx)
             image[pos : pos + len(words)] = words
         return image
@@ -215,6 +232,16 @@ class RegisterTable:
         for i in range(reg.count):
             out.extend(encode_value(reg.dtype, values[i] if i < len(values) else None, reg.scale, per))
         return out
+
+
+def constant(value: Value) -> Source:
+    """A source that ignores the snapshot and config (encoded once per table)."""
+
+    def source(ctx: EncodeContext) -> Value:
+        return value
+
+    source.constant = True  # type: ignore[attr-defined]
+    return source
 
 
 def reserved(address: int, words: int, group: str) -> Register:
