@@ -234,7 +234,7 @@ class RegisterTable:
         return out
 
 
-def constant(value: Value) -> Source:
+def constant(value: Value) -> Callable[[EncodeContext], Value]:
     """A source that ignores the snapshot and config (encoded once per table)."""
 
     def source(ctx: EncodeContext) -> Value:
