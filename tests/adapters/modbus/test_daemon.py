@@ -1,0 +1,44 @@
+"""The adapter wired into the real daemon serves the snapshots the pack cycle publishes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pymodbus.client import AsyncModbusTcpClient
+
+from bmsgateway.clock import VirtualClock
+from bmsgateway.config import parse_config
+
+
+async def test_daemon_snapshot_matches_what_modbus_serves(tmp_path: Path) -> None:
+    from bmsgateway.app import Daemon
+
+    cfg = parse_config({"modbus": {"tcp": {"enabled": True, "port": 0}}}, "test")
+    daemon = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path, log_events=False)
+    seen: dict[int, Any] = {}
+
+    def keep(state: Any) -> None:
+        seen[state.seq] = state
+        seen.pop(state.seq - 2000, None)
+
+    daemon.cycle.listeners.append(keep)
+    await daemon.start()
+    try:
+        port = daemon.adapters[0].tcp_port
+        async with AsyncModbusTcpClient("127.0.0.1", port=port) as client:
+            checked = 0
+            for _ in range(20):
+                r = await client.read_holding_registers(0, count=125, device_id=1)
+                w = r.registers
+                seq = (w[14] << 16) | w[15]
+                if seq not in seen:
+                    continue  # no snapshot yet, or already dropped from our window
+                s = seen[seq]
+                assert (w[20] << 16) | w[21] == round(s.pack_voltage_v * 1000)
+                assert w[26] == round(s.estimate.soc_pct * 10)
+                assert w[35] == round(s.min_cell_v * 1000)
+                checked += 1
+            assert checked > 0
+    finally:
+        await daemon.stop()
