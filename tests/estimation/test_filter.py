@@ -228,3 +228,21 @@ def test_counters_day_boundary_and_balancing_energy(monkeypatch: pytest.MonkeyPa
     s = est.update(measurement(clock.now() + 1.0, volts, -10.0), None)
     assert s.energy_out_wh < 0.2 and s.today_out_wh < 0.2  # one second since the reset
     assert s.equivalent_cycles == pytest.approx(0.1, rel=0.01)  # lifetime figure is not reset
+
+
+def test_cell_resistance_learnt_from_current_steps() -> None:
+    """True R0 is 1.2 mΩ, the config says 0.8 mΩ: load steps of 30 A reveal it."""
+    cfg = _config(initial_soc_pct=50.0, initial_soc_std_pct=1.0)
+    cells = ModelCells(cfg, 50.0)
+    cells.r0 = 0.0012
+    est = Estimator(cfg, None)
+    rng = np.random.default_rng(1)
+    t = 0.0
+    for k in range(3000):
+        current = -30.0 if (k // 10) % 2 else 0.0
+        t += 1.0
+        cells.step(1.0, current)
+        v = cells.voltages(current) + 0.002 * rng.standard_normal(len(cells.soc))
+        est.update(measurement(t, v, current), None)
+    r = np.array(est.last.cell_resistance_ohm)
+    assert np.all(np.abs(r / 0.0012 - 1.0) < 0.1)
