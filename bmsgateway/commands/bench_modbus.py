@@ -215,7 +215,9 @@ async def _phase(kind: str, clients: int, procs: int, seconds: float, nice: int)
             if bare is not None:
                 await asyncio.to_thread(bare.stop)
             await daemon.stop()
-        encodes = daemon.adapters[0].image.encodes if ours else None
+        image = getattr(daemon.adapters[0], "image", None) if ours else None
+        isolation = getattr(daemon.adapters[0], "isolation", None) if ours else None
+        encodes = image.encodes if image is not None else None
     requests_per_map = -(-BMS_MAP_END // _MAX_READ)
     result: dict[str, Any] = {
         "requests_per_s": round(ok / seconds, 1),
@@ -227,6 +229,8 @@ async def _phase(kind: str, clients: int, procs: int, seconds: float, nice: int)
     }
     if encodes is not None:
         result["image_encodes"] = encodes
+    if isolation is not None:
+        result["isolation"] = isolation
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -78,13 +79,32 @@ class Rig:
         assert self.adapter.tcp_port is not None
         return int(self.adapter.tcp_port)
 
+    async def publish(self, state: PackState) -> None:
+        """Publish, then wait until the server shows it (the Modbus process gets it over a pipe)."""
+        self.store.publish(state)
+        await wait_for_seq(self.port, state.seq)
+
+
+async def wait_for_seq(port: int, seq: int, timeout_s: float = 5.0) -> None:
+    from pymodbus.client import AsyncModbusTcpClient
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    async with AsyncModbusTcpClient("127.0.0.1", port=port) as client:
+        while True:
+            r = await client.read_holding_registers(14, count=2, device_id=1)
+            if not r.isError() and ((r.registers[0] << 16) | r.registers[1]) == seq:
+                return
+            if loop.time() > end:
+                raise AssertionError(f"snapshot {seq} not served within {timeout_s} s")
+            await asyncio.sleep(0.005)
+
 
 def modbus_config(**modbus: Any) -> Config:
     return parse_config({"modbus": {"tcp": {"enabled": True, "port": 0}, "pin": 4321, **modbus}}, "test")
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def start_rig(tmp_path: Path, isolation: str) -> Rig:
     from bmsgateway.adapters.modbus import ModbusAdapter
 
     cfg = modbus_config()
@@ -93,9 +113,27 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     settings = SettingsStore(cfg, overrides, requests)
     store = SnapshotStore()
     clock = VirtualClock()
-    adapter = ModbusAdapter(cfg, store, settings, requests, clock=clock, started_s=0.0)
+    adapter = ModbusAdapter(cfg, store, settings, requests, clock=clock, started_s=0.0,
+                            isolation=isolation)  # type: ignore[arg-type]
     await adapter.start()
+    return Rig(adapter, cfg, store, settings, requests, clock, overrides)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The adapter as the daemon runs it: servers in a child process."""
+    r = await start_rig(tmp_path, "process")
     try:
-        yield Rig(adapter, cfg, store, settings, requests, clock, overrides)
+        yield r
     finally:
-        await adapter.stop()
+        await r.adapter.stop()
+
+
+@pytest.fixture
+async def thread_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """Servers in a thread: the injected VirtualClock reaches the write guard (unlock expiry)."""
+    r = await start_rig(tmp_path, "thread")
+    try:
+        yield r
+    finally:
+        await r.adapter.stop()

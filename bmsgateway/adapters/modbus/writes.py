@@ -7,7 +7,8 @@ Exception codes returned to the client (documented in docs/modbus-registers.md):
 * 01 ILLEGAL FUNCTION -- writes are locked (no valid PIN within ``modbus.unlock_timeout_s``); the
   Modbus specification allows 01 for "the server is in the wrong state for this request";
 * 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks), a value outside the register's range,
-  an unknown command code, or a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax).
+  an unknown command code, or a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax);
+* 04 SERVER DEVICE FAILURE -- the daemon did not answer the change in time (process isolation).
 
 A multi-register write is all-or-nothing: every word is checked first, the config changes of the
 whole request go to ``SettingsStore.propose`` in one call, and commands are queued only after
@@ -17,22 +18,41 @@ that call accepted the changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
 
 from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
-from bmsgateway.requests import CalibrateCurrentZero, Request, RequestQueue, ResetCounters, ResetFaults
-from bmsgateway.settings import SettingsStore
+from bmsgateway.config.model import Config
+from bmsgateway.requests import CalibrateCurrentZero, Request, ResetCounters, ResetFaults
 
-__all__ = ["ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "WriteHandler"]
+__all__ = [
+    "DEVICE_FAILURE", "ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "RequestSink", "SettingsPort",
+    "WriteHandler",
+]
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_ADDRESS = 0x02
 ILLEGAL_VALUE = 0x03
+DEVICE_FAILURE = 0x04
+
+
+class SettingsPort(Protocol):
+    """What the adapter needs of ``SettingsStore`` (in process isolation, a proxy to it)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def propose(self, changes: Mapping[str, Any], source: str = "unknown") -> list[str]: ...
+
+
+class RequestSink(Protocol):
+    """What the adapter needs of ``RequestQueue``."""
+
+    def submit(self, request: Request) -> None: ...
 
 log = structlog.get_logger("modbus")
 
@@ -61,8 +81,8 @@ class WriteHandler:
     def __init__(
         self,
         table: RegisterTable,
-        settings: SettingsStore,
-        requests: RequestQueue,
+        settings: SettingsPort,
+        requests: RequestSink,
         pin: int,
         unlock_timeout_s: float,
         clock: Clock,
@@ -134,7 +154,11 @@ class WriteHandler:
             elif reg.config_key is not None:
                 changes[reg.config_key] = reg.choices[raw] if reg.choices else value
         if changes:
-            problems = self._settings.propose(changes, source=_SOURCE)
+            try:
+                problems = self._settings.propose(changes, source=_SOURCE)
+            except TimeoutError:
+                log.error("modbus_write_no_answer", changes=changes)
+                return DEVICE_FAILURE
             if problems:
                 log.warning("modbus_write_rejected", changes=changes, problems=problems)
                 return ILLEGAL_VALUE

@@ -41,6 +41,16 @@ async def wait_for(cond: Any, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def wait_rtu_seq(client: AsyncModbusSerialClient, seq: int, unit: int = 7) -> None:
+    """The Modbus process receives snapshots over a pipe: wait until it serves ``seq``."""
+    for _ in range(200):
+        r = await client.read_holding_registers(14, count=2, device_id=unit)
+        if not r.isError() and ((r.registers[0] << 16) | r.registers[1]) == seq:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"snapshot {seq} not served over RTU")
+
+
 @pytest.fixture
 def pty_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     a, b = tmp_path / "ttyS-bms", tmp_path / "ttyS-client"
@@ -80,6 +90,7 @@ async def test_rtu_reads_the_snapshot(rtu_adapter: Any, pty_pair: tuple[Path, Pa
     client = AsyncModbusSerialClient(str(pty_pair[1]), baudrate=115200, timeout=1, retries=0)
     await client.connect()
     try:
+        await wait_rtu_seq(client, state.seq)
         r = await client.read_holding_registers(20, count=9, device_id=7)
         assert not r.isError(), r
         assert ((r.registers[0] << 16) | r.registers[1]) == round(state.pack_voltage_v * 1000)

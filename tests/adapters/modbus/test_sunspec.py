@@ -56,7 +56,7 @@ async def walk(client: AsyncModbusTcpClient, base: int = 40000) -> list[tuple[in
 
 
 async def test_marker_and_model_chain(rig: Rig) -> None:
-    rig.store.publish(make_state(rig.config))
+    await rig.publish(make_state(rig.config))
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         chain = await walk(client)
     ids = [m for _, m, _ in chain]
@@ -72,7 +72,7 @@ async def test_marker_and_model_chain(rig: Rig) -> None:
 
 async def test_points_with_scale_factors(rig: Rig) -> None:
     state = make_state(rig.config)
-    rig.store.publish(state)
+    await rig.publish(state)
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         chain = await walk(client)
         at = {m: a for a, m, _ in reversed(chain)}  # first 805 = module 1

@@ -35,7 +35,7 @@ async def read(client: AsyncModbusTcpClient, address: int, count: int, fc: int =
 
 async def test_values_match_the_published_snapshot(rig: Rig) -> None:
     state = make_state(rig.config)
-    rig.store.publish(state)
+    await rig.publish(state)
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         w = await read(client, 0, 125)
         assert u32(w, 20) == round(state.pack_voltage_v * 1000)  # high word first
@@ -71,7 +71,7 @@ async def test_nan_negative_temperature_and_bits(rig: Rig) -> None:
     bit = CONDITION_BITS[ConditionId.CELL_OVER_VOLTAGE]
     wbit = CONDITION_BITS[ConditionId.LOOP_OVERRUN]
     prot = ProtectionStatus(state="fault", fault_bits=1 << bit, warning_bits=1 << wbit)
-    rig.store.publish(make_state(cfg, cells_v=cells, temps_c=[-5.5, 1.0, 2.0, 3.0], current_a=math.nan,
+    await rig.publish(make_state(cfg, cells_v=cells, temps_c=[-5.5, 1.0, 2.0, 3.0], current_a=math.nan,
                                  protection=prot))
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         w = await read(client, 0, 80)
@@ -90,10 +90,10 @@ async def test_before_first_snapshot_and_refresh_per_snapshot(rig: Rig) -> None:
         w = await read(client, 14, 13)
         assert [w[0], w[1]] == [0xFFFF, 0xFFFF]  # no snapshot yet
         assert w[12] == 0xFFFF  # SOC not available
-        rig.store.publish(make_state(rig.config, seq=7))
+        await rig.publish(make_state(rig.config, seq=7))
         w = await read(client, 14, 2)
         assert u32(w, 0) == 7
-        rig.store.publish(make_state(rig.config, seq=8, current_a=3.0))
+        await rig.publish(make_state(rig.config, seq=8, current_a=3.0))
         w = await read(client, 22, 2)
         assert s32(w, 0) == 3000
 

@@ -116,7 +116,8 @@ async def test_sunspec_alarm_reset(rig: Rig) -> None:
     assert [type(q) for q in rig.requests.drain()] == [ResetFaults]
 
 
-async def test_unlock_expires(rig: Rig) -> None:
+async def test_unlock_expires(thread_rig: Rig) -> None:
+    rig = thread_rig
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         await unlock(client)
         rig.clock.advance(rig.config.modbus.unlock_timeout_s + 1.0)
