@@ -26,8 +26,9 @@ from bmsgateway.cycle import PackCycle
 from bmsgateway.estimation.estimator import Estimator
 from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO, SpiTransport
 from bmsgateway.hal.ltc681x.driver import LTC681xChain
-from bmsgateway.persist.state_file import StateSaver, load_state
-from bmsgateway.protection.engine import Protection
+from bmsgateway.persist.saver import StateSaver
+from bmsgateway.persist.state import load_state
+from bmsgateway.protection.protection import Protection
 from bmsgateway.requests import RequestQueue
 from bmsgateway.runtime.sdnotify import SystemdNotifier
 from bmsgateway.settings import SettingsStore
@@ -167,9 +168,7 @@ class Daemon:
         requests = RequestQueue()
         settings = SettingsStore(config, sdir / "settings.json", requests)
         config = settings.load_overrides()
-        saved, problems = load_state(sdir / "state.json")
-        for problem in problems:
-            log.warning("state_file_problem", problem=problem)
+        saved, _problems = load_state(sdir / "state.json")  # load_state logs each problem itself
         hw = build_hardware(config, clock)
         chain = LTC681xChain(hw.transport, [b.chip for b in config.pack.boards], config.hardware.pec_retries)
         acquisition = Acquisition(

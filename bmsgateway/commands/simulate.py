@@ -102,7 +102,10 @@ async def _simulate(
         daemon = Daemon.build(cfg, clock, state_dir=tmp, adapters=False, log_events=False)
         t0 = clock.now()
         injector = injector_cls(daemon.hardware.simulator, daemon.hardware.emulator)
-        injector.schedule([inj.shifted(t0) if hasattr(inj, "shifted") else inj for inj in injections])
+        try:
+            injector.schedule(injections)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         next_summary = [t0]
 
         def on_state(s: PackState) -> None:

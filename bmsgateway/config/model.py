@@ -16,7 +16,7 @@ from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.modbus import ModbusConfig
 from bmsgateway.config.pack import PackConfig
-from bmsgateway.config.protection import ProtectionConfig
+from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
 from bmsgateway.config.simulator import SimulatorConfig
 from bmsgateway.config.system import LoggingConfig, SystemConfig
 
@@ -51,9 +51,6 @@ class Config(Section):
                 f"hardware.current_sensor.gpio = {cs.gpio} is used by a thermistor of board {cs.board} "
                 f"(thermistors occupy GPIO1..{board.thermistors})"
             )
-        relays = self.protection.relays
-        if relays.tmin_c >= relays.tmax_c:
-            raise ValueError(
-                f"protection.relays.tmin_c = {relays.tmin_c} must be below tmax_c = {relays.tmax_c}"
-            )
+        lim = self.pack.limits
+        check_protection_against_pack(self.protection, lim.vmin_v, lim.vmax_v)
         return self

@@ -127,6 +127,11 @@ class RelayConfig(Section):
     discharge_restart_soc_pct: float = Field(20.0, ge=0.0, le=100.0)
     tmin_c: float = Field(0.0, ge=-40.0, le=80.0)
     tmax_c: float = Field(50.0, ge=-40.0, le=100.0)
+    min_off_s: float = Field(
+        60.0, ge=0.0, le=3600.0,
+        description="a relay switched off stays off at least this long, so that a cell relaxing right "
+        "after the current stops does not make the relay chatter (switching off is never delayed)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

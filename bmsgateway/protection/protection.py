@@ -102,7 +102,7 @@ class Protection:
         r = p.relays
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
-        rl.tmin_c, rl.tmax_c = r.tmin_c, r.tmax_c
+        rl.tmin_c, rl.tmax_c, rl.min_off_s = r.tmin_c, r.tmax_c, r.min_off_s
         rl.charge_restart_soc_pct, rl.discharge_restart_soc_pct = r.charge_restart_soc_pct, r.discharge_restart_soc_pct
         self._balancer.configure(p.balancing, lim.vbalance_v, ranges)
         lt = p.limits
@@ -240,7 +240,7 @@ class Protection:
         fallback = self._update_soc_fallback(cur, dt, fresh, lo, s)
         if soc != soc:
             soc = fallback
-        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh))
+        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh), t)
 
         # 4. contactors --------------------------------------------------------------------------
         raised_before = eng.raised_faults

@@ -21,10 +21,16 @@ Inputs are the *fresh* extremes of this cycle. "A cell >= Vmax" is proven by any
 column, so the relay holds; if data stays missing, communication_lost is raised
 and "no cell communication" then disables both. The manual's settings page says "above" the
 discharge restart SOC while its table says ``>=``; the table is implemented.
+
+One addition to the tables: a relay that was switched off stays off for at least ``min_off_s``
+(config ``protection.relays.min_off_s``). Without it, critical mode switches the charger off at
+Vmax and, a cycle later when the cell has relaxed below Vmax, on again -- every few seconds,
+which wears out relays and chargers. Switching *off* is never delayed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["RelayInputs", "RelayLogic"]
@@ -48,7 +54,7 @@ class RelayLogic:
 
     def __init__(
         self, mode: str, vmin_v: float, vbalance_v: float, vmax_v: float, tmin_c: float, tmax_c: float,
-        charge_restart_soc_pct: float, discharge_restart_soc_pct: float,
+        charge_restart_soc_pct: float, discharge_restart_soc_pct: float, min_off_s: float = 0.0,
     ) -> None:
         self.mode = mode
         self.vmin_v = vmin_v
@@ -58,8 +64,11 @@ class RelayLogic:
         self.tmax_c = tmax_c
         self.charge_restart_soc_pct = charge_restart_soc_pct
         self.discharge_restart_soc_pct = discharge_restart_soc_pct
+        self.min_off_s = min_off_s
         self.charge = False
         self.discharge = False
+        self._charge_off_s = -math.inf  #: when each relay was last switched off
+        self._discharge_off_s = -math.inf
 
     def _decide(self, i: RelayInputs) -> tuple[bool, bool, bool, bool]:
         """(charge_enable, charge_disable, discharge_enable, discharge_disable)."""
@@ -85,14 +94,19 @@ class RelayLogic:
             d_en = comm and temp_ok and have_all and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
         return c_en, c_dis, d_en, d_dis
 
-    def update(self, i: RelayInputs) -> tuple[bool, bool]:
+    def update(self, i: RelayInputs, t_s: float = math.inf) -> tuple[bool, bool]:
+        """Apply the table at time ``t_s`` (clock seconds; the default ignores ``min_off_s``)."""
         c_en, c_dis, d_en, d_dis = self._decide(i)
         if c_dis:
+            if self.charge:
+                self._charge_off_s = t_s
             self.charge = False
-        elif c_en:
+        elif c_en and t_s - self._charge_off_s >= self.min_off_s:
             self.charge = True
         if d_dis:
+            if self.discharge:
+                self._discharge_off_s = t_s
             self.discharge = False
-        elif d_en:
+        elif d_en and t_s - self._discharge_off_s >= self.min_off_s:
             self.discharge = True
         return self.charge, self.discharge

@@ -71,7 +71,7 @@ def test_relay_table(mode: str, before: tuple[bool, bool], inp: RelayInputs, aft
 
 def test_normal_mode_full_cycle_through_protection() -> None:
     """Charge until all cells reach Vbalance, stay off until SOC < 90 %, then on again."""
-    rig = Rig(make_config(relays={"mode": "normal"}), soc_pct=80.0)
+    rig = Rig(make_config(relays={"mode": "normal", "min_off_s": 0.0}), soc_pct=80.0)
     st = rig.run(0.5, cells=3.35)
     assert st.allow_charge_relay and rig.io.out["allow_charge"]
     st = rig.run(0.5, cells=[3.40] * 15 + [3.45])
@@ -83,6 +83,20 @@ def test_normal_mode_full_cycle_through_protection() -> None:
     st = rig.run(0.5, cells=3.33)
     assert st.allow_charge_relay
     assert st.allow_discharge_relay  # discharge unaffected throughout
+
+
+def test_relay_stays_off_for_min_off_time() -> None:
+    """Critical mode at Vmax: the cell relaxes below Vmax a cycle later, but the charger stays
+    off for protection.relays.min_off_s (no chatter); switching off itself is immediate."""
+    rig = Rig(make_config(relays={"mode": "critical", "min_off_s": 30.0}), soc_pct=100.0)
+    st = rig.run(0.5, cells=3.40)
+    assert st.allow_charge_relay
+    st = rig.step(cells=[3.40] * 15 + [3.70])
+    assert not st.allow_charge_relay  # off in the same cycle
+    st = rig.run(29.0, cells=3.45)
+    assert not st.allow_charge_relay  # enable condition holds, but min_off_s has not passed
+    st = rig.run(1.5, cells=3.45)
+    assert st.allow_charge_relay
 
 
 def test_critical_mode_through_protection() -> None:
