@@ -208,6 +208,11 @@ class BalancingConfig(Section):
     rest_current_a: float = Field(
         1.0, ge=0.0, le=100.0, description="differential mode: discharge below this counts as resting"
     )
+    below_vbalance_v: float = Field(
+        0.1, ge=0.0, le=2.0,
+        description="differential mode: only cells above Vbalance minus this bleed (top balancing: "
+        "at low SOC a flat curve such as LFP's says little about charge, and bleeding an empty pack harms it)",
+    )
 
     @model_validator(mode="after")
     def _deltas(self) -> Self:

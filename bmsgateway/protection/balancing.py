@@ -6,7 +6,8 @@ Modes (``protection.balancing.mode``):
 * ``differential`` -- a cell more than ``start_delta_v`` above the lowest cell starts bleeding and
   keeps bleeding until it is within ``stop_delta_v`` (ENNOID-BMS, Servovision), only while
   charging or resting (discharge current below ``rest_current_a``): bleeding during discharge
-  only wastes energy.
+  only wastes energy. Only cells above Vbalance − ``below_vbalance_v`` bleed (top balancing,
+  as ENNOID-BMS's minimum balancing voltage): near empty the voltage says little about charge.
 
 Limits: never on stale data (any cell not fresh this cycle, or lost communication); no bleeding
 on a board hotter than ``max_board_temperature_c`` (die or its thermistors); at most
@@ -71,8 +72,9 @@ class Balancer:
                 members.clear()
                 self.bits = self._off
                 return self.bits
-            start = lo + c.start_delta_v
-            stop = lo + c.stop_delta_v
+            floor = self.vbalance_v - c.below_vbalance_v
+            start = max(lo + c.start_delta_v, floor)
+            stop = max(lo + c.stop_delta_v, floor)
             keep = {i for i in members if cells[i] > stop}
             keep.update(i for i, v in enumerate(cells) if v > start)
             members.clear()

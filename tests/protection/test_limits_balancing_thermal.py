@@ -95,6 +95,15 @@ def test_differential_balancing_not_while_discharging() -> None:
     assert not any(rig.step(cells=cells, current_a=-20.0).balancing)
 
 
+def test_differential_balancing_only_near_the_top() -> None:
+    """A spread near empty is not bled away (top balancing); the same spread near full is."""
+    rig = bal_rig(mode="differential", below_vbalance_v=0.1)  # LFP: only cells above 3.3 V
+    low = [3.00] * 15 + [3.06]
+    assert not any(rig.step(cells=low, current_a=0.0).balancing)
+    high = [3.30] * 15 + [3.36]
+    assert rig.step(cells=high, current_a=0.0).balancing[15]
+
+
 def test_threshold_balancing_above_vbalance_any_current() -> None:
     rig = bal_rig(mode="threshold")
     cells = [3.38] * 14 + [3.41, 3.45]
