@@ -5,7 +5,7 @@ period (100 ms) on the real clock:
 
 0. **baseline** -- the loop alone, no Modbus (at most 10 s): the jitter the machine itself gives;
 1. **bare** -- a plain pymodbus TCP server (static ``SimData`` block of the same size as the
-   bmsgateway map, its own thread and loop, like the adapter) next to the daemon;
+   bmsgateway map) in its own process, hosted like the adapter, next to the daemon;
 2. **bmsgateway** -- the daemon with its Modbus adapter enabled.
 
 In the two load phases (``--seconds`` each) ``--clients`` TCP clients read the whole bmsgateway
@@ -135,44 +135,44 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _jitter(periods_ms: list[float]) -> dict[str, float]:
     return {"p50_ms": round(_percentile(periods_ms, 0.50), 3), "p99_ms": round(_percentile(periods_ms, 0.99), 3),
-            "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms)}
+            "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms),
+            "cycles_over_5ms": sum(1 for p in periods_ms if p > 5.0)}
 
 
-class _BareServer:
-    """A pymodbus TCP server with a static block, in its own thread (same arrangement as the adapter)."""
+def _bare_server_main(words: int, port_out: Any) -> None:
+    """Child process: a plain pymodbus TCP server with a static block, until killed."""
 
-    def __init__(self, words: int) -> None:
-        self.words = words
-        self.port: int | None = None
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _main(self) -> None:
+    async def main() -> None:
         from pymodbus.server import ModbusTcpServer
         from pymodbus.simulator import SimData, SimDevice
         from pymodbus.simulator.simutils import DataType
 
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        device = SimDevice(0, simdata=[SimData(0, count=self.words, values=1, datatype=DataType.REGISTERS)])
+        device = SimDevice(0, simdata=[SimData(0, count=words, values=1, datatype=DataType.REGISTERS)])
         server = ModbusTcpServer(device, address=("127.0.0.1", 0))
         await server.serve_forever(background=True)
         sockets: list[Any] = list(getattr(server.transport, "sockets", None) or [])
-        self.port = int(sockets[0].getsockname()[1])
-        self._ready.set()
-        await self._stop.wait()
-        await server.shutdown()  # type: ignore[no-untyped-call]
+        port_out.put(int(sockets[0].getsockname()[1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class _BareServer:
+    """The bare pymodbus server in its own process: hosted exactly like the adapter (process isolation)."""
+
+    def __init__(self, words: int) -> None:
+        ctx = mp.get_context("spawn")
+        self._q: Any = ctx.Queue()
+        self._proc = ctx.Process(target=_bare_server_main, args=(words, self._q), daemon=True)
+        self.port: int | None = None
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10.0)
+        self._proc.start()
+        self.port = int(self._q.get(True, 30.0))
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10.0)
+        self._proc.terminate()
+        self._proc.join(10.0)
 
 
 async def _phase(kind: str, clients: int, procs: int, seconds: float, nice: int) -> dict[str, Any]:

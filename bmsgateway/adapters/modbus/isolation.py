@@ -2,8 +2,8 @@
 
 Why a process (measured with ``bmsgateway bench modbus``): with the servers in a thread of the
 daemon, 20 clients polling as fast as they can keep that thread busy, and the pack loop waits for
-the GIL at every wake-up (loop period jitter p99 ~14 ms on 2 cores, bare pymodbus in a thread
-alike). In a child process the loop keeps its baseline jitter. The daemon side does only this:
+the GIL at its wake-ups (loop period jitter p99 up to ~14 ms on 2 cores, bare pymodbus in a thread
+alike). In a child process the loop stays near its baseline jitter (p99 1-3 ms). The daemon side does only this:
 
 * a feeder thread sends ``(store.latest, settings.config if changed, uptime_s)`` when the
   snapshot object changes (polled every 5 ms; pickling a snapshot takes ~40 µs);

@@ -3,9 +3,9 @@
 Two isolation modes, same register image and write guard:
 
 * ``"process"`` (default, used by the daemon): the servers run in a child process fed with
-  snapshots (see ``isolation.py``). Measured: the pack loop keeps its baseline period jitter
-  under 20 clients polling flat out, where a thread-hosted server (ours or bare pymodbus) pushes
-  p99 to ~14 ms through GIL contention.
+  snapshots (see ``isolation.py``). Measured on a shared 2-core machine with 20 clients polling
+  flat out: loop period jitter p99 1-3 ms (baseline without Modbus 1-3.5 ms), where a server in a
+  thread of the daemon (ours or bare pymodbus alike) gave p99 up to ~14 ms (GIL contention).
 * ``"thread"``: the servers run in a thread of the daemon with their own asyncio loop. Cheaper to
   start (no process spawn); used by tests that need an injected clock (unlock expiry).
 
