@@ -61,7 +61,7 @@ A multi-register write is all-or-nothing.
 | 02 ILLEGAL DATA ADDRESS | unknown, reserved or read-only register, or only one word of a 32-bit register |
 | 03 ILLEGAL DATA VALUE | wrong PIN (also locks), value outside the range, unknown command, or a setting \
 the config rejects (e.g. vmin_v >= vmax_v) |
-| 04 SERVER DEVICE FAILURE | the daemon did not confirm a settings change within 5 s (it may still apply it: read back) |
+| 04 SERVER DEVICE FAILURE | the daemon did not confirm a settings change within 5 s (read back to check) |
 """
 
 
