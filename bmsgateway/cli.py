@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from bmsgateway import __version__
 from bmsgateway.commands import bench_loop, check_config, run, simulate
 from bmsgateway.commands.common import UsageError
+from bmsgateway.runtime.logging import configure_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -46,6 +47,8 @@ def _optional(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Commands other than `run` print their results on stdout; their log lines go to stderr.
+    configure_logging("warning", "auto", stream=sys.stderr)
     try:
         code: int = args.func(args)
     except UsageError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit, parse_duration_s
 from bmsgateway.config import Config, ConfigError, parse_config
+from bmsgateway.runtime.logging import configure_logging
 from bmsgateway.settings import merge_dotted
 
 __all__ = ["register", "run", "with_overrides"]
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    # Log lines (warnings and worse) go to stderr so stdout holds only the simulation's own lines.
+    configure_logging("warning", "json" if args.json else "auto", stream=sys.stderr)
     duration_s = parse_duration_s(args.duration)
     summary_s = parse_duration_s(args.summary_every)
     from bmsgateway.sim.faults import FaultInjector, parse_injection
