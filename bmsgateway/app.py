@@ -212,8 +212,16 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, until_s: float | None = None) -> None:
+        # Protection does not depend on any adapter: one that cannot start (port in use, ...) is
+        # reported and left out, and the pack cycle runs regardless.
+        started = []
         for adapter in self.adapters:
-            await adapter.start()
+            try:
+                await adapter.start()
+                started.append(adapter)
+            except Exception as exc:
+                log.error("adapter_start_failed", adapter=type(adapter).__name__, error=str(exc))
+        self.adapters = started
         self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
 
     def request_stop(self) -> None:

@@ -17,7 +17,7 @@ DEFAULT_PIN = 1234
 class ModbusTcpConfig(Section):
     """Modbus TCP server. 127.0.0.1:5020 needs no root; use 0.0.0.0:502 in production."""
 
-    enabled: bool = False
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(5020, ge=0, le=65535, description="0 picks a free port (tests)")
 

@@ -16,9 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(
-        (REPO / "config" / "bmsgateway.toml").read_text().replace(
-            "summary_interval_s = 10.0", "summary_interval_s = 0.5"
-        )
+        (REPO / "config" / "bmsgateway.toml")
+        .read_text()
+        .replace("summary_interval_s = 10.0", "summary_interval_s = 0.5")
+        .replace("port = 5020", "port = 0")  # a free port: tests may run beside a real daemon
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NOTIFY_SOCKET", None)
@@ -77,6 +78,38 @@ def test_run_stops_cleanly_on_sigint(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
     finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+
+
+def test_run_keeps_protecting_when_the_modbus_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        (REPO / "config" / "bmsgateway.toml")
+        .read_text()
+        .replace("summary_interval_s = 10.0", "summary_interval_s = 0.5")
+        .replace("port = 5020", f"port = {port}")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bmsgateway", "run", "--config", str(cfg), "--state-dir", str(tmp_path / "st")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        lines = _read_lines_until(proc, "summary", 30)
+        failed = [r for r in lines if r["event"] == "adapter_start_failed"]
+        assert failed and failed[0]["level"] == "error"
+        assert lines[-1]["boards_ok"] == 2  # the pack cycle runs regardless
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        blocker.close()
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
