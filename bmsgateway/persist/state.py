@@ -135,19 +135,22 @@ def decode_state(raw: bytes) -> tuple[SavedState, list[str]]:
     return state_from_dict(body)
 
 
-def _read(path: Path) -> tuple[SavedState | None, str | None, list[str]]:
-    """(state, problem) for one file; state None when unusable."""
+def _read(path: Path) -> tuple[SavedState | None, str | None, list[str], bool]:
+    """(state, problem, field problems, damaged) for one file; state None when unusable.
+
+    ``damaged`` is True only when the bytes were read but are not a valid state file.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return None, None, []
+        return None, None, [], False
     except OSError as exc:
-        return None, f"{path}: cannot read ({exc.strerror or exc})", []
+        return None, f"{path}: cannot read ({exc.strerror or exc})", [], False
     try:
         state, field_problems = decode_state(raw)
     except ValueError as exc:
-        return None, f"{path}: {exc}", []
-    return state, None, [f"{path}: {p}" for p in field_problems]
+        return None, f"{path}: {exc}", [], True
+    return state, None, [f"{path}: {p}" for p in field_problems], False
 
 
 def load_state(path: Path) -> tuple[SavedState, list[str]]:
@@ -161,7 +164,7 @@ def load_state(path: Path) -> tuple[SavedState, list[str]]:
     problems: list[str] = []
     try:
         _remove_stale_temps(path)
-        state, problem, field_problems = _read(path)
+        state, problem, field_problems, damaged = _read(path)
         if state is not None:
             problems.extend(field_problems)
             for p in problems:
@@ -171,9 +174,10 @@ def load_state(path: Path) -> tuple[SavedState, list[str]]:
             problems.append(f"{path}: no state file, starting from defaults")
         else:
             problems.append(problem)
-            _set_aside(path, problems)
+            if damaged:
+                _set_aside(path, problems)
         bak = path.with_name(path.name + ".bak")
-        state, problem, field_problems = _read(bak)
+        state, problem, field_problems, _ = _read(bak)
         if state is not None:
             problems.append(f"{bak}: using the backup copy")
             problems.extend(field_problems)

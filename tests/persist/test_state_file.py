@@ -147,3 +147,12 @@ def test_kill_9_at_random_moments_always_leaves_a_valid_state(tmp_path: Path) ->
     assert kills >= 10
     assert last_seq > 0
     assert not list(tmp_path.glob(".*.tmp"))  # load_state cleaned up what the kills left
+
+
+def test_unreadable_state_path_gives_defaults_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.mkdir()  # something that cannot be read as a file
+    state, problems = load_state(path)
+    assert state == SavedState()
+    assert any("cannot read" in p for p in problems)
+    assert path.is_dir()  # not moved aside: it was not our damaged file
