@@ -18,7 +18,7 @@ def voltage_to_temperature_c(
     v_gpio: float, vref_v: float, pullup_ohm: float, r25_ohm: float, beta_k: float
 ) -> float:
     """Temperature from the divider voltage; NaN for an open (>= 0.995 Vref) or shorted (<= 5 mV) NTC."""
-    if not (v_gpio == v_gpio) or v_gpio >= 0.995 * vref_v or v_gpio <= 0.005:
+    if v_gpio != v_gpio or v_gpio >= 0.995 * vref_v or v_gpio <= 0.005:
         return math.nan
     r_ntc = pullup_ohm * v_gpio / (vref_v - v_gpio)
     inv_t = 1.0 / _T25_K + math.log(r_ntc / r25_ohm) / beta_k

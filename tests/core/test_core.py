@@ -44,7 +44,7 @@ def test_make_clock() -> None:
 
 def test_extremes_ignores_nan() -> None:
     assert extremes((3.3, math.nan, 3.1, 3.5)) == (3.1, 2, 3.5, 3, pytest.approx(3.3))
-    lo, lo_i, hi, hi_i, avg = extremes((math.nan,))
+    lo, lo_i, _hi, hi_i, avg = extremes((math.nan,))
     assert math.isnan(lo) and lo_i == -1 and hi_i == -1 and math.isnan(avg)
 
 

@@ -8,6 +8,7 @@ the inverter load runs through the allow-discharge relay in the evening. The pac
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -56,11 +57,15 @@ def row(s: PackState) -> Row:
 
 
 def _temps_ok(r: Row) -> bool:
-    return TMIN <= r.t_lo and r.t_hi <= TMAX
+    return r.t_lo >= TMIN and r.t_hi <= TMAX
 
 
 def _switches(rows: list[Row], attr: str) -> list[tuple[int, bool]]:
-    return [(i, getattr(rows[i], attr)) for i in range(1, len(rows)) if getattr(rows[i], attr) != getattr(rows[i - 1], attr)]
+    return [
+        (i, getattr(rows[i], attr))
+        for i in range(1, len(rows))
+        if getattr(rows[i], attr) != getattr(rows[i - 1], attr)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +150,7 @@ def test_relays_do_not_chatter(normal: Recording, critical: Recording) -> None:
             sw = _switches(rec.rows, attr)
             off_to_on = [
                 rec.rows[b].t_s - rec.rows[a].t_s
-                for (a, on_a), (b, on_b) in zip(sw, sw[1:], strict=False)
+                for (a, on_a), (b, on_b) in itertools.pairwise(sw)
                 if not on_a and on_b
             ]
             assert not off_to_on or min(off_to_on) >= MIN_OFF_S, (attr, min(off_to_on))
