@@ -49,4 +49,5 @@ class ModelCells:
 
     def voltages(self, current_a: float) -> np.ndarray:
         ocv = np.interp(self.soc, self.table_soc, self.table_v)
-        return ocv + self.v_rc + self.r0 * current_a
+        out: np.ndarray = ocv + self.v_rc + self.r0 * current_a
+        return out
