@@ -174,7 +174,7 @@ class Daemon:
         acquisition = Acquisition(
             config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
         )
-        estimator = Estimator(config, saved)
+        estimator = Estimator(config, saved, clock=clock)
         protection = Protection(config, hw.io, hw.bus, clock)
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
@@ -236,7 +236,8 @@ class Daemon:
         self._stop.set()
         try:
             if self._task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
+                # A crash of the cycle was already raised from wait(); here only the clean-up counts.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._task
         finally:
             self.cycle.protection.shutdown()

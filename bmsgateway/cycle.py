@@ -45,6 +45,7 @@ class EstimatorLike(Protocol):
     def update(self, m: Measurement, prev: ProtectionStatus | None) -> EstimateStatus: ...
     def apply_config(self, config: Config) -> None: ...
     def reset_counters(self) -> None: ...
+    def set_current_zero_offset(self, offset_a: float) -> None: ...
 
 
 class ProtectionLike(Protocol):
@@ -106,6 +107,7 @@ class PackCycle:
                 log.info("counters_reset", source=req.source)
             elif isinstance(req, CalibrateCurrentZero):
                 offset = self.acquisition.calibrate_zero()
+                self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
                 log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 
     async def run_once(self) -> PackState:

@@ -191,7 +191,6 @@ class ProtectionStatus:
     heater_on: bool = False
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
-    balancing_energy_wh: float = 0.0  #: energy dissipated by the bleed resistors since start
 
 
 @dataclass(frozen=True, slots=True)

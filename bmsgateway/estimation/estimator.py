@@ -53,13 +53,11 @@ from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning
 from bmsgateway.persist.state import SavedState
 from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus
 
-__all__ = ["DEFAULT_BALANCE_RESISTANCE_OHM", "Estimator"]
+__all__ = ["Estimator"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Balancing resistor when ``protection.balancing`` does not name one (123\\SmartBMS boards: 33 Ω).
-DEFAULT_BALANCE_RESISTANCE_OHM = 33.0
 #: A gap between two measurements longer than this is a hole in the data, not a step to integrate.
 _MAX_STEP_S = 60.0
 
@@ -114,9 +112,7 @@ class Estimator:
         self._critical = config.protection.relays.mode == "critical"
         self._dead_band_a = config.hardware.current_sensor.dead_band_a
         self._max_current_age_s = config.hardware.current_sensor.max_age_s
-        self._balance_r_ohm = float(
-            getattr(config.protection.balancing, "balance_resistance_ohm", DEFAULT_BALANCE_RESISTANCE_OHM)
-        )
+        self._balance_r_ohm = config.protection.balancing.resistor_ohm
         self._est = config.estimation
         self._events_max = config.persistence.event_log_size
 

@@ -14,7 +14,8 @@ on a board hotter than ``max_board_temperature_c`` (die or its thermistors); at 
 ``max_cells_per_chip`` bleeding per board, the highest cells first. Pausing the bleed during the
 cell conversion is done by the driver (``discharge_permitted=False`` in ADCV).
 
-Energy: each bleeding cell dissipates V^2 / resistor_ohm for the time until the next cycle.
+Energy: each bleeding cell dissipates V^2 / resistor_ohm until the next cycle; the estimation
+stage counts it (a persisted, resettable counter), from the bits this stage published.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ __all__ = ["Balancer"]
 
 
 class Balancer:
-    """Keeps the bleeding set between cycles (the stop-delta hysteresis) and the energy count."""
+    """Keeps the bleeding set between cycles (the stop-delta hysteresis)."""
 
     def __init__(self, cfg: BalancingConfig, vbalance_v: float, board_ranges: Sequence[tuple[int, int]]) -> None:
-        self.energy_wh = 0.0
         self._members: set[int] = set()
         self.configure(cfg, vbalance_v, board_ranges)
 
@@ -45,14 +45,10 @@ class Balancer:
 
     def update(
         self, cells: Sequence[float], lo: float, hi: float, fresh: bool, current_a: float,
-        hot_boards: Sequence[bool], dt_s: float,
+        hot_boards: Sequence[bool],
     ) -> tuple[bool, ...]:
-        """DCC bits for this cycle; counts the energy of the bits commanded last cycle over dt_s."""
+        """DCC bits for this cycle."""
         c = self.cfg
-        if self.bits is not self._off and dt_s > 0:
-            r = c.resistor_ohm
-            p_w = sum(v * v for v, b in zip(cells, self.bits, strict=False) if b and v == v) / r
-            self.energy_wh += p_w * dt_s / 3600.0
         members = self._members
         if c.mode == "off" or not fresh or len(cells) != self.cell_count:
             members.clear()

@@ -141,10 +141,6 @@ class Protection:
         self._stopped = True
         self._contactors.shutdown(self._clock.now())
 
-    @property
-    def balancing_energy_wh(self) -> float:
-        return self._balancer.energy_wh
-
     def _emit(self, ev: Event) -> None:
         self.event_log.append(ev)
         self._cycle_events.append(ev)
@@ -273,7 +269,7 @@ class Protection:
         bal = self._balancer
         hot = self._hot_boards(m) if fresh and bal.cfg.mode != "off" and (
             hi - lo > bal.cfg.stop_delta_v or hi > self._vbal_v) else ()
-        bits = bal.update(cells, lo, hi, fresh and comm_ok, cur, hot, dt)
+        bits = bal.update(cells, lo, hi, fresh and comm_ok, cur, hot)
 
         heater, cooler = self._thermal.update(tlo, thi, bool(fbits & (_COMM_BIT | _THERM_BIT)))
         self._out.set("heater", heater, t)
@@ -293,7 +289,6 @@ class Protection:
             contactors=self._contactor_states(), allow_charge_relay=charge_allowed,
             allow_discharge_relay=discharge_allowed, cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
             balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
-            balancing_energy_wh=bal.energy_wh,
         )
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -410,5 +405,5 @@ class Protection:
         return ProtectionStatus(
             state="stopped", relay_mode=self._relays.mode, active=active, fault_bits=fbits,
             warning_bits=wbits, contactors=self._contactor_states(), cvl_v=self._cvl_v,
-            balancing=self._balancer._off, events=events, balancing_energy_wh=self._balancer.energy_wh,
+            balancing=self._balancer._off, events=events,
         )

@@ -132,16 +132,6 @@ def test_no_balancing_on_a_hot_board_or_stale_data() -> None:
     assert not any(st.balancing)
 
 
-def test_balancing_energy_counts_v_squared_over_r_times_time() -> None:
-    rig = bal_rig(mode="threshold", resistor_ohm=33.0)
-    cells = [3.30] * 15 + [3.63]
-    rig.period_s = 1.0
-    st = rig.run(3600.0, cells=cells)  # 3599 s of bleeding counted (first cycle has no dt)
-    expected_wh = 3.63**2 / 33.0 * 3599 / 3600
-    assert st.balancing_energy_wh == pytest.approx(expected_wh, rel=1e-6)
-    assert rig.prot.balancing_energy_wh == st.balancing_energy_wh
-
-
 def test_heater_and_cooler_hysteresis() -> None:
     rig = Rig(make_config(relays={"tmin_c": -40.0, "tmax_c": 90.0}))
     seq = [(10, False), (2.0, True), (4.0, True), (5.9, True), (6.0, False), (3.0, False), (1.0, True)]
