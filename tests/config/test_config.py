@@ -175,3 +175,11 @@ def test_run_with_bad_config_exits_2_before_starting(tmp_path: Path) -> None:
     assert "pack.capacity_ah = 0" in res.stderr
     assert "started" not in res.stdout
     assert not (tmp_path / "state").exists()
+
+
+def test_config_reference_is_current() -> None:
+    from bmsgateway.config.reference import render_reference
+
+    committed = (REPO / "docs" / "config-reference.md").read_text()
+    assert committed == render_reference(), "run: python -m bmsgateway.config.reference > docs/config-reference.md"
+    assert "| `pack.boards[].cells` | integer | `8` | >= 4, <= 18 |" in committed
