@@ -113,3 +113,33 @@ def test_run_keeps_protecting_when_the_modbus_port_is_taken(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_run_speaks_the_systemd_notify_protocol(tmp_path: Path) -> None:
+    """Under systemd (Type=notify): READY=1 at start, WATCHDOG=1 from the pack cycle, STOPPING=1."""
+    import socket
+
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(20.0)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "5000000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bmsgateway", "run", "--config", str(REPO / "config" / "bmsgateway.toml"),
+         "--state-dir", str(tmp_path / "st")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    got: list[str] = []
+    try:
+        while "WATCHDOG=1" not in got:
+            got.append(sock.recv(256).decode())
+        assert got[0].startswith("READY=1")
+        proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in got:
+            got.append(sock.recv(256).decode())
+        proc.communicate(timeout=20)
+    finally:
+        sock.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
