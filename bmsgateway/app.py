@@ -272,8 +272,6 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        if self.config.modbus.pin == 1234 and (self.config.modbus.tcp.enabled or self.config.modbus.rtu.enabled):
-            log.warning("modbus_default_pin", hint="set modbus.pin in the config file")
         await self.start()
         self.notifier.ready(status="running")
         code = 0
