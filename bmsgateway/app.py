@@ -174,6 +174,15 @@ class Daemon:
         acquisition = Acquisition(
             config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
         )
+        if (
+            config.hardware.backend != "simulated"
+            and config.protection.contactors.precharge
+            and not config.hardware.bus_voltage.enabled
+        ):
+            log.warning(
+                "precharge_unverified",
+                hint="no [hardware.bus_voltage] sensor: precharge can only wait its timeout",
+            )
         estimator = Estimator(config, saved, clock=clock)
         protection = Protection(config, hw.io, hw.bus, clock)
         store = SnapshotStore()

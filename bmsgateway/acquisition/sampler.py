@@ -78,6 +78,7 @@ class Acquisition:
         self._th = (th.vref_v, th.pullup_ohm, th.r25_ohm, th.beta_k)
         cs = config.hardware.current_sensor
         self._cs = cs
+        self._bv = config.hardware.bus_voltage
         self._cs_sign = -1.0 if cs.inverted else 1.0
         self._status_interval_s = config.hardware.status_interval_s
         self._open_wire_interval_s = config.hardware.open_wire_interval_s
@@ -210,9 +211,12 @@ class Acquisition:
             self._cell_offset[b] + w for b, wires in enumerate(self._open_local) for w in wires
         )
         bus_v = NAN
-        if self._bus is not None:
-            bv = self._bus.read_bus_voltage_v()
-            bus_v = NAN if bv is None else bv
+        if self._bv.enabled:
+            # NaN when that board's read failed
+            bus_v = aux.values[self._bv.board][self._bv.gpio - 1] * self._bv.divider_ratio
+        elif self._bus is not None:
+            direct = self._bus.read_bus_voltage_v()
+            bus_v = NAN if direct is None else direct
         return Measurement(
             time_s=t0,
             cell_voltages_v=tuple(volts),

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from bmsgateway.config.base import Section
 
-__all__ = ["CurrentSensorConfig", "GpioConfig", "HardwareConfig", "SpiConfig"]
+__all__ = ["BusVoltageConfig", "CurrentSensorConfig", "GpioConfig", "HardwareConfig", "SpiConfig"]
 
 
 class SpiConfig(Section):
@@ -52,6 +52,20 @@ class CurrentSensorConfig(Section):
     max_age_s: float = Field(1.0, gt=0, le=60.0, description="older readings count as stale")
 
 
+class BusVoltageConfig(Section):
+    """Bus (load-side) voltage through a resistor divider to a GPIO of one LTC681x.
+
+    bus_v = v_gpio * divider_ratio. Precharge is verified with it: without it (enabled = false on
+    real hardware) precharge can only wait its timeout, and the daemon warns at start. The
+    divider must be referenced to that board's V- (the bottom board's V- is the pack negative).
+    """
+
+    enabled: bool = False
+    board: int = Field(0, ge=0, le=63, description="board whose GPIO reads the divider")
+    gpio: int = Field(4, ge=1, le=9, description="GPIO input number (1-based)")
+    divider_ratio: float = Field(20.0, gt=1.0, le=1000.0, description="bus voltage / GPIO voltage")
+
+
 class HardwareConfig(Section):
     """Which backend drives the chain; driver retry/timing knobs."""
 
@@ -59,6 +73,7 @@ class HardwareConfig(Section):
     spi: SpiConfig = SpiConfig()
     gpio: GpioConfig = GpioConfig()
     current_sensor: CurrentSensorConfig = CurrentSensorConfig()
+    bus_voltage: BusVoltageConfig = BusVoltageConfig()
     pec_retries: int = Field(2, ge=0, le=10, description="re-reads of a register group after a PEC error")
     open_wire_interval_s: float = Field(10.0, ge=0.0, le=3600.0, description="0 disables ADOW checks")
     status_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="ADSTAT (sum of cells, die temp)")

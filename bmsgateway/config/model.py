@@ -51,6 +51,21 @@ class Config(Section):
                 f"hardware.current_sensor.gpio = {cs.gpio} is used by a thermistor of board {cs.board} "
                 f"(thermistors occupy GPIO1..{board.thermistors})"
             )
+        bv = self.hardware.bus_voltage
+        if bv.enabled:
+            if bv.board >= len(self.pack.boards):
+                raise ValueError(
+                    f"hardware.bus_voltage.board = {bv.board} but the chain has "
+                    f"{len(self.pack.boards)} boards (allowed 0..{len(self.pack.boards) - 1})"
+                )
+            if bv.gpio <= self.pack.boards[bv.board].thermistors:
+                raise ValueError(
+                    f"hardware.bus_voltage.gpio = {bv.gpio} is used by a thermistor of board {bv.board}"
+                )
+            if (bv.board, bv.gpio) == (cs.board, cs.gpio):
+                raise ValueError(
+                    f"hardware.bus_voltage.gpio = {bv.gpio} on board {bv.board} is the current sensor's input"
+                )
         lim = self.pack.limits
         check_protection_against_pack(self.protection, lim.vmin_v, lim.vmax_v)
         return self

@@ -269,6 +269,9 @@ class PackSimulator:
                     values[k] = v_base + dv_dc * sigma * self._noise.one() if sigma > 0 else v_base
         if board == self._hall_board and self._hall_index < len(values):
             values[self._hall_index] = self._hall.voltage_v(self._current_a)
+        bv = self.config.hardware.bus_voltage
+        if bv.enabled and board == bv.board and bv.gpio <= len(values):
+            values[bv.gpio - 1] = min(5.0, self.read_bus_voltage_v() / bv.divider_ratio)
         return values
 
     def _divider_v(self, temperature_c: float) -> float:

@@ -183,3 +183,10 @@ def test_config_reference_is_current() -> None:
     committed = (REPO / "docs" / "config-reference.md").read_text()
     assert committed == render_reference(), "run: python -m bmsgateway.config.reference > docs/config-reference.md"
     assert "| `pack.boards[].cells` | integer | `8` | >= 4, <= 18 |" in committed
+
+
+def test_bus_voltage_input_must_not_collide() -> None:
+    (line,) = problems({"hardware": {"bus_voltage": {"enabled": True, "gpio": 1}}})
+    assert "hardware.bus_voltage.gpio = 1 is used by a thermistor of board 0" in line
+    (line,) = problems({"hardware": {"bus_voltage": {"enabled": True, "gpio": 5}}})
+    assert "is the current sensor's input" in line

@@ -149,3 +149,31 @@ def test_crash_in_the_cycle_opens_every_output(tmp_path: Path) -> None:
         await d.stop()
 
     asyncio.run(main())
+
+
+def test_precharge_verified_with_the_bus_voltage_read_through_a_gpio(tmp_path: Path) -> None:
+    """[hardware.bus_voltage]: the bus is read through a divider on an LTC681x GPIO, as on hardware."""
+
+    async def main() -> None:
+        cfg = _config(**{"hardware.bus_voltage.enabled": True, "hardware.bus_voltage.gpio": 3})
+        d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
+        states = [await d.cycle.run_once() for _ in range(1)]
+        for _ in range(10):
+            await d.clock.sleep(0.1)
+            states.append(await d.cycle.run_once())
+        bus = [s.measurement.bus_voltage_v for s in states]
+        assert bus[0] < 5.0  # DC link empty at start
+        # read through the chip: 100 uV ADC steps times the divider ratio of 20
+        assert all(abs(v / 0.002 - round(v / 0.002)) < 1e-6 for v in bus)
+        done = next(s for s in states if s.protection.state == "ready")
+        pack_v = done.measurement.pack_voltage_sum_v
+        after = states[states.index(done) + 2]  # main contactors closed: bus = pack
+        assert after.measurement.bus_voltage_v == pytest.approx(pack_v, rel=0.02)
+        # it closed only once the bus had reached the precharge fraction (0.9) of the pack
+        before = [s for s in states if s.seq < done.seq]
+        assert before and all(s.protection.state == "precharge" for s in before)
+        assert all(s.measurement.bus_voltage_v < 0.9 * pack_v for s in before)
+        assert done.measurement.bus_voltage_v >= 0.9 * pack_v
+        await d.stop()
+
+    asyncio.run(main())
