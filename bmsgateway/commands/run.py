@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+
+import structlog
 
 from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit
 from bmsgateway.runtime.logging import configure_logging
 
 __all__ = ["register", "run"]
+
+log = structlog.get_logger("run")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +40,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--speed {args.speed!r}: {exc}") from None
 
     async def main() -> int:
-        daemon = Daemon.build(cfg, clock, state_dir=args.state_dir)
+        try:
+            daemon = Daemon.build(cfg, clock, state_dir=args.state_dir)
+        except (RuntimeError, OSError) as exc:
+            # Hardware that cannot be opened (no spidev module, no /dev/spidev*, GPIO busy): nothing
+            # was started, so there is nothing to make safe; say what is missing and stop.
+            log.error("cannot_start", error=str(exc))
+            print(f"bmsgateway: cannot start: {exc}", file=sys.stderr)
+            return 1
         return await daemon.run_until_signal()
 
     return asyncio.run(main())

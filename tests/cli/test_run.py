@@ -143,3 +143,15 @@ def test_run_speaks_the_systemd_notify_protocol(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_run_on_missing_hardware_says_what_is_missing(tmp_path: Path) -> None:
+    cfg = tmp_path / "hw.toml"
+    cfg.write_text((REPO / "config" / "bmsgateway.toml").read_text().replace(
+        'backend = "simulated"', 'backend = "spidev"'))
+    res = subprocess.run(
+        [sys.executable, "-m", "bmsgateway", "run", "--config", str(cfg), "--state-dir", str(tmp_path / "st")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert res.returncode == 1
+    assert "bmsgateway: cannot start:" in res.stderr and "Traceback" not in res.stderr
