@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         try:
             daemon = Daemon.build(cfg, clock, state_dir=args.state_dir)
+        except ValueError as exc:
+            # data a config key points to (e.g. the simulator's CSV profile) is unusable
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
         except (RuntimeError, OSError) as exc:
             # Hardware that cannot be opened (no spidev module, no /dev/spidev*, GPIO busy): nothing
             # was started, so there is nothing to make safe; say what is missing and stop.

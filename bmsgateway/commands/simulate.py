@@ -102,7 +102,11 @@ async def _simulate(
             out.write(f"{fmt_time(t_s)}  {text}\n")
 
     with tempfile.TemporaryDirectory(prefix="bmsgateway-sim-") as tmp:
-        daemon = Daemon.build(cfg, clock, state_dir=tmp, adapters=False, log_events=False)
+        try:
+            daemon = Daemon.build(cfg, clock, state_dir=tmp, adapters=False, log_events=False)
+        except ValueError as exc:  # e.g. an unreadable CSV profile
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
         t0 = clock.now()
         injector = injector_cls(daemon.hardware.simulator, daemon.hardware.emulator)
         try:

@@ -13,9 +13,9 @@ roughly 15 % by sunrise, so both relays and top balancing get exercised every si
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
 
@@ -68,3 +68,10 @@ class SimulatorConfig(Section):
     contactor_close_time_s: float = Field(
         0.03, ge=0.0, le=2.0, description="delay from command to contact closing (and opening)"
     )
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> Self:
+        if self.scenario == "csv" and not self.csv_path.strip():
+            raise ValueError("simulator.scenario = 'csv' needs simulator.csv_path (a time_s,current_a file)")
+        return self
+

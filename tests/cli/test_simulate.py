@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -49,3 +50,21 @@ def test_bench_loop_prints_one_json_object() -> None:
     out = json.loads(res.stdout)
     assert out["cells"] == 96 and out["cycles"] == 20
     assert 0 < out["per_cycle_ms"] < 50 and out["emulator_ms"] > 0
+
+
+def test_simulate_csv_profile_and_its_errors(tmp_path: Path) -> None:
+    good = tmp_path / "load.csv"
+    good.write_text("time_s,current_a\n0,20\n60,20\n120,-10\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[simulator]\nscenario = "csv"\ncsv_path = "{good}"\n')
+    res = cli("simulate", "--config", str(cfg), "--duration", "90s", "--summary-every", "50s", "--json")
+    assert res.returncode == 0, res.stderr
+    summaries = [json.loads(x) for x in res.stdout.splitlines() if '"summary"' in x]
+    assert summaries[-1]["current_a"] > 15.0  # the profile's 20 A charge at 50 s
+    res = cli("simulate", "--scenario", "csv", "--duration", "10s")
+    assert res.returncode == 2 and "needs simulator.csv_path" in res.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_s,current_a\n0,5\nx,3\n")
+    cfg.write_text(f'[simulator]\nscenario = "csv"\ncsv_path = "{bad}"\n')
+    res = cli("simulate", "--config", str(cfg), "--duration", "10s")
+    assert res.returncode == 2 and "bad.csv:3" in res.stderr and "Traceback" not in res.stderr
