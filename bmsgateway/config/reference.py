@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from bmsgateway.config.model import Config
 
-__all__ = ["render_reference"]
+__all__ = ["key_bounds", "render_reference"]
 
 
 def _submodel(ann: Any) -> type[BaseModel] | None:
@@ -53,6 +53,37 @@ def _bounds(field: FieldInfo) -> str:
             if value is not None:
                 parts.append(f"{sym} {value}")
     return ", ".join(parts)
+
+
+def key_bounds(key: str, step: float) -> tuple[float | None, float | None]:
+    """Inclusive (low, high) bounds of the numeric config key ``a.b.c`` as declared in its model.
+
+    An exclusive bound (gt / lt) becomes the next value on a grid of ``step`` (a Modbus register's
+    scale), so that writers such as the register map take their ranges from the one declaration.
+    """
+    model: Any = Config
+    field: FieldInfo | None = None
+    for part in key.split("."):
+        if field is not None:
+            model = _submodel(field.annotation)
+            if model is None:
+                raise KeyError(key)
+        field = model.model_fields.get(part)
+        if field is None:
+            raise KeyError(key)
+    assert field is not None
+    lo: float | None = None
+    hi: float | None = None
+    for meta in field.metadata:
+        if getattr(meta, "ge", None) is not None:
+            lo = float(meta.ge)
+        if getattr(meta, "gt", None) is not None:
+            lo = float(meta.gt) + step
+        if getattr(meta, "le", None) is not None:
+            hi = float(meta.le)
+        if getattr(meta, "lt", None) is not None:
+            hi = float(meta.lt) - step
+    return lo, hi
 
 
 def _default(value: Any) -> str:

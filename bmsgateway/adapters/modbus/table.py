@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bmsgateway.config.model import Config
+from bmsgateway.config.reference import key_bounds
 from bmsgateway.state import PackState
 
 __all__ = [
@@ -102,6 +103,13 @@ class Register:
     enum: tuple[tuple[int, str], ...] = ()  #: documented enum values
     group: str = ""  #: heading in the docs
     command: str | None = None  #: write handler kind: "pin", "command", "alarm_reset"
+
+    def __post_init__(self) -> None:
+        # A setting's allowed range is the config model's: declared once, never copied here.
+        if self.config_key is not None and not self.choices and self.minimum is None and self.maximum is None:
+            lo, hi = key_bounds(self.config_key, self.scale)
+            object.__setattr__(self, "minimum", lo)
+            object.__setattr__(self, "maximum", hi)
 
     @property
     def words_per_element(self) -> int:
