@@ -12,7 +12,7 @@ import contextlib
 import math
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ from bmsgateway.estimation.estimator import Estimator
 from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO, SpiTransport
 from bmsgateway.hal.ltc681x.driver import LTC681xChain
 from bmsgateway.persist.saver import StateSaver
-from bmsgateway.persist.state import load_state
+from bmsgateway.persist.state import SavedState, load_state
 from bmsgateway.protection.protection import Protection
 from bmsgateway.requests import RequestQueue
 from bmsgateway.runtime.sdnotify import SystemdNotifier
 from bmsgateway.settings import SettingsStore
-from bmsgateway.state import Event, PackState
+from bmsgateway.state import Event, PackState, event_from_dict
 from bmsgateway.store import SnapshotStore
 
 __all__ = ["Daemon", "Hardware", "build_hardware", "summary_fields"]
@@ -185,6 +185,9 @@ class Daemon:
             )
         estimator = Estimator(config, saved, clock=clock)
         protection = Protection(config, hw.io, hw.bus, clock)
+        # The event log outlives restarts: the protection stage owns it, the state file keeps it.
+        restored = [ev for ev in map(event_from_dict, saved.events) if ev is not None]
+        protection.event_log.restore(restored[-config.protection.event_log_size :])
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
         saver = StateSaver(sdir / "state.json", config.persistence.save_interval_s, clock)
@@ -205,9 +208,14 @@ class Daemon:
         if s.time_s < self._next_save_s:
             return
         self._next_save_s = s.time_s + self.cycle.config.persistence.save_interval_s
-        saved = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
+        self.saver.maybe_save(self._saved_state())
+
+    def _saved_state(self) -> SavedState:
+        """Estimator state + zero calibration + the protection event log, for the state file."""
+        saved: SavedState = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
         saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
-        self.saver.maybe_save(saved)
+        saved.events = [asdict(ev) for ev in self.cycle.protection.event_log]  # type: ignore[attr-defined]
+        return saved
 
     def _log_summary(self, s: PackState) -> None:
         log.info("summary", **summary_fields(s))
@@ -257,9 +265,7 @@ class Daemon:
 
     def _persist_final(self) -> None:
         try:
-            saved = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
-            saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
-            self.saver.maybe_save(saved, force=True)
+            self.saver.maybe_save(self._saved_state(), force=True)
             self.saver.close()
         except Exception as exc:  # never let a disk problem hide the real shutdown reason
             log.error("final_save_failed", error=str(exc))

@@ -19,8 +19,10 @@ Conventions, stated once:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "ActiveCondition",
@@ -33,6 +35,7 @@ __all__ = [
     "PackState",
     "ProtectionStatus",
     "Severity",
+    "event_from_dict",
     "extremes",
 ]
 
@@ -159,6 +162,32 @@ class Event:
     threshold: float = NAN
     location: int = -1
     message: str = ""
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event | None:
+    """An ``Event`` from its saved form (``dataclasses.asdict``); None if it is not one.
+
+    Missing or null numbers become NaN (JSON has no NaN), unknown keys are ignored, so state files
+    written by older or newer versions still load.
+    """
+
+    def num(key: str) -> float:
+        v = data.get(key)
+        return NAN if v is None else float(v)
+
+    try:
+        return Event(
+            time_s=float(data["time_s"]),
+            kind=str(data["kind"]),
+            condition=str(data["condition"]),
+            severity=str(data.get("severity", "")),
+            value=num("value"),
+            threshold=num("threshold"),
+            location=int(data.get("location", -1)),
+            message=str(data.get("message", "")),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

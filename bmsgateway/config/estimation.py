@@ -69,4 +69,3 @@ class PersistenceConfig(Section):
     """Crash-safe state file."""
 
     save_interval_s: float = Field(10.0, ge=1.0, le=3600.0, description="at most one write per interval")
-    event_log_size: int = Field(500, ge=0, le=100_000, description="events kept in the state file")

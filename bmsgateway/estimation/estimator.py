@@ -34,9 +34,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from dataclasses import asdict
-from typing import Any
 
 import numpy as np
 import structlog
@@ -114,7 +111,6 @@ class Estimator:
         self._max_current_age_s = config.hardware.current_sensor.max_age_s
         self._balance_r_ohm = config.protection.balancing.resistor_ohm
         self._est = config.estimation
-        self._events_max = config.persistence.event_log_size
 
     def _restore(self, saved: SavedState) -> None:
         n, e = self._n, self._config.estimation
@@ -155,9 +151,6 @@ class Estimator:
         self._counters = Counters.from_dict(saved.counters)
         self._zero_offset_a = saved.current_zero_offset_a
         self._recalibrated = saved.soc_calibrated and len(saved.cell_soc_pct) == n
-        self._events: deque[dict[str, Any]] = deque(saved.events, maxlen=max(1, self._events_max))
-        if self._events_max == 0:
-            self._events.clear()
         self._last_time_s: float | None = None
         self._acc_t_s = 0.0
         self._acc_q_as = np.zeros(n)  # measured charge per cell since the last filter step
@@ -177,7 +170,7 @@ class Estimator:
             _log.warning("estimator_reset", reason="cell count changed", cells=config.pack.cell_count)
             self._n = config.pack.cell_count
             self._configure(config)
-            self._restore(SavedState(counters=self._counters.to_dict(), events=list(self._events)))
+            self._restore(SavedState(counters=self._counters.to_dict()))
             return
         self._configure(config)
         self._filter.ocv = self._ocv
@@ -206,10 +199,6 @@ class Estimator:
     def current_bias_a(self) -> float:
         """The filter's estimate of the residual current sensor offset (mean over cells)."""
         return float(np.mean(self._filter.bias_a)) if self._n else 0.0
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return list(self._events)
 
     @property
     def last(self) -> EstimateStatus:
@@ -246,8 +235,6 @@ class Estimator:
         t = m.time_s
         dt = 0.0 if self._last_time_s is None else t - self._last_time_s
         self._last_time_s = t
-        if prev is not None and prev.events and self._events_max > 0:
-            self._events.extend(asdict(ev) for ev in prev.events)
 
         v = self._cells(m.cell_voltages_v)
         fresh_v = np.isfinite(v)
@@ -400,6 +387,5 @@ class Estimator:
             current_zero_offset_a=self._zero_offset_a,
             soc_calibrated=self._recalibrated,
             counters=self._counters.to_dict(),
-            events=list(self._events),
             saved_wall_time=wall,
         )

@@ -8,7 +8,7 @@ Why a sequence number: consumers (the state file, MQTT, the CLI) poll the log at
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from bmsgateway.state import Event
 
@@ -38,6 +38,11 @@ class EventLog:
         if skip >= len(self._events):
             return ()
         return tuple(self._events)[skip:]
+
+    def restore(self, events: Iterable[Event]) -> None:
+        """Put back events saved by an earlier run (oldest first), before any new one."""
+        for ev in events:
+            self.append(ev)
 
     def resize(self, maxlen: int) -> None:
         """Keep the newest ``maxlen`` events under a new capacity."""

@@ -14,7 +14,8 @@ from bmsgateway.clock import VirtualClock
 from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
 from bmsgateway.requests import CalibrateCurrentZero
-from bmsgateway.state import PackState
+from bmsgateway.sim.faults import parse_injection
+from bmsgateway.state import Event, PackState
 
 
 def _config(**changes: object) -> Config:
@@ -177,3 +178,41 @@ def test_precharge_verified_with_the_bus_voltage_read_through_a_gpio(tmp_path: P
         await d.stop()
 
     asyncio.run(main())
+
+
+def test_event_log_survives_a_restart(tmp_path: Path) -> None:
+    async def main() -> None:
+        cfg = _config()
+        d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
+        await _run(d, 5)
+        d.hardware.simulator.inject(parse_injection("cell_ov:3"))
+        await _run(d, 20)
+        await d.stop()  # opening the outputs at stop adds events too
+
+        def key(e: Event) -> tuple[object, ...]:
+            return (e.time_s, e.kind, e.condition, e.severity, e.location, e.message)
+
+        before = [key(e) for e in d.cycle.protection.event_log]
+        assert any(k[1:3] == ("raised", "cell_over_voltage") for k in before)
+        assert any(k[-1] == "off (shutdown)" for k in before)
+        again = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
+        assert [key(e) for e in again.cycle.protection.event_log] == before
+        await _run(again, 3)
+        assert len(again.cycle.protection.event_log) > len(before)  # new events follow the old ones
+        await again.stop()
+
+    asyncio.run(main())
+
+
+def test_corrupt_state_file_is_reported_and_the_daemon_starts(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text('{"version": 1, "cell_soc_pct": [1, 2')
+    async def main() -> None:
+        d = Daemon.build(_config(**{"simulator.initial_soc_pct": 50.0}), VirtualClock(), state_dir=tmp_path)
+        s = await _run(d, 3)
+        assert s.protection.state in ("precharge", "ready")
+        assert s.estimate.soc_pct == pytest.approx(50.0, abs=5.0)  # safe default, not garbage
+        await d.stop()
+
+    asyncio.run(main())
+    assert (tmp_path / "state.json.corrupt").exists()
+    assert (tmp_path / "state.json").exists()  # a good file written again at stop
