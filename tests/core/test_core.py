@@ -24,7 +24,7 @@ async def test_virtual_clock_runs_faster_than_real_time() -> None:
     for _ in range(1000):
         await clock.sleep(3600.0)
     assert clock.now() == pytest.approx(3600.0 * 1000)
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 10.0  # a thousand simulated hours did not wait real time
 
 
 async def test_scaled_clock_speed() -> None:
