@@ -31,7 +31,8 @@ async def test_scaled_clock_speed() -> None:
     clock = ScaledClock(50.0)
     start = clock.now()
     await clock.sleep(1.0)  # 20 ms of wall time
-    assert clock.now() - start == pytest.approx(1.0, abs=0.5)
+    elapsed = clock.now() - start
+    assert 0.95 <= elapsed < 10.0  # waited the full simulated second, in 1/50 of the wall time
 
 
 def test_make_clock() -> None:
