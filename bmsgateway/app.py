@@ -147,6 +147,8 @@ class Daemon:
     requests: RequestQueue
     settings: SettingsStore
     saver: StateSaver
+    estimator: Estimator
+    protection: Protection
     adapters: list[Any] = field(default_factory=list)
     notifier: SystemdNotifier = field(default_factory=lambda: SystemdNotifier(False))
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -191,7 +193,7 @@ class Daemon:
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
         saver = StateSaver(sdir / "state.json", config.persistence.save_interval_s, clock)
-        daemon = cls(config, clock, hw, cycle, store, requests, settings, saver)
+        daemon = cls(config, clock, hw, cycle, store, requests, settings, saver, estimator, protection)
         cycle.listeners.append(daemon._persist)
         if log_events:
             cycle.listeners.append(_Summary(config.system.summary_interval_s, daemon._log_summary))
@@ -212,9 +214,9 @@ class Daemon:
 
     def _saved_state(self) -> SavedState:
         """Estimator state + zero calibration + the protection event log, for the state file."""
-        saved: SavedState = self.cycle.estimator.saved_state()  # type: ignore[attr-defined]
+        saved = self.estimator.saved_state()
         saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
-        saved.events = [asdict(ev) for ev in self.cycle.protection.event_log]  # type: ignore[attr-defined]
+        saved.events = [asdict(ev) for ev in self.protection.event_log]
         return saved
 
     def _log_summary(self, s: PackState) -> None:
