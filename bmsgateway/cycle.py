@@ -113,6 +113,8 @@ class PackCycle:
     async def run_once(self) -> PackState:
         """One complete cycle; returns the published snapshot."""
         start_s = self._clock.now()
+        # Wall time on purpose (not the injected clock): the real cost of the software, which is
+        # what a loop overrun is about, also when simulated time runs faster.
         t_wall0 = time.perf_counter()
         self._apply_requests()
         balancing = self._prev_protection.balancing if self._prev_protection else ()
