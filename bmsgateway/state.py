@@ -97,6 +97,10 @@ class Measurement:
 
 def extremes(values: tuple[float, ...]) -> tuple[float, int, float, int, float]:
     """(min, argmin, max, argmax, mean) over the non-NaN values; NaN/-1 when none."""
+    total = sum(values)
+    if values and total == total:  # no NaN: the common case, done by C-level builtins
+        lo, hi = min(values), max(values)
+        return lo, values.index(lo), hi, values.index(hi), total / len(values)
     lo, lo_i, hi, hi_i, total, n = math.inf, -1, -math.inf, -1, 0.0, 0
     for i, v in enumerate(values):
         if v != v:  # NaN

@@ -161,10 +161,7 @@ class Protection:
         cells = m.cell_voltages_v
         s = sum(cells)
         fresh = s == s and len(cells) == n and n > 0
-        if fresh:
-            lo, hi = min(cells), max(cells)
-        else:
-            lo, _, hi, _, _ = extremes(cells)
+        lo, _, hi, _, _ = extremes(cells)
         eng.many("cell_over_voltage.warning", cells, hi, t)
         eng.many("cell_over_voltage.fault", cells, hi, t)
         eng.many("cell_under_voltage.warning", cells, lo, t)
@@ -179,10 +176,7 @@ class Protection:
 
         temps = m.temperatures_c
         ts = sum(temps)
-        if temps and ts == ts:
-            tlo, thi = min(temps), max(temps)
-        else:
-            tlo, _, thi, _, _ = extremes(temps)
+        tlo, _, thi, _, _ = extremes(temps)
         eng.many("charge_over_temperature.warning", temps, thi, t)
         eng.many("charge_over_temperature.fault", temps, thi, t)
         eng.many("discharge_over_temperature.warning", temps, thi, t)
