@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import structlog
 
 from bmsgateway import __version__
 from bmsgateway.acquisition.sampler import Acquisition
+from bmsgateway.adapters.base import Adapter, AdapterPorts
 from bmsgateway.clock import Clock, RealClock
 from bmsgateway.config.model import Config
 from bmsgateway.cycle import PackCycle
@@ -149,10 +151,14 @@ class Daemon:
     saver: StateSaver
     estimator: Estimator
     protection: Protection
-    adapters: list[Any] = field(default_factory=list)
+    adapters: list[Adapter] = field(default_factory=list)
     notifier: SystemdNotifier = field(default_factory=lambda: SystemdNotifier(False))
+    #: per adapter name: its ports (what it may touch) and restart count, for tests and status
+    ports: dict[str, AdapterPorts] = field(default_factory=dict)
+    adapter_restarts: dict[str, int] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _adapters_task: asyncio.Task[None] | None = None
     _next_save_s: float = -math.inf
 
     @classmethod
@@ -201,7 +207,7 @@ class Daemon:
         if adapters and (config.modbus.tcp.enabled or config.modbus.rtu.enabled):
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
-            daemon.adapters.append(ModbusAdapter(config, store, settings, requests))
+            daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------
@@ -229,18 +235,71 @@ class Daemon:
     def _watchdog(self, s: PackState) -> None:
         self.notifier.watchdog()
 
+    # -- adapters ----------------------------------------------------------------------------
+    def add_adapter(self, adapter: Adapter) -> None:
+        """Plug an adapter into the seam (before ``start``)."""
+        self.adapters.append(adapter)
+
+    def _ports_for(self, name: str) -> AdapterPorts:
+        return AdapterPorts(
+            name=name,
+            store=self.store,
+            event_log=self.protection.event_log,
+            settings=self.settings,
+            requests=self.requests,
+            clock=self.clock,
+            stale_after_s=self.config.system.stale_after_s,
+        )
+
+    async def _supervise(self, adapter: Adapter, ports: AdapterPorts) -> None:
+        """Run one adapter; a crash is logged and the adapter started again after a back-off.
+
+        The back-off doubles from 1 s up to ``system.adapter_restart_max_s`` and starts over once
+        the adapter has run for a minute. Real time (not the injected clock): adapters talk to
+        real sockets. The pack cycle is a separate task: it never waits here.
+        """
+        backoff_s = 1.0
+        max_s = self.config.system.adapter_restart_max_s
+        while True:
+            t0 = time.monotonic()
+            try:
+                await adapter.run(ports)
+                log.warning("adapter_returned", adapter=adapter.name, restart_in_s=backoff_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                event = "adapter_crashed" if ports.started else "adapter_start_failed"
+                # One that cannot start counts as started for READY: it was tried and logged.
+                ports.mark_started()
+                log.error(event, adapter=adapter.name, error=str(exc) or repr(exc), restart_in_s=backoff_s)
+            if time.monotonic() - t0 > 60.0:
+                backoff_s = 1.0
+            self.adapter_restarts[adapter.name] = self.adapter_restarts.get(adapter.name, 0) + 1
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2.0, max_s)
+
+    async def _run_adapters(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for adapter in self.adapters:
+                tg.create_task(self._supervise(adapter, self.ports[adapter.name]),
+                               name=f"bmsgateway.adapter.{adapter.name}")
+
+    async def wait_adapters_started(self, timeout_s: float = 30.0) -> None:
+        """Until every adapter has started serving or has failed once (and logged why)."""
+        waits = [p.wait_started() for p in self.ports.values()]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, until_s: float | None = None) -> None:
-        # Protection does not depend on any adapter: one that cannot start (port in use, ...) is
-        # reported and left out, and the pack cycle runs regardless.
-        started = []
-        for adapter in self.adapters:
-            try:
-                await adapter.start()
-                started.append(adapter)
-            except Exception as exc:
-                log.error("adapter_start_failed", adapter=type(adapter).__name__, error=str(exc))
-        self.adapters = started
+        # Protection does not depend on any adapter: each runs as its own supervised task, one
+        # that cannot start (port in use, ...) is reported and retried, and the pack cycle runs
+        # regardless.
+        self.ports = {a.name: self._ports_for(a.name) for a in self.adapters}
+        if self.adapters:
+            self._adapters_task = asyncio.create_task(self._run_adapters(), name="bmsgateway.adapters")
+            await self.wait_adapters_started()
         self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
 
     def request_stop(self) -> None:
@@ -260,9 +319,11 @@ class Daemon:
                     await self._task
         finally:
             self.cycle.protection.shutdown()
-            for adapter in reversed(self.adapters):
-                with contextlib.suppress(Exception):
-                    await adapter.stop()
+            if self._adapters_task is not None:
+                self._adapters_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._adapters_task
+                self._adapters_task = None
             self._persist_final()
 
     def _persist_final(self) -> None:

@@ -166,6 +166,7 @@ class Event:
     threshold: float = NAN
     location: int = -1
     message: str = ""
+    seq: int = -1  #: position in the event log since the log began (kept across restarts); -1 = not logged
 
 
 def event_from_dict(data: Mapping[str, Any]) -> Event | None:
@@ -189,6 +190,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Event | None:
             threshold=num("threshold"),
             location=int(data.get("location", -1)),
             message=str(data.get("message", "")),
+            seq=int(data.get("seq", -1)),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -18,6 +18,13 @@ class SystemConfig(Section):
     summary_interval_s: float = Field(10.0, ge=0.5, le=86400.0, description="summary log line interval")
     state_dir: str = Field("state", min_length=1, description="directory for persistent state")
     watchdog: bool = Field(True, description="ping the systemd watchdog from the pack cycle when run under systemd")
+    stale_after_s: float = Field(
+        2.0, ge=0.1, le=60.0,
+        description="a snapshot older than this is served by every adapter as unavailable, never as live",
+    )
+    adapter_restart_max_s: float = Field(
+        60.0, ge=1.0, le=3600.0, description="longest back-off before a crashed adapter is started again",
+    )
 
 
 class LoggingConfig(Section):

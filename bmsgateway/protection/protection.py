@@ -142,8 +142,7 @@ class Protection:
         self._contactors.shutdown(self._clock.now())
 
     def _emit(self, ev: Event) -> None:
-        self.event_log.append(ev)
-        self._cycle_events.append(ev)
+        self._cycle_events.append(self.event_log.append(ev))
 
     # -- the cycle -------------------------------------------------------------------------------
     def update(self, m: Measurement, est: EstimateStatus, timing: CycleTiming | None) -> ProtectionStatus:

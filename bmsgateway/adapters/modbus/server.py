@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import structlog
 
+from bmsgateway.adapters.base import AdapterPorts
 from bmsgateway.adapters.modbus.image import RegisterImage, StateSource, build_registers
 from bmsgateway.adapters.modbus.isolation import ProcessLink
 from bmsgateway.adapters.modbus.servers import Servers
@@ -39,7 +40,9 @@ Isolation = Literal["process", "thread"]
 
 
 class ModbusAdapter:
-    """``await start()`` returns once the enabled servers listen; ``await stop()`` closes them.
+    """An ``Adapter`` (see ``adapters/base.py``): ``run(ports)`` serves until cancelled.
+
+    ``await start()`` returns once the enabled servers listen; ``await stop()`` closes them.
 
     A missing serial port does not fail ``start`` (it is retried in the background); a TCP
     address that cannot be bound does (``RuntimeError``), since that is a configuration error.
@@ -73,6 +76,17 @@ class ModbusAdapter:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._start_error: str | None = None
+
+    name = "modbus"
+
+    async def run(self, ports: AdapterPorts) -> None:
+        """Adapter entry point: start the servers, serve until cancelled, then close them."""
+        await self.start()
+        ports.mark_started()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.shield(self.stop())
 
     def _status(self, kind: str, value: Any) -> None:
         if kind == "tcp_port":
