@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bmsgateway.config.model import Config
 
 __all__ = [
+    "COMMANDS",
     "ApplyConfig",
     "CalibrateCurrentZero",
+    "Command",
+    "CommandSpec",
     "Request",
     "RequestQueue",
     "ResetCounters",
     "ResetFaults",
+    "command_by_code",
+    "command_by_name",
 ]
 
 
@@ -54,6 +61,53 @@ class ApplyConfig:
 
 
 Request = ResetFaults | ResetCounters | CalibrateCurrentZero | ApplyConfig
+
+
+class Command(StrEnum):
+    """The operator commands, named once: MQTT/HTTP use the value, the CLI the value with dashes."""
+
+    RESET_FAULTS = "reset_faults"
+    RESET_COUNTERS = "reset_counters"
+    CALIBRATE_CURRENT_ZERO = "calibrate_current_zero"
+
+    @property
+    def cli_name(self) -> str:
+        return COMMANDS[self].cli_name
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One row of the command table every protocol reads."""
+
+    command: Command
+    code: int  #: Modbus command register value, CANopen command object value
+    cli_name: str  #: ``bmsgateway command NAME``
+    make: Callable[[str], Request]  #: builds the request, given its source (protocol and peer)
+    needs_pin: bool  #: every command changes the pack's state: all need the PIN today
+    description: str
+
+
+#: The one command table (Modbus register 1002 codes, CLI names, MQTT/HTTP command names).
+COMMANDS: dict[Command, CommandSpec] = {
+    spec.command: spec
+    for spec in (
+        CommandSpec(Command.RESET_FAULTS, 1, "reset-faults", lambda src: ResetFaults(source=src), True,
+                    "clear latched faults whose condition is gone"),
+        CommandSpec(Command.RESET_COUNTERS, 2, "reset-counters", lambda src: ResetCounters(source=src), True,
+                    "reset charge/energy in/out and today's energy counters"),
+        CommandSpec(Command.CALIBRATE_CURRENT_ZERO, 3, "calibrate-current",
+                    lambda src: CalibrateCurrentZero(source=src), True, "take the present current reading as zero (no current may flow)"),
+    )
+}
+
+
+def command_by_code(code: int) -> CommandSpec | None:
+    return next((c for c in COMMANDS.values() if c.code == code), None)
+
+
+def command_by_name(name: str) -> CommandSpec | None:
+    """By enum value (``reset_faults``) or CLI name (``reset-faults``)."""
+    return next((c for c in COMMANDS.values() if name in (c.command.value, c.cli_name)), None)
 
 
 class RequestQueue:
