@@ -96,7 +96,8 @@ COMMANDS: dict[Command, CommandSpec] = {
         CommandSpec(Command.RESET_COUNTERS, 2, "reset-counters", lambda src: ResetCounters(source=src), True,
                     "reset charge/energy in/out and today's energy counters"),
         CommandSpec(Command.CALIBRATE_CURRENT_ZERO, 3, "calibrate-current",
-                    lambda src: CalibrateCurrentZero(source=src), True, "take the present current reading as zero (no current may flow)"),
+                    lambda src: CalibrateCurrentZero(source=src), True,
+                    "take the present current reading as zero (no current may flow)"),
     )
 }
 
