@@ -26,14 +26,18 @@ from typing import Any
 
 __all__ = [
     "ActiveCondition",
+    "BalancingMode",
     "BoardHealth",
     "ContactorState",
+    "ControlState",
     "CycleTiming",
     "EstimateStatus",
     "Event",
     "Measurement",
+    "Output",
     "PackState",
     "ProtectionStatus",
+    "RelayMode",
     "Severity",
     "event_from_dict",
     "extremes",
@@ -47,6 +51,57 @@ class Severity(StrEnum):
 
     WARNING = "warning"
     FAULT = "fault"
+
+
+# -- the vocabulary every protocol reads (declared once; the order is the protocols' numbering) --
+class ControlState(StrEnum):
+    """The control state machine (Modbus and CANopen number them in this order, from 0)."""
+
+    INIT = "init"  #: started, contactors open, waiting for valid measurements
+    PRECHARGE = "precharge"
+    READY = "ready"  #: main contactors closed
+    FAULT = "fault"  #: a fault blocks both directions: everything open
+    STOPPED = "stopped"  #: shut down (daemon stopping): everything open
+
+    @property
+    def code(self) -> int:
+        return list(ControlState).index(self)
+
+
+class RelayMode(StrEnum):
+    """123\\SmartBMS allow-charge/allow-discharge relay algorithm."""
+
+    NORMAL = "normal"
+    CRITICAL = "critical"
+
+    @property
+    def code(self) -> int:
+        return list(RelayMode).index(self)
+
+
+class BalancingMode(StrEnum):
+    """Passive balancing strategy."""
+
+    OFF = "off"
+    THRESHOLD = "threshold"  #: 123\\SmartBMS: bleed every cell above Vbalance
+    DIFFERENTIAL = "differential"  #: ENNOID-BMS: bleed cells more than a delta above the lowest
+
+    @property
+    def code(self) -> int:
+        return list(BalancingMode).index(self)
+
+
+class Output(StrEnum):
+    """The digital outputs (GPIO lines on hardware, simulated relays in simulation), in bit order."""
+
+    PRECHARGE = "precharge"
+    CHARGE = "charge"
+    DISCHARGE = "discharge"
+    MAIN = "main"
+    ALLOW_CHARGE = "allow_charge"
+    ALLOW_DISCHARGE = "allow_discharge"
+    HEATER = "heater"
+    COOLER = "cooler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,16 +264,14 @@ class ContactorState:
 class ProtectionStatus:
     """Output of the protection / control stage."""
 
-    state: str = "init"  #: control state machine: init, precharge, ready, fault, stopped
-    relay_mode: str = "normal"
-    charge_allowed: bool = False
-    discharge_allowed: bool = False
+    state: ControlState = ControlState.INIT
+    relay_mode: RelayMode = RelayMode.NORMAL
+    charge_allowed: bool = False  #: the allow-charge relay output follows this
+    discharge_allowed: bool = False  #: the allow-discharge relay output follows this
     active: tuple[ActiveCondition, ...] = ()
     fault_bits: int = 0  #: bit n set = ConditionId with bit n active at fault level
     warning_bits: int = 0
     contactors: tuple[ContactorState, ...] = ()
-    allow_charge_relay: bool = False
-    allow_discharge_relay: bool = False
     cvl_v: float = 0.0
     ccl_a: float = 0.0
     dcl_a: float = 0.0
@@ -226,6 +279,15 @@ class ProtectionStatus:
     heater_on: bool = False
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
+
+    @property
+    def allow_charge_relay(self) -> bool:
+        """The allow-charge relay output (it is driven from ``charge_allowed``)."""
+        return self.charge_allowed
+
+    @property
+    def allow_discharge_relay(self) -> bool:
+        return self.discharge_allowed
 
 
 @dataclass(frozen=True, slots=True)

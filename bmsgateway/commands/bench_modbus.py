@@ -295,6 +295,7 @@ class _StandInCycle:
     async def run(self, stop: asyncio.Event) -> None:
         from bmsgateway.state import (
             BoardHealth,
+            ControlState,
             CycleTiming,
             EstimateStatus,
             Measurement,
@@ -316,7 +317,8 @@ class _StandInCycle:
             t0 = time.perf_counter()
             m = Measurement(start, tuple(3.3 + 0.001 * (i % 7) for i in range(cells)), (0.0,) * cells,
                             (25.0,) * temps, (0.0,) * temps, (0,) * temps, 10.0, 0.0, 3.3 * cells, boards)
-            state = PackState(seq, start, time.time(), m, EstimateStatus(soc_pct=50.0), ProtectionStatus(state="ready"),
+            state = PackState(seq, start, time.time(), m, EstimateStatus(soc_pct=50.0),
+                              ProtectionStatus(state=ControlState.READY),
                               CycleTiming(period_s, start - prev, time.perf_counter() - t0, 0))
             self.store.publish(state)
             for fn in self.listeners:

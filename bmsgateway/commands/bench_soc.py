@@ -34,7 +34,7 @@ from bmsgateway.estimation import Estimator
 from bmsgateway.estimation.pack_soc import pack_figures
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.sim.scenario import SolarDayScenario
-from bmsgateway.state import BoardHealth, EstimateStatus, Measurement, ProtectionStatus
+from bmsgateway.state import BoardHealth, ControlState, EstimateStatus, Measurement, ProtectionStatus
 
 __all__ = ["BenchResult", "SimDriver", "bench_config", "register_bench", "run", "run_soc_bench"]
 
@@ -147,7 +147,7 @@ class SimDriver:
         elif not self.discharge_allowed and v_min > 3.25 and m.current_a > 1.0:
             self.discharge_allowed = True
             self.sim.set_output("allow_discharge", True)
-        return ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=self.discharge_allowed)
+        return ProtectionStatus(state=ControlState.READY, charge_allowed=True, discharge_allowed=self.discharge_allowed)
 
     def step(self, dt_s: float) -> None:
         self.clock.advance(dt_s)
@@ -229,7 +229,7 @@ def run_soc_bench(
     plain_errs: list[float] = []
     smart_errs: list[float] = []
     cell_errs: list[float] = []
-    prev = ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=True)
+    prev = ProtectionStatus(state=ControlState.READY, charge_allowed=True, discharge_allowed=True)
     steps = round(days * 86400.0 / step_s)
     t0 = driver.clock.now()
     est_time_s = 0.0

@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES, WRITE_BASE
+from bmsgateway.adapters.modbus.bmsmap import WRITE_BASE
 from bmsgateway.commands.common import add_config_arg, load_or_exit
+from bmsgateway.requests import COMMANDS
 
 __all__ = ["register", "run"]
 
 #: command-line names of the command codes
-NAMES: dict[str, int] = {
-    "reset-faults": next(k for k, v in COMMAND_CODES.items() if v == "reset_faults"),
-    "reset-counters": next(k for k, v in COMMAND_CODES.items() if v == "reset_counters"),
-    "calibrate-current": next(k for k, v in COMMAND_CODES.items() if v == "calibrate_current_zero"),
-}
+NAMES: dict[str, int] = {c.cli_name: c.code for c in COMMANDS.values()}
 PIN_REGISTER = WRITE_BASE
 COMMAND_REGISTER = WRITE_BASE + 2
 EXCEPTIONS = {

@@ -38,11 +38,13 @@ from bmsgateway.protection.table import build_condition_table
 from bmsgateway.protection.thermal import ThermalControl
 from bmsgateway.state import (
     ContactorState,
+    ControlState,
     CycleTiming,
     EstimateStatus,
     Event,
     Measurement,
     ProtectionStatus,
+    RelayMode,
     extremes,
 )
 
@@ -68,7 +70,7 @@ class Protection:
         self._contactors = ContactorController(config.protection.contactors, io, self._out)
         self._thermal = ThermalControl(config.protection.thermal)
         lim = config.pack.limits
-        self._relays = RelayLogic("normal", lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
+        self._relays = RelayLogic(RelayMode.NORMAL, lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
         self._balancer = Balancer(config.protection.balancing, lim.vbalance_v, ())
         self._stopped = False
         self._last_t = NAN
@@ -269,18 +271,17 @@ class Protection:
         self._out.set("cooler", cooler, t)
 
         state = (
-            "fault" if blocks == Blocks.BOTH
-            else "precharge" if ctl.precharging
-            else "ready" if ctl.closed_mains
-            else "init"
+            ControlState.FAULT if blocks == Blocks.BOTH
+            else ControlState.PRECHARGE if ctl.precharging
+            else ControlState.READY if ctl.closed_mains
+            else ControlState.INIT
         )
         events = tuple(self._cycle_events)
         self._cycle_events.clear()
         return ProtectionStatus(
             state=state, relay_mode=self._relays.mode, charge_allowed=charge_allowed,
             discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
-            contactors=self._contactor_states(), allow_charge_relay=charge_allowed,
-            allow_discharge_relay=discharge_allowed, cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
+            contactors=self._contactor_states(), cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
             balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
         )
 
@@ -350,7 +351,7 @@ class Protection:
         if cur == cur and dt > 0:
             soc += cur * dt / 3600.0 / cap * 100.0
         if fresh:
-            full = lo >= self._vbal_v if self._relays.mode == "normal" else s >= self._cvl_nominal_v
+            full = lo >= self._vbal_v if self._relays.mode == RelayMode.NORMAL else s >= self._cvl_nominal_v
             if full:
                 soc = 100.0
         self._soc_fallback_pct = min(100.0, max(0.0, soc))
@@ -396,7 +397,7 @@ class Protection:
         self._cycle_events.clear()
         active, fbits, wbits, _ = self._engine.summary()
         return ProtectionStatus(
-            state="stopped", relay_mode=self._relays.mode, active=active, fault_bits=fbits,
+            state=ControlState.STOPPED, relay_mode=self._relays.mode, active=active, fault_bits=fbits,
             warning_bits=wbits, contactors=self._contactor_states(), cvl_v=self._cvl_v,
             balancing=self._balancer._off, events=events,
         )
