@@ -22,6 +22,7 @@ import structlog
 from bmsgateway import __version__
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.adapters.base import Adapter, AdapterPorts
+from bmsgateway.adapters.status import status_line
 from bmsgateway.clock import Clock, RealClock
 from bmsgateway.config.model import Config
 from bmsgateway.cycle import PackCycle
@@ -40,6 +41,8 @@ from bmsgateway.store import SnapshotStore
 __all__ = ["Daemon", "Hardware", "build_hardware", "summary_fields"]
 
 log = structlog.get_logger("app")
+
+_PING_S = 1.0  #: watchdog ping interval (WatchdogSec in the unit is several times this)
 
 
 @dataclass
@@ -159,6 +162,7 @@ class Daemon:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _adapters_task: asyncio.Task[None] | None = None
+    _last_ping: float = -math.inf
     _next_save_s: float = -math.inf
 
     @classmethod
@@ -208,6 +212,15 @@ class Daemon:
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
+        if adapters:
+            from bmsgateway.adapters.status import STATUS_FILE, StatusAdapter
+
+            daemon.add_adapter(StatusAdapter(sdir / STATUS_FILE))
+        if adapters and config.history.enabled:
+            from bmsgateway.adapters.history import HistoryAdapter
+
+            hdir = Path(config.history.dir) if config.history.dir else sdir / "history"
+            daemon.add_adapter(HistoryAdapter(config.history, hdir))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------
@@ -233,7 +246,23 @@ class Daemon:
             log.info("event", **event_fields(ev))
 
     def _watchdog(self, s: PackState) -> None:
-        self.notifier.watchdog()
+        """Called after every completed cycle: a stalled cycle stops the pings and systemd restarts us.
+
+        Pinged at most every ``_PING_S`` of wall time (with a one-line STATUS=), not at 10 Hz.
+        """
+        now = time.monotonic()
+        if now - self._last_ping >= _PING_S:
+            self._last_ping = now
+            self.notifier.watchdog(status_line(s))
+
+    async def first_valid_snapshot(self) -> PackState:
+        """The first snapshot in which the chain answered (some cell measured)."""
+        seq = -1
+        while True:
+            s = await self.store.wait_next(seq)
+            seq = s.seq
+            if any(v == v for v in s.measurement.cell_voltages_v):
+                return s
 
     # -- adapters ----------------------------------------------------------------------------
     def add_adapter(self, adapter: Adapter) -> None:
@@ -339,8 +368,6 @@ class Daemon:
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
         self.notifier = SystemdNotifier(self.config.system.watchdog)
-        if self.notifier.active:
-            self.cycle.listeners.append(self._watchdog)
         log.info(
             "started",
             version=__version__,
@@ -350,8 +377,18 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        await self.start()
-        self.notifier.ready(status="running")
+        await self.start()  # returns once every adapter has started or failed (and logged why)
+        # READY only once the pack is measured: a chain that never answers fails the start-up
+        # (systemd's TimeoutStartSec) instead of reporting a running BMS that sees nothing.
+        wait_first: asyncio.Future[PackState] = asyncio.ensure_future(self.first_valid_snapshot())
+        pending: list[asyncio.Future[Any]] = [wait_first] + ([self._task] if self._task is not None else [])
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if wait_first.done():
+            self.notifier.ready(status=status_line(wait_first.result()))
+            if self.notifier.active:  # pings start after READY, from each completed cycle
+                self.cycle.listeners.append(self._watchdog)
+        else:
+            wait_first.cancel()
         code = 0
         try:
             await self.wait()

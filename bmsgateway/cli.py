@@ -36,9 +36,11 @@ def _optional(
     bench_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Subcommands of the estimation and Modbus layers."""
-    from bmsgateway.commands import bench_modbus, bench_soc, command, registers, replay
+    from bmsgateway.commands import bench_modbus, bench_soc, command, health, history, registers, replay
 
     command.register(sub)
+    history.register(sub)
+    health.register(sub)
     replay.register(sub)
     registers.register(sub)
     bench_soc.register_bench(bench_sub)

@@ -95,12 +95,8 @@ class Protection:
         self._vmin_v, self._vbal_v, self._vmax_v = lim.vmin_v, lim.vbalance_v, lim.vmax_v
         self._n_cells = config.pack.cell_count
         self._cvl_nominal_v = self._n_cells * lim.vbalance_v
-        ranges: list[tuple[int, int]] = []
-        first = 0
-        for b in config.pack.boards:
-            ranges.append((first, first + b.cells))
-            first += b.cells
-        self._board_ranges = tuple(ranges)
+        ranges = config.pack.board_cell_ranges
+        self._board_ranges = ranges
         r = p.relays
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
