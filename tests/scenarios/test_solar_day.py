@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 
-# Two simulated 30 h days (module fixtures): far from the 2 s budget of a unit test on a loaded machine.
-pytestmark = pytest.mark.timeout(900)
-
 from bmsgateway.state import PackState
 from tests.scenarios.harness import Recording, simulate
+
+# Two simulated 30 h days (module fixtures): far from the 2 s budget of a unit test on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
 
 HOURS = 30.0
 BASE = {
