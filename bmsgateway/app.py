@@ -86,11 +86,12 @@ def _r(x: float, nd: int = 3) -> float | None:
 def summary_fields(s: PackState) -> dict[str, Any]:
     """The fields of the periodic summary line (also used by ``simulate``)."""
     m, p, e = s.measurement, s.protection, s.estimate
-    return {
-        "t_s": round(s.time_s, 1),
+    return {  # what a person looks at first leads: voltage, current, SOC, state
         "pack_v": _r(s.pack_voltage_v, 2),
         "current_a": _r(m.current_a, 2),
         "soc_pct": _r(e.soc_pct, 1),
+        "state": str(p.state),
+        "t_s": round(s.time_s, 1),
         "min_cell_v": _r(s.min_cell_v),
         "min_cell": s.min_cell_index + 1 if s.min_cell_index >= 0 else None,
         "max_cell_v": _r(s.max_cell_v),
@@ -100,7 +101,6 @@ def summary_fields(s: PackState) -> dict[str, Any]:
         "boards_ok": sum(1 for b in m.boards if b.ok),
         "boards": len(m.boards),
         "pec_errors": sum(b.pec_errors_total for b in m.boards),
-        "state": p.state,
         "charge": p.allow_charge_relay,
         "discharge": p.allow_discharge_relay,
         "faults": sorted(a.condition for a in p.active if a.severity == "fault"),
@@ -176,7 +176,7 @@ class Daemon:
         log_events: bool = True,
     ) -> Daemon:
         clock = clock or RealClock()
-        sdir = Path(state_dir if state_dir is not None else config.system.state_dir)
+        sdir = config.system.resolved_state_dir(state_dir)
         requests = RequestQueue()
         settings = SettingsStore(config, sdir / "settings.json", requests)
         config = settings.load_overrides()
@@ -348,6 +348,7 @@ class Daemon:
                     await self._task
         finally:
             self.cycle.protection.shutdown()
+            log.info("outputs_opened", reason="daemon stopping: contactors, relays and heater/cooler are open")
             if self._adapters_task is not None:
                 self._adapters_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -42,14 +42,20 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config)
     if cfg is None:
         return 2
+    import logging
+
     from pymodbus.client import ModbusTcpClient
+
+    # pymodbus logs its own "Connection refused" line first: one line of ours says it all.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
     host = args.host or ("127.0.0.1" if cfg.modbus.tcp.host == "0.0.0.0" else cfg.modbus.tcp.host)
     port = args.port or cfg.modbus.tcp.port
     pin = cfg.modbus.pin if args.pin is None else args.pin
     client = ModbusTcpClient(host, port=port, timeout=5, retries=1)
     if not client.connect():  # type: ignore[no-untyped-call]
-        print(f"bmsgateway: cannot reach the daemon's Modbus TCP port at {host}:{port}", file=sys.stderr)
+        print(f"bmsgateway: cannot reach the daemon's Modbus TCP port at {host}:{port} (is the daemon running?)",
+              file=sys.stderr)
         return 1
     try:
         for address, value in ((PIN_REGISTER, pin), (COMMAND_REGISTER, NAMES[args.name])):

@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     if config is None:
         return 2
-    path = Path(args.state_dir or config.system.state_dir) / STATUS_FILE
+    path = config.system.resolved_state_dir(args.state_dir) / STATUS_FILE
     code, line = check_health(path, config.system.stale_after_s)
     print(line)
     return code

@@ -19,7 +19,7 @@ def history_dir(config: Config, state_dir: str | None = None) -> Path:
     """Where the daemon writes its history (``history.dir``, else ``<state_dir>/history``)."""
     if config.history.dir:
         return Path(config.history.dir)
-    return Path(state_dir or config.system.state_dir) / "history"
+    return config.system.resolved_state_dir(state_dir) / "history"
 
 
 def parse_time(text: str) -> float:

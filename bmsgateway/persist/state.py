@@ -189,9 +189,12 @@ def load_state(path: Path) -> tuple[SavedState, list[str]]:
     except Exception as exc:  # the daemon must start whatever happens here
         problems.append(f"{path}: unexpected error reading state ({exc!r}); using defaults")
         state = SavedState()
-    level = "info" if len(problems) <= 2 and "no state file" in problems[0] else "warning"
+    first_run = len(problems) == 2 and "no state file" in problems[0] and problems[1].startswith("using default")
+    if first_run:  # a first start is not a problem: one line, no warning
+        _log.info("no saved state, starting fresh", path=str(path))
+        return state, problems
     for p in problems:
-        getattr(_log, level)("state_file_problem", problem=p)
+        _log.warning("state_file_problem", problem=p)
     return state, problems
 
 

@@ -27,7 +27,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     if use_json:
         processors.append(structlog.processors.JSONRenderer())
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
+        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False))  # V, A, SOC lead
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
