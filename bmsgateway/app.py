@@ -62,14 +62,21 @@ def build_hardware(config: Config, clock: Clock) -> Hardware:
         from bmsgateway.sim.pack import PackSimulator
 
         sim = PackSimulator(config, clock)
-        emu = EmulatedChain(chips, clock, sim, [b.cells for b in config.pack.boards], seed=config.simulator.seed)
+        emu = EmulatedChain(
+            chips,
+            clock,
+            sim,
+            [b.cells for b in config.pack.boards],
+            seed=config.simulator.seed,
+            extra_boards=config.simulator.unconfigured_boards,
+        )
         return Hardware(transport=emu, io=sim, bus=sim, offload=False, simulator=sim, emulator=emu)
     from bmsgateway.hal.gpiod_io import GpiodIO
     from bmsgateway.hal.spidev_transport import SpidevTransport
 
     spi = config.hardware.spi
     return Hardware(
-        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz),
+        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz, spi.mode),
         io=GpiodIO(config.hardware.gpio),
         bus=None,
         offload=True,

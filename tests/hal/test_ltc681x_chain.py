@@ -6,9 +6,8 @@ import math
 
 import pytest
 
-from bmsgateway.hal.ltc681x.commands import T_REFUP_S
 from bmsgateway.hal.ltc681x import AdcMode, ConfigRegisters
-from bmsgateway.hal.ltc681x.commands import RDCV, WRCFGA, adcv_code, frame
+from bmsgateway.hal.ltc681x.commands import RDCV, T_REFUP_S, WRCFGA, adcv_code, frame
 from bmsgateway.hal.ltc681x.pec import append_pec
 from bmsgateway.hal.ltc681x.registers import encode_cfga
 from tests.hal.ltc681x_helpers import board_voltages, make_rig

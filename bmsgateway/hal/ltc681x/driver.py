@@ -531,8 +531,8 @@ def detect_open_wires(
 
     With N cells used on a board: wire Cn (0 <= n < N) is open if cell n+1 reads more than 0.4 V
     lower with pull-up than with pull-down (C0 also if cell 1 reads 0 V with pull-up); the top
-    wire CN is open if cell N reads more than 0.4 V higher with pull-up, or 0 V with pull-down. Returns board-local sense input
-    numbers (0..N), ascending. NaN readings never report a wire as open.
+    wire CN is open if cell N reads more than 0.4 V higher with pull-up, or 0 V with pull-down.
+    Returns board-local sense input numbers (0..N), ascending. NaN readings never report a wire as open.
     """
     result: list[list[int]] = []
     for pu, pd, n_cells in zip(pull_up, pull_down, cells_used, strict=True):
