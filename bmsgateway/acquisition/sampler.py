@@ -254,7 +254,9 @@ class Acquisition:
                 self._sc_v[b] = st.sum_of_cells_v if good else NAN
                 board_ok[b] = board_ok[b] and ok
                 reason = ""
-                if good:
+                if good and (st.va_v != st.va_v or st.vd_v != st.vd_v):
+                    reason = "not_converted"  # still cleared: the flag byte reads 0xFF, meaningless
+                elif good:
                     f = st.flags
                     if f.thsd:
                         reason = "thermal_shutdown"
