@@ -293,11 +293,10 @@ class Acquisition:
             self._prev_codes[b] = codes
             if self._same_count[b] >= hw.stale_conversions:
                 adc_fault[b] = adc_fault[b] or "frozen"
-        if not (cells_done and aux_done):
+        if not (cells_done and aux_done) and not any(adc_fault):
             # PLADC never reported done: the boards that still read cleared are the stalled ones;
             # if none can be told apart, every board's results of this cycle are suspect.
-            if not any(adc_fault):
-                adc_fault = [f or "conversion_timeout" for f in adc_fault]
+            adc_fault = ["conversion_timeout"] * len(adc_fault)
 
         if self._open_wire_interval_s > 0 and now - self._last_open_wire_s >= self._open_wire_interval_s:
             self._last_open_wire_s = now

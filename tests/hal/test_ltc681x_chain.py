@@ -38,11 +38,11 @@ def test_channel_counts_and_conversion_time() -> None:
     assert [rig.chain.channels(b) for b in range(2)] == [12, 18]
     only_6811 = make_rig(["LTC6811"])
     # REFON = 0: the reference is off before every conversion, so each wait includes tREFUP.
-    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 + T_REFUP_S)
+    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 * 1.02 + T_REFUP_S)
     only_6811.chain.write_config([ConfigRegisters(refon=True)])
-    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 + T_REFUP_S)
+    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 * 1.02 + T_REFUP_S)
     # With REFON = 1 the reference stays up after the first conversion: the nominal table time.
-    assert only_6811.chain.start_cell_conversion(AdcMode.FAST) == pytest.approx(1.113e-3)
+    assert only_6811.chain.start_cell_conversion(AdcMode.FAST) == pytest.approx(1.113e-3 * 1.02)
     # The chain waits for its slowest chip.
     assert rig.chain.start_cell_conversion() > only_6811.chain.start_cell_conversion()
 

@@ -53,6 +53,7 @@ _SEED_INDEX = 16 << 1  # (PEC seed << 1), XORed with the first data word
 #: Datasheet open-wire criterion: cell n+1 reads this much lower with pull-up than with pull-down.
 OPEN_WIRE_THRESHOLD_V = -0.4
 _ZERO_V = 0.5 * LSB_V  # "reads 0.0000 V": below half an LSB
+_CLOCK_MARGIN = 1.02
 _CODES_PER_V = 10_000.0  # dividing (not multiplying by 1e-4) gives 3.3, not 3.3000000000000003
 
 
@@ -324,7 +325,9 @@ class LTC681xChain:
         key = (kind, mode)
         t = self._time_cache.get(key)
         if t is None:
-            t = max(
+            # + 2 %: the chips' ADC clock tolerance (U), so the first PLADC poll usually finds
+            # the conversion done; polling still decides.
+            t = _CLOCK_MARGIN * max(
                 cmd.conversion_time_s(kind, i.name, mode, c.adcopt)
                 for i, c in zip(self._infos, self._configs, strict=True)
             )

@@ -431,7 +431,6 @@ class EmulatedChain:
 
     def wakeup_idle(self, chain_length: int) -> None:
         """A dummy byte per device: the isoSPI ports become ready; sleeping cores stay asleep."""
-        self.update()
         self._last_activity_s = self._clock.now()
 
     def transfer(self, tx: bytes) -> bytes:
