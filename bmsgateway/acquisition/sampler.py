@@ -170,6 +170,37 @@ class Acquisition:
                 bad[b] = bad[b] or "muxfail"
         self._self_test_bad = bad
 
+    def _wiring_faults(
+        self, values: Sequence[Sequence[float]], ok: Sequence[bool], adc_fault: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Cells wired vs configured, from this cycle's cell reading.
+
+        Unused inputs are tied to the top cell and read 0 V: a configured cell that reads 0 V while
+        the board's other cells read a real voltage is most likely not wired (fewer cells than
+        configured); a channel above the configured count that reads a cell voltage means more.
+        """
+        out: list[str] = []
+        for b, used in enumerate(self._cells_used):
+            if not ok[b] or adc_fault[b]:
+                continue
+            chan = values[b]
+            real = [v for v in chan[:used] if v == v and v > 1.0]
+            if not real:
+                continue
+            zero = [i + 1 for i, v in enumerate(chan[:used]) if v == v and v < 0.05]
+            if zero:
+                out.append(
+                    f"board {b + 1}: configured cells {zero} read 0 V: fewer cells wired than the "
+                    f"configured {used}?"
+                )
+            above = [i + 1 for i, v in enumerate(chan[used:], start=used) if v == v and v > 0.5]
+            if above:
+                out.append(
+                    f"board {b + 1}: channels {above} above the configured {used} cells read a cell "
+                    "voltage: more cells wired than configured"
+                )
+        return tuple(out)
+
     async def _probe_chain(self) -> None:
         """One slot beyond the chain, chip types, and cells wired vs configured."""
         chain = self._chain
@@ -293,6 +324,8 @@ class Acquisition:
             self._prev_codes[b] = codes
             if self._same_count[b] >= hw.stale_conversions:
                 adc_fault[b] = adc_fault[b] or "frozen"
+        if probe:
+            self._chain_faults = self._chain_faults + self._wiring_faults(cells.values, cells.ok, adc_fault)
         if not (cells_done and aux_done) and not any(adc_fault):
             # PLADC never reported done: the boards that still read cleared are the stalled ones;
             # if none can be told apart, every board's results of this cycle are suspect.
