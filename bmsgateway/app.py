@@ -186,6 +186,10 @@ class Daemon:
         saved, _problems = load_state(sdir / "state.json")  # load_state logs each problem itself
         hw = build_hardware(config, clock)
         chain = LTC681xChain(hw.transport, [b.chip for b in config.pack.boards], config.hardware.pec_retries)
+        # Start-up check: a chain that does not answer at all (SPI mode/speed, wiring) is a clear
+        # error now (ChainError, a RuntimeError: "no answer from board 1: ..."), not PEC errors forever.
+        chain.wakeup()
+        chain.check_answers()
         acquisition = Acquisition(
             config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
         )

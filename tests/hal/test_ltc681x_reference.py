@@ -94,7 +94,8 @@ def test_chip_comparators_flag_cells_including_ltc6813_cells_13_to_18() -> None:
     rig.afe.cells_v[0][2] = 3.9  # cell 3 over
     rig.afe.cells_v[0][15] = 3.9  # cell 16 over
     rig.afe.cells_v[0][16] = 2.0  # cell 17 under
-    rig.chain.write_config([ConfigRegisters(refon=True, vov_code=overvoltage_code(3.75), vuv_code=undervoltage_code(2.5))])
+    cfg = ConfigRegisters(refon=True, vov_code=overvoltage_code(3.75), vuv_code=undervoltage_code(2.5))
+    rig.chain.write_config([cfg])
     rig.chain.clear_aux()
     rig.cells()
     rig.chain.clear_status()

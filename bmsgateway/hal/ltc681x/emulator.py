@@ -238,7 +238,7 @@ class _Chip:
         self.stalled = False
         self.drop_p = 0.0
         self.frozen = False
-        self.frozen_snapshot: tuple[list[bytes], list[bytes], bytes] | None = None
+        self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
         self.self_test_fail = False
         self.pin_state: dict[int, float] = {}  #: open input -> its filter capacitor voltage
@@ -599,14 +599,22 @@ class EmulatedChain:
         if chip.frozen:
 
             def commit_frozen() -> None:
-                # The first conversion after the fault still lands; every later one repeats it.
+                # The first conversion of each kind after the fault still lands; every later one
+                # repeats it (a stuck digital filter / mux): registers refilled with the same codes.
+                before_cells, before_aux = chip.cell_slots, chip.aux_slots
                 commit()
-                snap = chip.frozen_snapshot
-                if snap is None:
-                    chip.frozen_snapshot = (list(chip.cell_slots), list(chip.aux_slots), chip.hi_flags)
-                else:
-                    cells, aux, flags = snap
-                    chip.cell_slots, chip.aux_slots, chip.hi_flags = list(cells), list(aux), flags
+                snap_c, snap_a, snap_f = chip.frozen_snapshot or (None, None, chip.hi_flags)
+                if chip.cell_slots is not before_cells:
+                    if snap_c is None:
+                        snap_c, snap_f = list(chip.cell_slots), chip.hi_flags
+                    else:
+                        chip.cell_slots, chip.hi_flags = list(snap_c), snap_f
+                if chip.aux_slots is not before_aux:
+                    if snap_a is None:
+                        snap_a = list(chip.aux_slots)
+                    else:
+                        chip.aux_slots = list(snap_a)
+                chip.frozen_snapshot = (snap_c, snap_a, snap_f)
 
             chip.pending_commit = commit_frozen
         else:
