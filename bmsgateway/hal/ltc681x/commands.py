@@ -34,6 +34,7 @@ waiting them is never early):
 
 from __future__ import annotations
 
+import functools
 from enum import Enum, IntEnum
 
 from bmsgateway.hal.ltc681x.chips import chip_info
@@ -240,6 +241,7 @@ T_WAKE_S = 400e-6  #: SLEEP -> STANDBY after a wake pulse (U: tWAKE max)
 T_DIAGN_S = 1.0e-3
 
 
+@functools.lru_cache(maxsize=256)
 def conversion_time_s(kind: Conversion, chip: str, mode: AdcMode, adcopt: bool = False) -> float:
     """Seconds from the conversion command until the results of one ``chip`` are readable."""
     name = chip_info(chip).name
