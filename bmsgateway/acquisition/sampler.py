@@ -82,6 +82,7 @@ class Acquisition:
         self._open_local: list[tuple[int, ...]] = [() for _ in config.pack.boards]
         nb = len(config.pack.boards)
         self._started = False
+        self._timed_out = False
         self._last_self_test_s = -INF
         self._last_probe_s = -INF
         self._self_test_bad: list[str] = [""] * nb  #: sticky until the next passing self test
@@ -137,9 +138,12 @@ class Acquisition:
         wait_s = await self._call(start)
         await self._clock.sleep(wait_s)
         waited = wait_s
-        timeout = max(self._hw.conversion_timeout_s, wait_s)
+        # Once a conversion timed out in this cycle the chain is known to hang: later waits of the
+        # cycle give up after the nominal time instead of stretching the cycle further.
+        timeout = wait_s if self._timed_out else max(self._hw.conversion_timeout_s, wait_s)
         while not await self._call(chain.adc_done):
             if waited >= timeout:
+                self._timed_out = True
                 return False
             await self._clock.sleep(_POLL_STEP_S)
             waited += _POLL_STEP_S
@@ -234,6 +238,7 @@ class Acquisition:
         chain = self._chain
         hw = self._hw
         t0 = self._clock.now()
+        self._timed_out = False
         await self._call(chain.wakeup)
         masks = self._masks(balancing)
         if not self._started:
@@ -331,7 +336,11 @@ class Acquisition:
             # if none can be told apart, every board's results of this cycle are suspect.
             adc_fault = ["conversion_timeout"] * len(adc_fault)
 
-        if self._open_wire_interval_s > 0 and now - self._last_open_wire_s >= self._open_wire_interval_s:
+        if (
+            self._open_wire_interval_s > 0
+            and now - self._last_open_wire_s >= self._open_wire_interval_s
+            and not self._timed_out
+        ):
             self._last_open_wire_s = now
             await self._open_wire_check(board_ok)
 

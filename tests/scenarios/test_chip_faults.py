@@ -20,9 +20,7 @@ def test_lost_or_stalled_conversions_open_the_contactors(fault: str) -> None:
         assert [on for t, on in rec.outputs(out) if t < t_inj][-1] is True
     raised = [e for e in rec.raised("adc_fault", "fault") if e.time_s >= t_inj]
     assert raised, f"adc_fault not raised; events: {rec.events}"
-    # A stalled chain spends conversion_timeout_s (50 ms) per conversion, stretching the cycles:
-    # the bound is the delay plus a few stretched cycles (measured 0.9 s), not one nominal cycle.
-    assert raised[0].time_s - t_inj <= 1.0
+    assert raised[0].time_s - t_inj <= ADC_DELAY_S + 2 * PERIOD_S + 1e-6
     for out in ("charge", "discharge"):
         assert _off_time(rec, out, t_inj) <= raised[0].time_s + 1e-6
     # No value of board 2 is ever taken as fresh after the fault: its cells read NaN.
