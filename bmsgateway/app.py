@@ -65,14 +65,21 @@ def build_hardware(config: Config, clock: Clock) -> Hardware:
         from bmsgateway.sim.pack import PackSimulator
 
         sim = PackSimulator(config, clock)
-        emu = EmulatedChain(chips, clock, sim, [b.cells for b in config.pack.boards], seed=config.simulator.seed)
+        emu = EmulatedChain(
+            chips,
+            clock,
+            sim,
+            [b.cells for b in config.pack.boards],
+            seed=config.simulator.seed,
+            extra_boards=config.simulator.unconfigured_boards,
+        )
         return Hardware(transport=emu, io=sim, bus=sim, offload=False, simulator=sim, emulator=emu)
     from bmsgateway.hal.gpiod_io import GpiodIO
     from bmsgateway.hal.spidev_transport import SpidevTransport
 
     spi = config.hardware.spi
     return Hardware(
-        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz),
+        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz, spi.mode),
         io=GpiodIO(config.hardware.gpio),
         bus=None,
         offload=True,
@@ -183,6 +190,10 @@ class Daemon:
         saved, _problems = load_state(sdir / "state.json")  # load_state logs each problem itself
         hw = build_hardware(config, clock)
         chain = LTC681xChain(hw.transport, [b.chip for b in config.pack.boards], config.hardware.pec_retries)
+        # Start-up check: a chain that does not answer at all (SPI mode/speed, wiring) is a clear
+        # error now (ChainError, a RuntimeError: "no answer from board 1: ..."), not PEC errors forever.
+        chain.wakeup()
+        chain.check_answers()
         acquisition = Acquisition(
             config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
         )

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from bmsgateway import __version__
-from bmsgateway.commands import bench_loop, check_config, run, simulate
+from bmsgateway.commands import bench_latency, bench_loop, check_config, run, simulate
 from bmsgateway.commands.common import UsageError
 from bmsgateway.runtime.logging import configure_logging
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     bench_loop.register_bench(bench_sub)
+    bench_latency.register_bench(bench_sub)
     _optional(sub, bench_sub)
     return parser
 

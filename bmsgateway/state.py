@@ -117,6 +117,10 @@ class BoardHealth:
     die_temperature_c: float = NAN
     sum_of_cells_v: float = NAN  #: the chip's own SC measurement
     open_wires: tuple[int, ...] = ()  #: board-local sense inputs (C0..Cn) found open
+    #: why this board's ADC results are not trusted ("" = fine): conversion_timeout,
+    #: not_converted, frozen, self_test, muxfail, thermal_shutdown, supply, reference
+    adc_fault: str = ""
+    config_resets: int = 0  #: configuration found reset (watchdog/sleep) and rewritten, since start
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,10 @@ class Measurement:
     boards: tuple[BoardHealth, ...]
     open_wire_cells: tuple[int, ...] = ()  #: pack-wide sense wire numbers found open (0 = pack -)
     bus_voltage_v: float = NAN  #: load side of the contactors (for precharge)
+    #: chain wiring/configuration problems (extra board, chip type, cells wired), one text each
+    chain_faults: tuple[str, ...] = ()
+    chip_ov_cells: tuple[int, ...] = ()  #: cells the chips' own VOV comparator flags (pack index)
+    chip_uv_cells: tuple[int, ...] = ()  #: cells the chips' own VUV comparator flags (pack index)
 
     @property
     def cell_count(self) -> int:

@@ -392,6 +392,9 @@ class SensorPlausibilityConfig(Section):
     thermistor_min_c: float = Field(-50.0, ge=-100.0, le=0.0, description="below reads as shorted/open")
     thermistor_max_c: float = Field(150.0, ge=50.0, le=300.0, description="above reads as shorted/open")
     thermistor_delay_s: float = Field(1.0, ge=0.0, le=600.0)
+    adc_fault_delay_s: float = Field(
+        0.3, ge=0.0, le=10.0, description="a board's ADC fault (lost/stalled/frozen conversion, self test) this long"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -213,6 +213,7 @@ class Protection:
             eng.flags("thermistor_fault.fault", self._bad_thermistors(m), t)
 
         eng.scalar("current_sensor_stuck.warning", self._stuck_seconds(cur, t), t)
+        self._feed_chips(m, t)
 
         if timing is not None and timing.period_s > 0:
             eng.scalar("loop_overrun.warning", timing.duration_s / timing.period_s, t)
@@ -282,6 +283,19 @@ class Protection:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _feed_chips(self, m: Measurement, t: float) -> None:
+        """Battery monitor chip conditions: ADC faults per board, chain wiring, chip comparators."""
+        eng = self._engine
+        bad = [b.index for b in m.boards if b.adc_fault]
+        if bad or eng.tracking("adc_fault.fault"):
+            eng.flags("adc_fault.fault", bad, t)
+        if m.chain_faults or eng.tracking("chain_configuration.fault"):
+            eng.flags("chain_configuration.fault", (0,) if m.chain_faults else (), t)
+        if m.chip_ov_cells or eng.tracking("chip_voltage_flag.over"):
+            eng.flags("chip_voltage_flag.over", m.chip_ov_cells, t)
+        if m.chip_uv_cells or eng.tracking("chip_voltage_flag.under"):
+            eng.flags("chip_voltage_flag.under", m.chip_uv_cells, t)
+
     def _feed_communication(self, m: Measurement, t: float) -> None:
         eng = self._engine
         boards = m.boards
