@@ -43,7 +43,7 @@ from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.estimation.capacity import CapacityLearner
 from bmsgateway.estimation.counters import Counters
-from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.ocv import OcvCurve
 from bmsgateway.estimation.pack_soc import pack_figures
 from bmsgateway.estimation.resistance import ResistanceLearner
 from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.ocv import OcvCurve
 
 __all__ = ["CellSocFilter", "FilterTuning"]
 
