@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bmsgateway.ocv import OcvCurve
+from bmsgateway.config.ocv import OcvCurve
 
 __all__ = ["SOC_MAX_FRACTION", "SOC_MIN_FRACTION", "OcvCurve", "simulator_curve"]
 

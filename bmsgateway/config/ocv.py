@@ -11,7 +11,9 @@ differ only in how the curve goes on beyond the table, which is a parameter:
   protection failure overcharges really climbs above Vmax (falls below Vmin) instead of sticking
   at the table's end.
 
-SOC is a fraction (0..1) in this module; the table is given in percent as in the config.
+SOC is a fraction (0..1) in this module; the table is given in percent as in the config. It lives
+in the config package because it is the config's ``ocv_table`` made usable, and every layer may
+read the config.
 """
 
 from __future__ import annotations
