@@ -31,7 +31,7 @@ class EstimationConfig(Section):
     )
     voltage_noise_v: float = Field(0.008, gt=0.0, le=0.5, description="cell voltage noise at rest, 1 sigma")
     model_error_v_per_c: float = Field(
-        0.08, ge=0.0, le=2.0,
+        0.15, ge=0.0, le=2.0,
         description="1 sigma the cell model may be off per C-rate of current (diffusion, wrong R)",
     )
     relaxation_tau_s: float = Field(

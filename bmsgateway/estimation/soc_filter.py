@@ -87,6 +87,9 @@ class CellSocFilter:
         #: |current| low-passed with the relaxation time constant: how loaded the cells were lately
         self.load_a = 0.0
         self.last_dt_s = 1.0  #: length of the last prediction step
+        #: SOC swung (fraction) since the voltage last pinned each cell's SOC (see ``predict``)
+        self.swing = np.zeros(n)
+        self.busy_s = 0.0  #: how long the cells have not been at rest (length of the current pulse)
         #: 1-sigma model error (V) used in the last voltage correction, per cell
         self.model_error_v = np.zeros(n)
         #: cells whose last voltage correction was at rest (model error below the AFE noise)
@@ -142,8 +145,14 @@ class CellSocFilter:
         n02 = p02 + f02 * p22
         n11 = a * a * p11 - 2 * a * g * p12 + g * g * p22
         n12 = a * p12 - g * p22
-        sigma_i2 = t.current_noise_a**2 + (t.current_gain_noise**2 + np.square(capacity_rel_std)) * current_a**2
-        n00 = n00 + k * k * sigma_i2 * dt_s * _CURRENT_ERROR_CORRELATION_S
+        sigma_i2 = t.current_noise_a**2
+        # Gain and capacity errors are the same for the whole swing: the SOC error they cause is
+        # rel_error * (SOC swung since the voltage last pinned the SOC), so its variance grows
+        # with the square of that swing, not linearly with time.
+        ds = np.abs(k * true_i * dt_s)
+        rel2 = t.current_gain_noise**2 + np.square(capacity_rel_std)
+        n00 = n00 + k * k * sigma_i2 * dt_s * _CURRENT_ERROR_CORRELATION_S + rel2 * ds * (2.0 * self.swing + ds)
+        self.swing += ds
         n11 = n11 + g * g * sigma_i2
         n22 = p22 + t.bias_drift_a_per_sqrt_h**2 * dt_s / 3600.0
         self._store(n00, n01, n02, n11, n12, n22)
@@ -182,11 +191,15 @@ class CellSocFilter:
         h2 = -r0_ohm
         model_v = t.model_error_v_per_c / t.rated_ah * (0.5 * np.abs(i_true) + self.load_a)
         self.model_error_v = model_v
-        self.relaxed = model_v < t.voltage_noise_v
-        # The model error is not white: it stays for about the relaxation time. Corrections every
-        # dt would average it away as if it were noise and pull the SOC with it, so its variance
-        # counts once per relaxation time (each correction gets dt / tau of its information).
-        model_var = np.square(model_v) * max(1.0, t.relaxation_tau_s / self.last_dt_s)
+        self.relaxed = model_v < 0.5 * t.voltage_noise_v
+        self.busy_s = 0.0 if bool(self.relaxed.all()) else self.busy_s + self.last_dt_s
+        # The model error is not white: it stays for the relaxation time, and under a long pulse
+        # (diffusion) for the whole pulse. Corrections every dt would average it away as if it
+        # were noise and pull the SOC with it, so its variance counts once per correlation time:
+        # each correction gets dt / max(tau, pulse length) of its information, and what a whole
+        # pulse can teach grows only with the log of its length.
+        corr_s = max(t.relaxation_tau_s, self.busy_s)
+        model_var = np.square(model_v) * max(1.0, corr_s / self.last_dt_s)
         p = self.p
         p00_before = p[:, 0, 0].copy()
         # P h^T for h = [h0, 1, h2]
@@ -201,6 +214,8 @@ class CellSocFilter:
         if t.ocv_error_v > 0:
             floor = np.minimum(p00_before, np.square(t.ocv_error_v / np.maximum(h0, 1e-6)))
             p[:, 0, 0] = np.where(use, np.maximum(p[:, 0, 0], floor), p[:, 0, 0])
+        # The swing whose correlated error is still in the SOC shrinks with the SOC's sigma.
+        self.swing *= np.sqrt(p[:, 0, 0] / p00_before)
         return use
 
     def update_soc(self, target: FloatArray, std: float, mask: BoolArray) -> None:
