@@ -519,6 +519,7 @@ def score_reference(
     *,
     config: Config | None = None,
     skip_s: float = 7200.0,
+    protection: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Replay the folder's trace from no saved state and score it (``TraceError`` on bad files)."""
@@ -526,7 +527,7 @@ def score_reference(
     trace = read_trace(_file(d, "trace.csv"))
     truth = read_truth(_file(d, "truth.csv"))
     cfg = config or reference_config(d, trace.cell_count, trace.temperature_count)
-    result = replay(trace, cfg, progress=progress)
+    result = replay(trace, cfg, protection=protection, progress=progress)
     out: dict[str, Any] = {"dataset": d.name, **score(result, truth, skip_s)}
     meta_path = d / "meta.json"
     if meta_path.exists():

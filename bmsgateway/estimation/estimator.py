@@ -324,6 +324,8 @@ class Estimator:
     def _learn_capacity(self, t: float, recalibrated: BoolArray) -> None:
         """Offer measuring points: recalibrations, or rested cells certain on a steep part."""
         f = self._filter
+        if not (f.relaxed.any() or recalibrated.any()):
+            return  # no measuring point possible: skip the array work (most cycles under load)
         soc = f.soc
         steep = f.last_slope >= self._est.capacity_anchor_slope_mv_per_pct * 0.1  # mV/% -> V/unit
         certain = f.soc_std <= self._est.capacity_anchor_std_pct / 100.0
