@@ -307,11 +307,8 @@ class Estimator:
         if key is self._excluded_key:
             return
         self._excluded_key = key
-        excluded = untrusted_cells(prev, self._n)
-        if not np.array_equal(excluded, self._excluded):
-            if excluded.any():
-                _log.info("soc_cells_excluded", cells=[int(i) for i in np.flatnonzero(excluded)])
-            self._excluded = excluded
+        # No log line of its own: the fault's event says why, and the state lists the cells.
+        self._excluded = untrusted_cells(prev, self._n)
 
     def _flush(self) -> None:
         """Run the filter's prediction over the charge counted since its last step."""
