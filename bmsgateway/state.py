@@ -186,11 +186,15 @@ class EstimateStatus:
     soc_pct: float = NAN
     cell_soc_pct: tuple[float, ...] = ()
     dod_pct: float = NAN
-    soh_pct: float = NAN
+    soh_pct: float = NAN  #: NaN until every (unfaulted) cell's capacity is learnt
     capacity_ah: float = NAN  #: estimated usable capacity
     capacity_wh: float = NAN
     rated_capacity_ah: float = NAN
-    cell_capacity_ah: tuple[float, ...] = ()
+    cell_capacity_ah: tuple[float, ...] = ()  #: learnt, or the rated value while not learnt
+    soc_sigma_pct: float = NAN  #: 1-sigma uncertainty of ``soc_pct`` (percentage points)
+    cell_soc_sigma_pct: tuple[float, ...] = ()  #: 1-sigma of each cell's SOC (percentage points)
+    cell_capacity_learnt: tuple[bool, ...] = ()  #: False: ``cell_capacity_ah`` is still the rated value
+    soc_excluded_cells: tuple[int, ...] = ()  #: cells left out of pack SOC and full/empty (sensor faults)
     cell_resistance_ohm: tuple[float, ...] = ()
     soc_calibrated: bool = False
     charge_in_ah: float = 0.0

@@ -8,7 +8,7 @@ import sys
 
 from bmsgateway.config import Config, ConfigError, load_config
 
-__all__ = ["UsageError", "add_config_arg", "load_or_exit", "parse_duration_s"]
+__all__ = ["UsageError", "add_config_arg", "load_or_exit", "parse_duration_s", "percentile"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -24,6 +24,12 @@ def parse_duration_s(text: str) -> float:
     if not m:
         raise UsageError(f"duration {text!r}: expected a number with an optional unit ms, s, m, h or d")
     return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by rank (no interpolation); NaN when empty."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:

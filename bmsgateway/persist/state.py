@@ -41,6 +41,7 @@ class SavedState:
     cell_soc_pct: list[float] = field(default_factory=list)
     cell_soc_std_pct: list[float] = field(default_factory=list)
     cell_capacity_ah: list[float] = field(default_factory=list)
+    cell_capacity_std_ah: list[float] = field(default_factory=list)  #: 1 sigma of the learnt capacity
     cell_resistance_ohm: list[float] = field(default_factory=list)
     cell_charge_ah: list[float] = field(default_factory=list)  #: capacity learner's charge count
     capacity_anchor_soc_pct: list[float] = field(default_factory=list)  #: NaN = no anchor
@@ -57,14 +58,15 @@ class SavedState:
 
 
 _FLOAT_LISTS = (
-    "cell_soc_pct", "cell_soc_std_pct", "cell_capacity_ah", "cell_resistance_ohm", "cell_charge_ah",
-    "capacity_anchor_soc_pct", "capacity_anchor_charge_ah",
+    "cell_soc_pct", "cell_soc_std_pct", "cell_capacity_ah", "cell_capacity_std_ah", "cell_resistance_ohm",
+    "cell_charge_ah", "capacity_anchor_soc_pct", "capacity_anchor_charge_ah",
 )
 _NAN_OK = ("capacity_anchor_soc_pct", "capacity_anchor_charge_ah")
 _RANGES: dict[str, tuple[float, float]] = {
     "cell_soc_pct": (0.0, 100.0),
     "cell_soc_std_pct": (0.0, 100.0),
     "cell_capacity_ah": (1e-6, 1e6),
+    "cell_capacity_std_ah": (0.0, 1e6),
     "cell_resistance_ohm": (1e-7, 10.0),
 }
 

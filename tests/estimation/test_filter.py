@@ -9,7 +9,7 @@ import pytest
 
 from bmsgateway.config import Config
 from bmsgateway.estimation import Estimator
-from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.config.ocv import OcvCurve
 from bmsgateway.state import ProtectionStatus
 from tests.estimation.helpers import ModelCells, measurement
 

@@ -176,7 +176,9 @@ def _pack() -> list[Register]:
                  _live(lambda s: _number(s.max_temperature_index)), group=g),
         Register(45, "bus_voltage_v", "u32", "load-side (bus) voltage behind the contactors",
                  _live(lambda s: s.measurement.bus_voltage_v), "V", 0.001, group=g),
-        reserved(47, 13, g),
+        Register(47, "soc_sigma_pct", "u16", "1-sigma uncertainty of soc_pct (percentage points)",
+                 _live(lambda s: s.estimate.soc_sigma_pct), "%", 0.1, group=g),
+        reserved(48, 12, g),
     ]
 
 
