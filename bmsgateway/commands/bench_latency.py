@@ -27,7 +27,7 @@ def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace) -> int:
-    from bmsgateway.hal.ltc681x.latency import run_latency
+    from bmsgateway.commands.latency_rig import run_latency
 
     if not 0.0 < args.hours <= 24.0 * 365:
         raise UsageError(f"--hours {args.hours}: allowed (0, 8760]")

@@ -5,7 +5,7 @@ as fresh (so the check can fail)."""
 
 from __future__ import annotations
 
-from bmsgateway.hal.ltc681x.latency import run_latency
+from bmsgateway.commands.latency_rig import run_latency
 
 
 def test_no_stale_register_is_ever_taken_as_fresh_under_random_latency() -> None:
