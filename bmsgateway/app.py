@@ -208,6 +208,10 @@ class Daemon:
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
+        if adapters and config.http.enabled:
+            from bmsgateway.adapters.http import HttpAdapter
+
+            daemon.add_adapter(HttpAdapter(config.http))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------

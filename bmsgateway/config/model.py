@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from bmsgateway.config.base import Section
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
+from bmsgateway.config.http import HttpConfig
 from bmsgateway.config.modbus import ModbusConfig
 from bmsgateway.config.pack import PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
@@ -35,6 +36,7 @@ class Config(Section):
     estimation: EstimationConfig = EstimationConfig()
     persistence: PersistenceConfig = PersistenceConfig()
     modbus: ModbusConfig = ModbusConfig()
+    http: HttpConfig = HttpConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")
