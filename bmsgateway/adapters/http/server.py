@@ -89,7 +89,7 @@ class HttpAdapter:
         runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._cfg.host, self._cfg.port, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, self._cfg.host, self._cfg.port)
             await site.start()
             server = site._server
             sockets = getattr(server, "sockets", None) or []
