@@ -52,5 +52,5 @@ async def collect(resp: aiohttp.ClientResponse, done: Any, timeout_s: float = 10
     try:
         await asyncio.wait_for(run(), timeout_s)
     except TimeoutError:
-        raise AssertionError(f"stream did not deliver in {timeout_s} s; got {[(m.event, m.id) for m in out]}")
+        raise AssertionError(f"stream did not deliver in {timeout_s} s; got {[(m.event, m.id) for m in out]}") from None
     return out

@@ -90,7 +90,8 @@ async def test_settings_list_values_and_ranges(web: Web) -> None:
 
 
 async def test_setting_accepted_with_the_pin(web: Web) -> None:
-    status, body = await web.post_json("/api/settings", {"pin": str(PIN), "changes": {"protection.relays.tmax_c": 52.5}})
+    change = {"pin": str(PIN), "changes": {"protection.relays.tmax_c": 52.5}}
+    status, body = await web.post_json("/api/settings", change)
     assert status == 200 and body["accepted"] is True and body["source"].startswith("http:")
     assert web.daemon.settings.config.protection.relays.tmax_c == 52.5
     saved = json.loads((web.state_dir / "settings.json").read_text())
@@ -143,7 +144,8 @@ async def test_commands(web: Web) -> None:
     web.inject("cell_ov:5")
     for _ in range(100):
         _, st = await web.get_json("/api/state")
-        if any(a["condition"] == "cell_over_voltage" and a["severity"] == "fault" for a in st["state"]["protection"]["active"]):
+        active = st["state"]["protection"]["active"]
+        if any(a["condition"] == "cell_over_voltage" and a["severity"] == "fault" for a in active):
             break
         await asyncio.sleep(0.05)
     else:
@@ -160,7 +162,7 @@ async def test_commands(web: Web) -> None:
             break
         await asyncio.sleep(0.05)
     else:
-        raise AssertionError(f"reset_faults over HTTP did not clear the latched fault: {st['state']['protection']['active']}")
+        raise AssertionError(f"reset_faults did not clear the latched fault: {st['state']['protection']['active']}")
 
 
 async def test_page_and_static_files_are_served(web: Web) -> None:
