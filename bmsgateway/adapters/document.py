@@ -88,6 +88,8 @@ def state_document(s: PackState) -> dict[str, Any]:
         ],
         "estimate": {
             "soc_pct": _num(e.soc_pct, 2),
+            # one-sigma uncertainty, once the estimator publishes it (None until then)
+            "soc_std_pct": _num(getattr(e, "soc_std_pct", math.nan), 2),
             "dod_pct": _num(e.dod_pct, 2),
             "soh_pct": _num(e.soh_pct, 2),
             "capacity_ah": _num(e.capacity_ah, 3),

@@ -19,6 +19,8 @@ Routes:
 * ``GET/POST /api/settings``: effective settings with their ranges; a change needs the PIN and goes
   through ``ports.propose`` (400 names the key and its allowed range, 403 without the PIN, 429
   after too many wrong PINs);
+* ``POST /api/unlock``: checks a PIN (counted like a failed write when wrong) so the page can
+  unlock its controls; the page then sends the PIN with each write until the unlock timeout;
 * ``GET/POST /api/commands``: the command table (``requests.COMMANDS``), queued with ``ports.submit``;
 * ``GET /metrics``: Prometheus text format from the metrics table.
 """
@@ -127,6 +129,7 @@ class HttpAdapter:
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/settings", self._settings_get)
         app.router.add_post("/api/settings", self._settings_post)
+        app.router.add_post("/api/unlock", self._unlock)
         app.router.add_get("/api/commands", self._commands_get)
         app.router.add_post("/api/commands", self._commands_post)
         app.router.add_get("/metrics", self._metrics)
@@ -262,6 +265,16 @@ class HttpAdapter:
         self.counters.pin_failures["http"] += 1
         log.warning("http_pin_refused", client=client, write=what, reason=result.value)
         return _problem(403, "PIN required" if result is PinCheck.MISSING else "wrong PIN")
+
+    async def _unlock(self, request: web.Request) -> web.StreamResponse:
+        """Check a PIN without writing (the page's Unlock): 200 with the unlock timeout, else 403/429."""
+        body = await self._read_body(request)
+        refused = self._pin_refusal(request, body, "unlock")
+        if refused is not None:
+            return refused
+        timeout_s = self.ports.config.modbus.unlock_timeout_s
+        log.info("http_unlocked", client=request.remote or "unknown", timeout_s=timeout_s)
+        return _json({"unlocked": True, "unlock_timeout_s": timeout_s})
 
     async def _settings_post(self, request: web.Request) -> web.StreamResponse:
         body = await self._read_body(request)

@@ -47,18 +47,25 @@ class Web:
         self.daemon.hardware.simulator.inject(Injection(kind, int(target) if target else None))  # type: ignore[arg-type]
 
 
-def web_config(**http: Any) -> Any:
-    return parse_config({
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def web_config(extra: dict[str, Any] | None = None, **http: Any) -> Any:
+    return parse_config(_merge({
         "modbus": {"tcp": {"enabled": False}, "pin": PIN, "unlock_timeout_s": 30.0},
         "http": {"enabled": True, "port": 0, "stream_interval_s": 0.2, "pin_attempts": 3, **http},
         "system": {"stale_after_s": 0.5},
         "protection": {"cell_voltage": {"warning_delay_s": 0.0, "fault_delay_s": 0.2, "clear_delay_s": 0.2}},
         "persistence": {"save_interval_s": 3600.0},
-    }, "test")
+    }, extra or {}), "test")
 
 
-async def start_web(tmp_path: Path, **http: Any) -> Web:
-    daemon = Daemon.build(web_config(**http), state_dir=tmp_path, log_events=False)
+async def start_web(tmp_path: Path, extra: dict[str, Any] | None = None, **http: Any) -> Web:
+    daemon = Daemon.build(web_config(extra, **http), state_dir=tmp_path, log_events=False)
     await daemon.start()
     adapter = next(a for a in daemon.adapters if a.name == "http")
     assert adapter.port, "HTTP adapter did not start"
