@@ -16,12 +16,12 @@ current, and another makes sure the Grafana dashboard queries only names from th
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -43,6 +43,7 @@ __all__ = [
     "TableCollector",
     "make_registry",
     "render_markdown",
+    "render_scrape",
 ]
 
 Kind = Literal["gauge", "counter", "histogram"]
@@ -65,6 +66,14 @@ class ExporterCounters:
     cycle_buckets: list[int] = field(default_factory=lambda: [0] * len(CYCLE_BUCKETS_S))
     cycle_count: int = 0
     cycle_sum_s: float = 0.0
+
+    def copy(self) -> ExporterCounters:
+        """A copy that a worker thread may read while the event loop goes on counting."""
+        return ExporterCounters(
+            Counter(self.faults_raised), Counter(self.events), Counter(self.events_dropped),
+            Counter(self.http_requests), Counter(self.pin_failures), Counter(self.writes),
+            list(self.cycle_buckets), self.cycle_count, self.cycle_sum_s,
+        )
 
     def observe_cycle(self, duration_s: float) -> None:
         if duration_s != duration_s:
@@ -339,9 +348,9 @@ def make_registry(scrape: Callable[[], Scrape]) -> CollectorRegistry:
     return registry
 
 
-def scrape_of(fresh: PackState | None, latest: PackState | None, config: Config,
-              counters: ExporterCounters) -> Scrape:
-    return Scrape(fresh, latest, config, counters, time.time())
+def render_scrape(scrape: Scrape) -> bytes:
+    """The Prometheus text format of one scrape (safe in a worker thread: ``scrape`` is not shared)."""
+    return generate_latest(make_registry(lambda: scrape))
 
 
 def render_markdown() -> str:
