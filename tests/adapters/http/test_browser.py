@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,16 @@ def _save_setting(driver: webdriver.Chrome, section: str, key: str, value: str) 
     driver.find_element(By.CSS_SELECTOR, f'[data-save="{key}"]').click()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _event_seqs(driver: webdriver.Chrome) -> list[int]:
+    return [int(str(e.get_attribute("data-seq"))) for e in driver.find_elements(By.CSS_SELECTOR, "#events li")]
+
+
 def _row_text(driver: webdriver.Chrome, key: str) -> str:
     field = driver.find_element(By.CSS_SELECTOR, f'[data-key="{key}"]')
     return str(field.find_element(By.XPATH, "..").text)
@@ -95,10 +106,12 @@ async def test_page_shows_the_live_pack_events_and_changes_a_setting(
     browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     # A small pack discharged hard so that the SOC moves visibly within seconds.
-    web = await start_web(tmp_path, extra={
+    pack = {
         "pack": {"capacity_ah": 5.0},
         "simulator": {"scenario": "constant", "constant_current_a": -25.0, "initial_soc_pct": 80.0},
-    })
+    }
+    port = free_port()  # fixed, so that the restarted gateway below comes back at the same address
+    web = await start_web(tmp_path, extra=pack, port=port)
     try:
         await off_loop(browser.get, web.url("/"))
         soc0 = await wait_until("a SOC", lambda: re.fullmatch(r"\d+\.\d", _text(browser, "#soc")) and
@@ -142,6 +155,21 @@ async def test_page_shows_the_live_pack_events_and_changes_a_setting(
         await web.daemon.wait()
         await wait_until("the stale banner", lambda: "No live data since" in _text(browser, "#stale-banner"))
         assert "stale" in str(await off_loop(browser.find_element(By.TAG_NAME, "body").get_attribute, "class"))
+        shown = await off_loop(_event_seqs, browser)
+
+        # The gateway restarts: the page reconnects by itself, live again, and its event log has
+        # every event once, in order, across the restart (the stream resumes by sequence number).
+        await web.session.close()
+        await web.daemon.stop()
+        await wait_until("the lost connection", lambda: "reconnecting" in _text(browser, "#conn"))
+        web = await start_web(tmp_path, extra=pack, port=port)
+        await wait_until("live again", lambda: "live" in _text(browser, "#conn") and "stale" not in str(
+            browser.find_element(By.TAG_NAME, "body").get_attribute("class")))
+        total = web.daemon.protection.event_log.total
+        await wait_until("the events of the restarted gateway", lambda: max(_event_seqs(browser)) >= total - 1)
+        seqs = await off_loop(_event_seqs, browser)
+        assert seqs == list(range(seqs[0], seqs[0] - len(seqs), -1)), seqs  # newest first, none missing or twice
+        assert set(shown) <= set(seqs)
     finally:
         await web.session.close()
         await web.daemon.stop()
