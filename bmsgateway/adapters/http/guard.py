@@ -18,6 +18,8 @@ from enum import Enum
 
 __all__ = ["PinCheck", "PinGuard"]
 
+_MAX_CLIENTS = 1024
+
 
 class PinCheck(Enum):
     OK = "ok"
@@ -61,5 +63,8 @@ class PinGuard:
         value = str(int(text)) if text.isdigit() else text
         if hmac.compare_digest(value.encode(), str(self.pin()).encode()):
             return PinCheck.OK
-        self._failures.setdefault(client, deque()).append(self.now())
+        if len(self._failures) >= _MAX_CLIENTS:  # many addresses guessing: forget the expired ones
+            for other in list(self._failures):
+                self.retry_after_s(other)
+        self._failures.setdefault(client, deque(maxlen=self.attempts)).append(self.now())
         return PinCheck.WRONG
