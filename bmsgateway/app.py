@@ -209,7 +209,7 @@ class Daemon:
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
         if adapters and config.http.enabled:
-            from bmsgateway.adapters.http import HttpAdapter
+            from bmsgateway.adapters.http.server import HttpAdapter
 
             daemon.add_adapter(HttpAdapter(config.http))
         return daemon

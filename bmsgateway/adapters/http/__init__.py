@@ -1,5 +1,5 @@
-"""The HTTP adapter: web page, JSON/SSE API and Prometheus ``/metrics`` on one port."""
+"""The HTTP adapter (``server.HttpAdapter``): web page, JSON/SSE API and Prometheus ``/metrics`` on one port.
 
-from bmsgateway.adapters.http.server import HttpAdapter
-
-__all__ = ["HttpAdapter"]
+Nothing is imported here, so ``python -m bmsgateway.adapters.http.metrics`` (the docs generator)
+runs without loading the server.
+"""
