@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from pathlib import Path
 
 from bmsgateway.adapters.document import state_document
-from tests.adapters.http.conftest import PIN, Web
+from bmsgateway.requests import ResetFaults
+from tests.adapters.http.conftest import PIN, Web, start_web
 from tests.adapters.http.sse import collect
 
 
@@ -175,3 +177,32 @@ async def test_page_and_static_files_are_served(web: Web) -> None:
         async with web.session.get(web.url(ref)) as r:
             assert r.status == 200
     assert "http" not in html.replace("http-equiv", "").split("<body")[0].lower().replace("https://", "x")
+
+
+async def test_events_gone_from_the_bounded_log_are_announced_and_counted(tmp_path: Path) -> None:
+    web = await start_web(tmp_path, extra={"protection": {"event_log_size": 10}})
+    try:
+        log = web.daemon.protection.event_log
+        async with web.session.get(web.url("/api/events")) as r:
+            first = await collect(r, lambda ms: any(m.event == "event" for m in ms))
+        last = max(int(m.id) for m in first if m.event == "event")
+        for _ in range(15):  # each reset is one "command" event: more than the log keeps
+            web.daemon.requests.submit(ResetFaults(source="test"))
+        for _ in range(100):
+            if log.total >= last + 16:
+                break
+            await asyncio.sleep(0.05)
+        kept_from = log.since(0)[0].seq
+        assert kept_from > last + 1
+        async with web.session.get(web.url("/api/events"), headers={"Last-Event-ID": str(last)}) as r:
+            ms = await collect(r, lambda ms: any(m.event == "event" and int(m.id) >= log.total - 1 for m in ms))
+        gap = next(m for m in ms if m.event == "gap")
+        assert (gap.data["from_seq"], gap.data["to_seq"]) == (last + 1, kept_from - 1)
+        seqs = [int(m.id) for m in ms if m.event == "event"]
+        assert seqs[0] == kept_from and seqs == list(range(seqs[0], seqs[-1] + 1))
+        async with web.session.get(web.url("/metrics")) as r:
+            text = await r.text()
+        assert f'bms_events_dropped_total{{adapter="http"}} {float(kept_from - last - 1)}' in text
+    finally:
+        await web.session.close()
+        await web.daemon.stop()
