@@ -92,9 +92,8 @@ class HttpAdapter:
         try:
             site = web.TCPSite(runner, self._cfg.host, self._cfg.port)
             await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1]) if sockets else self._cfg.port
+            addresses = runner.addresses
+            self.port = int(addresses[0][1]) if addresses else self._cfg.port
             log.info("http_listening", host=self._cfg.host, port=self.port)
             ports.mark_started()
             await self._follow(ports)
