@@ -232,6 +232,10 @@ class Daemon:
 
             hdir = Path(config.history.dir) if config.history.dir else sdir / "history"
             daemon.add_adapter(HistoryAdapter(config.history, hdir))
+        if adapters and config.http.enabled:
+            from bmsgateway.adapters.http.server import HttpAdapter
+
+            daemon.add_adapter(HttpAdapter(config.http))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from bmsgateway.config.base import Section
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.history import HistoryConfig
+from bmsgateway.config.http import HttpConfig
 from bmsgateway.config.modbus import ModbusConfig
 from bmsgateway.config.pack import PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
@@ -37,6 +38,7 @@ class Config(Section):
     persistence: PersistenceConfig = PersistenceConfig()
     modbus: ModbusConfig = ModbusConfig()
     history: HistoryConfig = HistoryConfig()
+    http: HttpConfig = HttpConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")

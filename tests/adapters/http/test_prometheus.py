@@ -1,0 +1,149 @@
+"""The exporter as Prometheus and Grafana see it: promtool, a real Prometheus, the dashboard's queries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bmsgateway.adapters.http.metrics import METRICS, metric_names, render_markdown
+from tests.adapters.http.conftest import Web
+
+ROOT = Path(__file__).resolve().parents[3]
+DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "bmsgateway.json"
+PROMQL_WORDS = {"sum", "by", "min", "max", "rate", "increase", "histogram_quantile", "or", "vector", "le",
+                "count", "avg", "without", "on", "and", "unless"}
+
+
+def dashboard_queries() -> list[str]:
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    out = []
+    for panel in dash["panels"]:
+        for target in panel.get("targets", []):
+            out.append(target["expr"])
+    return out
+
+
+def test_metrics_doc_is_current() -> None:
+    assert (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8") == render_markdown(), (
+        "docs/metrics.md is out of date: run `python -m bmsgateway.adapters.http.metrics > docs/metrics.md`"
+    )
+
+
+def test_metric_names_follow_the_conventions() -> None:
+    for m in METRICS:
+        assert re.fullmatch(r"bms_[a-z_]+", m.name), m.name
+        assert m.name.endswith("_total") == (m.kind == "counter"), m.name
+
+
+def test_no_panel_queries_a_metric_the_exporter_lacks() -> None:
+    exported = metric_names()
+    queries = dashboard_queries()
+    assert len(queries) >= 20
+    used = set()
+    for q in queries:
+        names = {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"|\[[^\]]*\]', "", q))
+                 if w.startswith("bms_")}
+        assert names, f"query names no bms_ metric: {q}"
+        assert names <= exported, f"{q}: not exported: {names - exported}"
+        used |= names
+    # every part of the issue's dashboard is there
+    for needed in ("bms_cell_voltage_volts", "bms_temperature_celsius", "bms_pack_current_amperes",
+                   "bms_pack_power_watts", "bms_state_of_charge_ratio", "bms_charge_current_limit_amperes",
+                   "bms_faults_raised_total", "bms_cell_voltage_spread_volts"):
+        assert needed in used, needed
+
+
+async def _scrape(web: Web) -> str:
+    async with web.session.get(web.url("/metrics")) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+        return await r.text()
+
+
+async def _raise_a_fault(web: Web) -> None:
+    web.inject("cell_ov:3")
+    for _ in range(100):
+        if "bms_condition_active{" in await _scrape(web):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no condition became active")
+
+
+async def test_promtool_accepts_a_scrape(web: Web) -> None:
+    await _raise_a_fault(web)
+    text = await _scrape(web)
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "" and done.stderr.strip() == "", done.stdout + done.stderr  # no lint hints
+    for n in ("bms_cell_voltage_volts{board=\"1\",cell=\"1\"}", "bms_cycle_duration_seconds_bucket",
+              "bms_faults_raised_total{", "bms_up 1.0"):
+        assert n in text, n
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _query(web: Web, base: str, q: str) -> list[Any]:
+    async with web.session.get(f"{base}/api/v1/query", params={"query": q}) as r:
+        body = await r.json()
+    assert body["status"] == "success", (q, body)
+    result: list[Any] = body["data"]["result"]
+    return result
+
+
+async def test_a_real_prometheus_runs_every_dashboard_query(web: Web, tmp_path: Path) -> None:
+    promtool_dir = shutil.which("prometheus")
+    assert promtool_dir, "prometheus is not installed (scripts/test installs it)"
+    await _raise_a_fault(web)
+    port = _free_port()
+    target = web.base.removeprefix("http://")
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: bmsgateway\n    static_configs:\n      - targets: ['{target}']\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # Wait for a few scrapes: rate() and increase() need two samples in their window.
+        for _ in range(300):
+            try:
+                got = await _query(web, base, 'count_over_time(up{job="bmsgateway"}[1m])')
+                if got and float(got[0]["value"][1]) >= 4:
+                    break
+            except Exception:
+                pass
+            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("Prometheus did not scrape the daemon: " + (tmp_path / "prometheus.log").read_text())
+        up = await _query(web, base, 'up{job="bmsgateway"}')
+        assert float(up[0]["value"][1]) == 1.0
+        empty = []
+        for q in dashboard_queries():
+            if not await _query(web, base, q):
+                empty.append(q)
+        assert not empty, f"dashboard queries that return no data: {empty}"
+        cells = await _query(web, base, "bms_cell_voltage_volts")
+        assert len(cells) == 16 and {c["metric"]["board"] for c in cells} == {"1", "2"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
