@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES
+from bmsgateway.adapters.modbus.stats import RateLimitedLog
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
@@ -86,8 +87,11 @@ class WriteHandler:
         pin: int,
         unlock_timeout_s: float,
         clock: Clock,
+        limited_log: RateLimitedLog | None = None,
     ) -> None:
         self._table = table
+        # refusals are logged rate-limited: a client hammering locked registers costs one line
+        self._refused = limited_log or RateLimitedLog(60.0)
         self._settings = settings
         self._requests = requests
         self._pin = pin
@@ -102,23 +106,23 @@ class WriteHandler:
         """Apply a write; returns a Modbus exception code, or None when accepted."""
         parsed = self._parse(address, words)
         if isinstance(parsed, int):
-            log.warning("modbus_write_refused", address=address, count=len(words), code=parsed,
-                        reason="address not writable")
+            self._refused("modbus_write_refused", address=address, count=len(words), code=parsed,
+                          reason="address not writable")
             return parsed
         pins = [(reg, raw) for reg, raw in parsed if reg.command == "pin"]
         rest = [(reg, raw) for reg, raw in parsed if reg.command != "pin"]
         for _reg, raw in pins:
             if raw != self._pin:
                 self._unlocked_until_s = -math.inf
-                log.warning("modbus_wrong_pin", address=address)
+                self._refused("modbus_wrong_pin", address=address)
                 return ILLEGAL_VALUE
             self._unlocked_until_s = self._clock.now() + self._timeout_s
             log.info("modbus_unlocked", timeout_s=self._timeout_s)
         if not rest:
             return None
         if self.unlock_remaining_s() <= 0.0:
-            log.warning("modbus_write_locked", address=address, count=len(words),
-                        registers=[r.name for r, _ in rest])
+            self._refused("modbus_write_locked", address=address, count=len(words),
+                          registers=[r.name for r, _ in rest])
             return ILLEGAL_FUNCTION
         return self._apply(rest)
 
@@ -143,7 +147,7 @@ class WriteHandler:
             lo = -math.inf if reg.minimum is None else reg.minimum
             hi = math.inf if reg.maximum is None else reg.maximum
             if not lo - 1e-9 <= value <= hi + 1e-9:
-                log.warning("modbus_write_out_of_range", register=reg.name, value=value, minimum=lo, maximum=hi)
+                self._refused("modbus_write_out_of_range", register=reg.name, value=value, minimum=lo, maximum=hi)
                 return ILLEGAL_VALUE
             if reg.command == "command":
                 if raw not in COMMAND_CODES:
@@ -160,7 +164,7 @@ class WriteHandler:
                 log.error("modbus_write_no_answer", changes=changes)
                 return DEVICE_FAILURE
             if problems:
-                log.warning("modbus_write_rejected", changes=changes, problems=problems)
+                self._refused("modbus_write_rejected", changes=changes, problems=problems)
                 return ILLEGAL_VALUE
         for request in commands:
             self._requests.submit(request)

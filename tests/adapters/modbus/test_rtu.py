@@ -76,6 +76,7 @@ async def rtu_adapter(pty_pair: tuple[Path, Path], tmp_path: Path) -> AsyncItera
     q = RequestQueue()
     adapter = ModbusAdapter(cfg, store, SettingsStore(cfg, tmp_path / "s.json", q), q, clock=VirtualClock())
     await adapter.start()
+    store.publish(make_state(cfg))  # the serial port opens once a first snapshot exists
     await wait_for(lambda: adapter.rtu_connected)
     try:
         yield adapter, cfg, store
@@ -126,13 +127,13 @@ async def test_missing_port_is_retried_until_it_appears(tmp_path: Path) -> None:
     q = RequestQueue()
     adapter = ModbusAdapter(cfg, store, SettingsStore(cfg, tmp_path / "s.json", q), q, clock=VirtualClock())
     await adapter.start()  # the port does not exist: start still succeeds
+    store.publish(make_state(cfg))
     proc = None
     try:
         await asyncio.sleep(0.15)
         assert not adapter.rtu_connected
         proc = start_socat(a, b)
         await wait_for(lambda: adapter.rtu_connected)
-        store.publish(make_state(cfg))
         client = AsyncModbusSerialClient(str(b), baudrate=115200, timeout=1, retries=0)
         await client.connect()
         r = await client.read_holding_registers(0, count=1, device_id=7)
