@@ -16,7 +16,7 @@ from typing import Protocol
 from bmsgateway.adapters.modbus.bmsmap import WRITE_BASE, bms_registers
 from bmsgateway.adapters.modbus.pdu import handle_pdu
 from bmsgateway.adapters.modbus.stats import ModbusStats, RateLimitedLog
-from bmsgateway.adapters.modbus.sunspec import sunspec_registers
+from bmsgateway.adapters.modbus.sunspec import set_op_now, sunspec_registers
 from bmsgateway.adapters.modbus.table import EncodeContext, Register, RegisterTable
 from bmsgateway.adapters.modbus.writes import RequestSink, SettingsPort, WriteHandler
 from bmsgateway.clock import Clock
@@ -80,7 +80,15 @@ class RegisterImage:
         self.stats = stats or ModbusStats()
         self.limited_log = limited_log or RateLimitedLog(config.modbus.log_interval_s)
         self.writes = WriteHandler(self.table, settings, requests, config.modbus.pin,
-                                   config.modbus.unlock_timeout_s, clock, self.limited_log)
+                                   config.modbus.unlock_timeout_s, clock, self.limited_log,
+                                   lambda: set_op_now(self._store.latest))
+        inv = self.table.by_name("802.SetInvState") if config.modbus.sunspec.enabled else None
+        #: words whose value changes between snapshots: (address, current value)
+        self._live_words: list[tuple[int, Callable[[], int]]] = [
+            (_UNLOCK_STATUS, lambda: min(0xFFFE, math.ceil(self.writes.unlock_remaining_s()))),
+        ]
+        if inv is not None:
+            self._live_words.append((inv.address, lambda: self.writes.inverter_state))
         self._key: tuple[PackState | None, Config] | None = None
         self._words: list[tuple[int, list[int]]] = []
         self.encodes = 0
@@ -107,9 +115,10 @@ class RegisterImage:
             return _ILLEGAL_ADDRESS
         start, words = blocks[k]
         out = words[address - start : address - start + count]
-        pos = _UNLOCK_STATUS - address
-        if 0 <= pos < count:
-            out[pos] = min(0xFFFE, math.ceil(self.writes.unlock_remaining_s()))
+        for live_address, value in self._live_words:
+            pos = live_address - address
+            if 0 <= pos < count:
+                out[pos] = value()
         return out
 
     def answer(self, pdu: bytes) -> bytes:

@@ -18,7 +18,7 @@ that call accepted the changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -88,6 +88,7 @@ class WriteHandler:
         unlock_timeout_s: float,
         clock: Clock,
         limited_log: RateLimitedLog | None = None,
+        set_op_now: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._table = table
         # refusals are logged rate-limited: a client hammering locked registers costs one line
@@ -98,6 +99,9 @@ class WriteHandler:
         self._timeout_s = unlock_timeout_s
         self._clock = clock
         self._unlocked_until_s = -math.inf
+        self._set_op_now = set_op_now
+        #: SunSpec 802 SetInvState: what the inverter last told us (2 INVERTER_STANDBY until then)
+        self.inverter_state = 2
 
     def unlock_remaining_s(self) -> float:
         return max(0.0, self._unlocked_until_s - self._clock.now())
@@ -142,6 +146,7 @@ class WriteHandler:
     def _apply(self, items: list[tuple[Register, int]]) -> int | None:
         changes: dict[str, Any] = {}
         commands: list[Request] = []
+        inverter_state: int | None = None
         for reg, raw in items:
             value = _engineering(reg, raw)
             lo = -math.inf if reg.minimum is None else reg.minimum
@@ -154,7 +159,15 @@ class WriteHandler:
                     return ILLEGAL_VALUE
                 commands.append(_request(COMMAND_CODES[raw]))
             elif reg.command == "alarm_reset":
-                commands.append(ResetFaults(source=_SOURCE))
+                if raw == 1:  # 0 is a harmless no-op (SunSpec clients write it back)
+                    commands.append(ResetFaults(source=_SOURCE))
+            elif reg.command == "set_op":
+                if raw != self._set_op_now():
+                    self._refused("modbus_write_refused", register=reg.name, value=raw,
+                                  reason="contactors are switched by the protection stage only")
+                    return ILLEGAL_VALUE
+            elif reg.command == "set_inv_state":
+                inverter_state = raw
             elif reg.config_key is not None:
                 changes[reg.config_key] = reg.choices[raw] if reg.choices else value
         if changes:
@@ -166,6 +179,8 @@ class WriteHandler:
             if problems:
                 self._refused("modbus_write_rejected", changes=changes, problems=problems)
                 return ILLEGAL_VALUE
+        if inverter_state is not None:
+            self.inverter_state = inverter_state
         for request in commands:
             self._requests.submit(request)
             log.info("modbus_command", request=type(request).__name__)
