@@ -31,7 +31,9 @@ class ModbusTcpConfig(Section):
         120.0, ge=1.0, le=86400.0, description="a connection that sends nothing for this long is closed"
     )
     frame_timeout_s: float = Field(
-        2.0, ge=0.1, le=60.0, description="a request not complete this long after its first byte closes the connection"
+        0.5, ge=0.1, le=60.0,
+        description="a request still incomplete this long after its first byte closes the connection "
+                    "(a request fits one TCP segment: only stray bytes or a stalled sender leave one incomplete)",
     )
 
 

@@ -102,14 +102,15 @@ async def wait_for_seq(port: int, seq: int, timeout_s: float = 5.0) -> None:
 
 
 def modbus_config(**modbus: Any) -> Config:
-    return parse_config({"modbus": {"tcp": {"enabled": True, "port": 0}, "pin": 4321, **modbus}}, "test")
+    tcp = {"enabled": True, "port": 0, **modbus.pop("tcp", {})}
+    return parse_config({"modbus": {"tcp": tcp, "pin": 4321, **modbus}}, "test")
 
 
-async def start_rig(tmp_path: Path, isolation: str, first_snapshot: bool = True) -> Rig:
+async def start_rig(tmp_path: Path, isolation: str, first_snapshot: bool = True, **modbus: Any) -> Rig:
     """A started adapter; with ``first_snapshot`` a snapshot (seq 1) is published and served."""
     from bmsgateway.adapters.modbus import ModbusAdapter
 
-    cfg = modbus_config()
+    cfg = modbus_config(**modbus)
     requests = RequestQueue()
     overrides = tmp_path / "settings.json"
     settings = SettingsStore(cfg, overrides, requests)
