@@ -128,13 +128,12 @@ class RegisterImage:
         stats.requests += 1
         if reply[0] & 0x80:
             stats.exception_replies += 1
-            if not refused_write:
+            if refused_write:
+                stats.writes_refused += 1  # logged by the write guard, rate-limited
+            else:
                 self.limited_log("modbus_request_refused", function=pdu[0] if pdu else 0, code=reply[1])
         return reply
 
     def write(self, address: int, words: list[int]) -> int | None:
         """Route a write through the guard; None when accepted, else the exception code."""
-        code = self.writes.write(address, words)
-        if code is not None:
-            self.stats.writes_refused += 1
-        return code
+        return self.writes.write(address, words)

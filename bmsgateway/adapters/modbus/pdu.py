@@ -99,7 +99,10 @@ def _words(data: bytes) -> list[int]:
 
 
 def handle_pdu(pdu: bytes, image: RegisterAccess) -> tuple[bytes, bool]:
-    """(response PDU, was it a refused write) for one request PDU (function code first)."""
+    """(response PDU, did the write guard refuse it) for one request PDU (function code first).
+
+    The flag tells the caller whether the refusal was already logged by the guard (``writes.py``).
+    """
     code = _check(pdu) if pdu else ILLEGAL_FUNCTION
     fc = request_fc(pdu)
     if code is not None:
@@ -119,21 +122,21 @@ def handle_pdu(pdu: bytes, image: RegisterAccess) -> tuple[bytes, bool]:
     if fc == WRITE_MULTIPLE:
         address, count = struct.unpack_from(">HH", pdu, 1)
         if not _in_range(address, count):
-            return exception_pdu(fc, ILLEGAL_ADDRESS), True
+            return exception_pdu(fc, ILLEGAL_ADDRESS), False
         result = image.write(address, _words(pdu[6:]))
         return (pdu[:5], False) if result is None else (exception_pdu(fc, result), True)
     if fc == MASK_WRITE:
         address, and_mask, or_mask = struct.unpack_from(">HHH", pdu, 1)
         current = image.read(address, 1)
         if isinstance(current, int):
-            return exception_pdu(fc, current), True
+            return exception_pdu(fc, current), False
         value = (current[0] & and_mask) | (or_mask & ~and_mask & 0xFFFF)
         result = image.write(address, [value])
         return (pdu, False) if result is None else (exception_pdu(fc, result), True)
     # READ_WRITE: the write is performed before the read (spec 6.17)
     raddr, rcount, waddr, wcount = struct.unpack_from(">HHHH", pdu, 1)
     if not (_in_range(raddr, rcount) and _in_range(waddr, wcount)):
-        return exception_pdu(fc, ILLEGAL_ADDRESS), True
+        return exception_pdu(fc, ILLEGAL_ADDRESS), False
     result = image.write(waddr, _words(pdu[10:]))
     if result is not None:
         return exception_pdu(fc, result), True
