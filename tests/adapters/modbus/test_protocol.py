@@ -180,3 +180,20 @@ async def test_counters_reach_the_daemon_from_the_modbus_process(rig: Rig) -> No
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"counters not mirrored: {rig.adapter.stats}")
+
+
+def test_rate_limited_log_summarises_per_interval() -> None:
+    from bmsgateway.adapters.modbus.stats import RateLimitedLog
+
+    now = [0.0]
+    limited = RateLimitedLog(60.0, now=lambda: now[0])
+    with structlog.testing.capture_logs() as logs:
+        for i in range(1000):
+            now[0] = i * 0.1  # 100 s of a client hammering
+            limited("modbus_write_locked", address=1010)
+        now[0] = 200.0
+        limited.flush()
+    events = [(e["event"], e.get("count")) for e in logs]
+    # the first occurrence with details, one summary when the 60 s window closed, one for the rest
+    assert events == [("modbus_write_locked", None), ("modbus_write_locked_repeated", 600),
+                      ("modbus_write_locked_repeated", 399)]
