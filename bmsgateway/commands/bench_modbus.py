@@ -200,6 +200,7 @@ async def _phase(kind: str, clients: int, procs: int, seconds: float, nice: int)
                 ok = errors = 0
             else:
                 if ours:
+                    await daemon.adapters[0].wait_serving()  # opens once the first snapshot exists
                     port = daemon.adapters[0].tcp_port
                 else:
                     bare = _BareServer(BMS_MAP_END)

@@ -8,10 +8,14 @@ from pydantic import Field
 
 from bmsgateway.config.base import Section
 
-__all__ = ["DEFAULT_PIN", "ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig", "SunSpecConfig"]
+__all__ = [
+    "DEFAULT_PIN", "DEFAULT_SERIAL_NUMBER", "ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig", "SunSpecConfig",
+]
 
 #: The factory PIN; the daemon warns at start while it is still in use.
 DEFAULT_PIN = 1234
+#: The factory SunSpec serial number; the daemon warns at start while it is still in use.
+DEFAULT_SERIAL_NUMBER = "0000000001"
 
 
 class ModbusTcpConfig(Section):
@@ -20,6 +24,17 @@ class ModbusTcpConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(5020, ge=0, le=65535, description="0 picks a free port (tests)")
+    max_connections: int = Field(
+        32, ge=1, le=1024, description="connections beyond this are closed at once (counted as refused)"
+    )
+    idle_timeout_s: float = Field(
+        120.0, ge=1.0, le=86400.0, description="a connection that sends nothing for this long is closed"
+    )
+    frame_timeout_s: float = Field(
+        0.5, ge=0.1, le=60.0,
+        description="a request still incomplete this long after its first byte closes the connection "
+                    "(a request fits one TCP segment: only stray bytes or a stalled sender leave one incomplete)",
+    )
 
 
 class ModbusRtuConfig(Section):
@@ -43,7 +58,7 @@ class SunSpecConfig(Section):
     )
     manufacturer: str = Field("bmsgateway", max_length=32)
     model: str = Field("bmsgateway LTC681x BMS", max_length=32)
-    serial_number: str = Field("0000000001", max_length=32)
+    serial_number: str = Field(DEFAULT_SERIAL_NUMBER, max_length=32, description="set one per device")
 
 
 class ModbusConfig(Section):
@@ -55,3 +70,7 @@ class ModbusConfig(Section):
     sunspec: SunSpecConfig = SunSpecConfig()
     pin: int = Field(DEFAULT_PIN, ge=0, le=9999, description="PIN that unlocks writes; change it")
     unlock_timeout_s: float = Field(300.0, ge=5.0, le=86400.0)
+    log_interval_s: float = Field(
+        60.0, ge=1.0, le=86400.0,
+        description="refused writes and protocol errors: first logged, then one summary line per interval",
+    )

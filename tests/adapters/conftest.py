@@ -82,6 +82,7 @@ class Rig:
     async def publish(self, state: PackState) -> None:
         """Publish, then wait until the server shows it (the Modbus process gets it over a pipe)."""
         self.store.publish(state)
+        assert await self.adapter.wait_serving(), "the listener did not open after the first snapshot"
         await wait_for_seq(self.port, state.seq)
 
 
@@ -101,13 +102,15 @@ async def wait_for_seq(port: int, seq: int, timeout_s: float = 5.0) -> None:
 
 
 def modbus_config(**modbus: Any) -> Config:
-    return parse_config({"modbus": {"tcp": {"enabled": True, "port": 0}, "pin": 4321, **modbus}}, "test")
+    tcp = {"enabled": True, "port": 0, **modbus.pop("tcp", {})}
+    return parse_config({"modbus": {"tcp": tcp, "pin": 4321, **modbus}}, "test")
 
 
-async def start_rig(tmp_path: Path, isolation: str) -> Rig:
+async def start_rig(tmp_path: Path, isolation: str, first_snapshot: bool = True, **modbus: Any) -> Rig:
+    """A started adapter; with ``first_snapshot`` a snapshot (seq 1) is published and served."""
     from bmsgateway.adapters.modbus import ModbusAdapter
 
-    cfg = modbus_config()
+    cfg = modbus_config(**modbus)
     requests = RequestQueue()
     overrides = tmp_path / "settings.json"
     settings = SettingsStore(cfg, overrides, requests)
@@ -116,7 +119,10 @@ async def start_rig(tmp_path: Path, isolation: str) -> Rig:
     adapter = ModbusAdapter(cfg, store, settings, requests, clock=clock, started_s=0.0,
                             isolation=isolation)  # type: ignore[arg-type]
     await adapter.start()
-    return Rig(adapter, cfg, store, settings, requests, clock, overrides)
+    rig = Rig(adapter, cfg, store, settings, requests, clock, overrides)
+    if first_snapshot:
+        await rig.publish(make_state(cfg))
+    return rig
 
 
 @pytest.fixture

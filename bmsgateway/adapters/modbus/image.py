@@ -1,24 +1,22 @@
-"""The encoded register image and the per-request ``action`` hook pymodbus calls.
+"""The encoded register image: what a read returns and where a write goes.
 
 Why an image: a read is then a slice of a list, whatever the map contains. The image is
 re-encoded at most once per new snapshot or config object, and only when a request comes in
-(an idle server encodes nothing). pymodbus API used: ``SimDevice``/``SimData`` with an ``action``
-hook, the datastore API that replaces ``ModbusDeviceContext`` in pymodbus 4. Addresses are 0-based
-PDU addresses end to end; there is no +1 offset anywhere.
+(an idle server encodes nothing). Addresses are 0-based PDU addresses end to end; there is no +1
+offset anywhere. The application layer (``pdu.py``) calls ``read`` and ``write``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from pymodbus.constants import ExcCodes
-from pymodbus.simulator import SimData, SimDevice
-from pymodbus.simulator.simutils import DataType
-
 from bmsgateway.adapters.modbus.bmsmap import WRITE_BASE, bms_registers
-from bmsgateway.adapters.modbus.sunspec import sunspec_registers
+from bmsgateway.adapters.modbus.pdu import handle_pdu
+from bmsgateway.adapters.modbus.stats import ModbusStats, RateLimitedLog
+from bmsgateway.adapters.modbus.sunspec import set_op_now, sunspec_registers
 from bmsgateway.adapters.modbus.table import EncodeContext, Register, RegisterTable
 from bmsgateway.adapters.modbus.writes import RequestSink, SettingsPort, WriteHandler
 from bmsgateway.clock import Clock
@@ -27,8 +25,7 @@ from bmsgateway.state import PackState
 
 __all__ = ["RegisterImage", "StateSource", "build_registers"]
 
-_WRITE_FCS = frozenset({6, 16, 22, 23})
-_REGISTER_FCS = frozenset({3, 4}) | _WRITE_FCS
+_ILLEGAL_ADDRESS = 0x02
 _UNLOCK_STATUS = WRITE_BASE + 1
 
 
@@ -69,6 +66,8 @@ class RegisterImage:
         requests: RequestSink,
         clock: Clock,
         uptime_s: Callable[[], float],
+        stats: ModbusStats | None = None,
+        limited_log: RateLimitedLog | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -76,18 +75,27 @@ class RegisterImage:
         self.table = RegisterTable(build_registers(config))
         # one table per contiguous block, so that encoding never walks the gap between blocks
         self._blocks = [RegisterTable(rows) for rows in _contiguous(self.table.registers)]
+        self._starts = [b.start for b in self._blocks]
+        self._ends = [b.end for b in self._blocks]
+        self.stats = stats or ModbusStats()
+        self.limited_log = limited_log or RateLimitedLog(config.modbus.log_interval_s)
         self.writes = WriteHandler(self.table, settings, requests, config.modbus.pin,
-                                   config.modbus.unlock_timeout_s, clock)
+                                   config.modbus.unlock_timeout_s, clock, self.limited_log,
+                                   lambda: set_op_now(self._store.latest))
+        inv = self.table.by_name("802.SetInvState") if config.modbus.sunspec.enabled else None
+        #: words whose value changes between snapshots: (address, current value)
+        self._live_words: list[tuple[int, Callable[[], int]]] = [
+            (_UNLOCK_STATUS, lambda: min(0xFFFE, math.ceil(self.writes.unlock_remaining_s()))),
+        ]
+        if inv is not None:
+            self._live_words.append((inv.address, lambda: self.writes.inverter_state))
         self._key: tuple[PackState | None, Config] | None = None
         self._words: list[tuple[int, list[int]]] = []
-        self._loaded: dict[int, tuple[PackState | None, Config]] = {}
         self.encodes = 0
 
-    def device(self) -> SimDevice:
-        """A pymodbus device answering any unit id (RTU filters ids before this)."""
-        blocks = [SimData(b.start, count=b.end - b.start, values=0, datatype=DataType.REGISTERS)
-                  for b in self._blocks]
-        return SimDevice(0, simdata=blocks, action=self.action)
+    def has_snapshot(self) -> bool:
+        """True once the daemon published a first snapshot (the listeners open only then)."""
+        return self._store.latest is not None
 
     def current_words(self) -> list[tuple[int, list[int]]]:
         """(start address, words) per block for the latest snapshot and config, encoded once per change."""
@@ -99,37 +107,33 @@ class RegisterImage:
             self.encodes += 1
         return self._words
 
-    def _load(self, registers: list[int], start_address: int) -> None:
+    def read(self, address: int, count: int) -> list[int] | int:
+        """``count`` words from ``address``, or 02 when any of them is outside the served blocks."""
         blocks = self.current_words()
-        assert self._key is not None
-        if self._loaded.get(id(registers)) is not self._key:
-            for start, words in blocks:
-                off = start - start_address
-                registers[off : off + len(words)] = words
-            self._loaded[id(registers)] = self._key
-        pos = _UNLOCK_STATUS - start_address
-        if 0 <= pos < len(registers):
-            registers[pos] = min(0xFFFE, math.ceil(self.writes.unlock_remaining_s()))
+        k = bisect.bisect_right(self._starts, address) - 1
+        if k < 0 or address + count > self._ends[k]:
+            return _ILLEGAL_ADDRESS
+        start, words = blocks[k]
+        out = words[address - start : address - start + count]
+        for live_address, value in self._live_words:
+            pos = live_address - address
+            if 0 <= pos < count:
+                out[pos] = value()
+        return out
 
-    async def action(
-        self,
-        function_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        registers: list[int],
-        set_values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        """pymodbus hook: refresh the image, refuse bit access, route writes through the guard."""
-        if function_code not in _REGISTER_FCS:
-            return ExcCodes.ILLEGAL_FUNCTION  # coils / discrete inputs would alias register bits
-        self._load(registers, start_address)
-        if function_code in _WRITE_FCS and set_values is not None:
-            words = [int(v) for v in set_values]
-            code = self.writes.write(address, words)
-            if code is not None:
-                return ExcCodes(code)
-            self._load(registers, start_address)  # config may have changed: show the new values
-            off = address - start_address
-            set_values[:] = registers[off : off + len(words)]  # type: ignore[assignment]
-        return None
+    def answer(self, pdu: bytes) -> bytes:
+        """The response PDU to one request PDU; counts it, logs refusals rate-limited."""
+        reply, refused_write = handle_pdu(pdu, self)
+        stats = self.stats
+        stats.requests += 1
+        if reply[0] & 0x80:
+            stats.exception_replies += 1
+            if refused_write:
+                stats.writes_refused += 1  # logged by the write guard, rate-limited
+            else:
+                self.limited_log("modbus_request_refused", function=pdu[0] if pdu else 0, code=reply[1])
+        return reply
+
+    def write(self, address: int, words: list[int]) -> int | None:
+        """Route a write through the guard; None when accepted, else the exception code."""
+        return self.writes.write(address, words)

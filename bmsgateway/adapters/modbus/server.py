@@ -27,12 +27,13 @@ from bmsgateway.adapters.base import AdapterPorts
 from bmsgateway.adapters.modbus.image import RegisterImage, StateSource, build_registers
 from bmsgateway.adapters.modbus.isolation import ProcessLink
 from bmsgateway.adapters.modbus.servers import Servers
+from bmsgateway.adapters.modbus.stats import ModbusStats
 from bmsgateway.adapters.modbus.writes import RequestSink, SettingsPort
 from bmsgateway.clock import Clock, RealClock
-from bmsgateway.config.modbus import DEFAULT_PIN
+from bmsgateway.config.modbus import DEFAULT_PIN, DEFAULT_SERIAL_NUMBER
 from bmsgateway.config.model import Config
 
-__all__ = ["ModbusAdapter", "RegisterImage", "build_registers"]
+__all__ = ["ModbusAdapter", "ModbusStats", "RegisterImage", "build_registers"]
 
 log = structlog.get_logger("modbus")
 
@@ -68,6 +69,8 @@ class ModbusAdapter:
         self.isolation = isolation
         self.tcp_port: int | None = None  #: bound TCP port (useful with port 0)
         self.rtu_connected = False
+        #: counters of requests, refusals, protocol errors and connections (read by the metrics exporter)
+        self.stats = ModbusStats()
         #: the register image (thread isolation only; in process isolation it lives in the child)
         self.image: RegisterImage | None = None
         self._link: ProcessLink | None = None
@@ -75,6 +78,7 @@ class ModbusAdapter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._serving = threading.Event()
         self._start_error: str | None = None
 
     name = "modbus"
@@ -93,11 +97,18 @@ class ModbusAdapter:
             self.tcp_port = value
         elif kind == "rtu_connected":
             self.rtu_connected = bool(value)
+        elif kind == "serving":
+            self._serving.set()
+        elif kind == "stats":
+            self.stats.update(value)
 
     async def start(self) -> None:
         if self._config.modbus.pin == DEFAULT_PIN:
             log.warning("modbus_default_pin", pin=DEFAULT_PIN,
                         hint="set modbus.pin in the config file; anyone on the network can unlock writes")
+        if self._config.modbus.sunspec.enabled and self._config.modbus.sunspec.serial_number == DEFAULT_SERIAL_NUMBER:
+            log.warning("modbus_default_serial_number", serial_number=DEFAULT_SERIAL_NUMBER,
+                        hint="set modbus.sunspec.serial_number: SunSpec clients tell devices apart by it")
         if self.isolation == "process":
             self._link = ProcessLink(self._config, self._store, self._settings, self._requests, self._clock,
                                      self._started_s, self._status)
@@ -106,7 +117,7 @@ class ModbusAdapter:
             error = self._link.error if self._link.ready.is_set() else "timed out"
         else:
             self.image = RegisterImage(self._config, self._store, self._settings, self._requests, self._clock,
-                                       lambda: self._clock.now() - self._started_s)
+                                       lambda: self._clock.now() - self._started_s, stats=self.stats)
             self._thread = threading.Thread(target=self._run_thread, name="modbus", daemon=True)
             self._thread.start()
             await asyncio.to_thread(self._ready.wait, 10.0)
@@ -114,6 +125,10 @@ class ModbusAdapter:
         if error is not None:
             await self.stop()
             raise RuntimeError(f"modbus adapter failed to start: {error}")
+
+    async def wait_serving(self, timeout_s: float = 10.0) -> bool:
+        """Until the listeners accept requests (they open once the first snapshot exists)."""
+        return await asyncio.to_thread(self._serving.wait, timeout_s)
 
     async def stop(self) -> None:
         if self._link is not None:

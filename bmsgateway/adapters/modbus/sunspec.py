@@ -182,6 +182,31 @@ _STATE_802 = {"init": 2, "precharge": 2, "ready": 3, "fault": 99, "stopped": 1}
 _STATE_VND = {st.value: st.code for st in ControlState}  # the vocabulary's numbering, as the flat map
 
 
+def discharge_voltage_limit_v(config: Config) -> float:
+    """The pack voltage below which the inverter must stop discharging (SunSpec 802 ``VMin``)."""
+    return config.pack.cell_count * config.pack.limits.vmin_v
+
+
+def _heartbeat(ctx: EncodeContext) -> Value:
+    """Seconds of uptime, wrapping below the u16 "not implemented" value; None before a snapshot."""
+    if ctx.state is None or ctx.uptime_s != ctx.uptime_s:
+        return None
+    return int(ctx.uptime_s) % 0xFFFF
+
+
+SET_OP_CONNECT, SET_OP_DISCONNECT = 1, 2
+INVERTER_STANDBY = 2
+
+
+def _set_op(s: PackState) -> int:
+    return SET_OP_CONNECT if any(c.commanded for c in s.protection.contactors) else SET_OP_DISCONNECT
+
+
+def set_op_now(state: PackState | None) -> int | None:
+    """What ``SetOp`` reads for ``state`` (the write guard accepts only this value)."""
+    return None if state is None else _set_op(state)
+
+
 def _contactor_bits(s: PackState) -> int:
     return sum(1 << i for i, c in enumerate(s.protection.contactors[:32]) if c.commanded)
 
@@ -197,6 +222,22 @@ def _module_cells(s: PackState, m: _Module) -> tuple[float, ...]:
 
 def _module_temps(s: PackState, m: _Module) -> tuple[float, ...]:
     return s.measurement.temperatures_c[m.first_temp : m.first_temp + m.temps]
+
+
+def _cell_thermistor(m: _Module, k: int) -> int | None:
+    """Index (pack-wide) of the thermistor that stands for cell ``k`` (0-based within ``m``)."""
+    if m.temps == 0:
+        return None
+    return m.first_temp + min(m.temps - 1, k * m.temps // m.cells)
+
+
+def _module_cell_temps(s: PackState, m: _Module) -> list[float]:
+    temps = s.measurement.temperatures_c
+    out: list[float] = []
+    for k in range(m.cells):
+        t = _cell_thermistor(m, k)
+        out.append(temps[t] if t is not None and t < len(temps) else math.nan)
+    return out
 
 
 def _module_soc(s: PackState, m: _Module) -> Value:
@@ -239,13 +280,41 @@ def _scales(config: Config) -> _Scales:
     v_max = pack.cell_count * 5.0
     a_max = max(100.0, 4.0 * max(lim.max_charge_current_a, lim.max_discharge_current_a))
     wh = pack.capacity_ah * pack.limits.nominal_v * pack.cell_count
-    w_rate = max(lim.max_charge_current_a, lim.max_discharge_current_a) * pack.cell_count * pack.limits.vmax_v
+    w_rate = max(lim.max_charge_current_a, lim.max_discharge_current_a) * pack.cell_count * pack.limits.nominal_v
     return _Scales(
         v=_sf(v_max, False), cell_v=-3, a=_sf(a_max, True),
         a_max=_sf(max(lim.max_charge_current_a, lim.max_discharge_current_a, 1.0), False),
         w=_sf(v_max * a_max, True), ah=_sf(pack.capacity_ah, False), wh=_sf(wh, False),
         w_max=_sf(max(w_rate, 1.0), False),
     )
+
+
+#: 802 points a client may write (after the PIN): write handler kind, allowed raw range
+_WRITABLE_802: dict[str, tuple[str, int, int]] = {
+    "AlmRst": ("alarm_reset", 0, 1),
+    "SetOp": ("set_op", SET_OP_CONNECT, SET_OP_DISCONNECT),
+    "SetInvState": ("set_inv_state", 1, 3),
+}
+
+
+#: what a reader must know about points whose source is a choice (shown in the register docs)
+_NOTES: dict[tuple[int, str], str] = {
+    (802, "VMax"): "the charge voltage limit (CVL) the protection stage sends on every protocol",
+    (802, "VMin"): "the discharge voltage limit: cells x pack.chemistry.vmin_v",
+    (802, "WChaRteMax"): "max charge current x cells x nominal cell voltage",
+    (802, "WDisChaRteMax"): "max discharge current x cells x nominal cell voltage",
+    (802, "Hb"): "seconds of uptime, mod 65535",
+    (802, "AlmRst"): "needs the PIN; 1 resets latched faults, 0 is a no-op",
+    (802, "SetOp"): "1 while a contactor is commanded closed, else 2; needs the PIN; writing the present "
+                    "state is accepted, a change is refused with 03 (the protection stage decides)",
+    (802, "SetInvState"): "needs the PIN; the inverter reports its state, read back as written "
+                          "(2 until written)",
+    (805, "CellTmp"): "thermistor floor(k x T / C) of the module for cell k (0-based) of C cells and T thermistors",
+    (805, "CellTmpMaxCell"): "first cell (1-based, in the module) whose CellTmp is the maximum",
+    (805, "CellTmpMinCell"): "first cell (1-based, in the module) whose CellTmp is the minimum",
+    (804, "ModCellTmpMaxCell"): "first cell (1-based, in the module) whose CellTmp is the maximum",
+    (804, "ModCellTmpMinCell"): "first cell (1-based, in the module) whose CellTmp is the minimum",
+}
 
 
 # --- model layout ---------------------------------------------------------------------------------
@@ -293,9 +362,13 @@ def _layout(
             source = _const(sfs[p["name"]]) if p["name"] in sfs else None
         else:
             source = values.get(p["name"])
-        if model_id == 802 and p["name"] == "AlmRst":
-            access, command = "rw", "alarm_reset"
+        minimum = maximum = None
+        if model_id == 802 and p["name"] in _WRITABLE_802:
+            access, command, minimum, maximum = "rw", *_WRITABLE_802[p["name"]]
         desc = str(p.get("label") or p.get("desc") or p["name"])
+        note = _NOTES.get((model_id, str(p["name"])))
+        if note:
+            desc += f" -- {note}"
         if isinstance(sf_name, str):
             desc += f" (scale {sf_name})"
         if source is None and ptype not in ("pad",):
@@ -304,8 +377,8 @@ def _layout(
         enum = tuple((int(s["value"]), str(s["name"])) for s in p.get("symbols", []) if ptype == "enum16")
         rows.append(Register(
             addr, name, dtype, desc, source, unit=unit, scale=scale, access="rw" if access == "rw" else "ro",
-            size=size if dtype == "string" else 0, minimum=1 if command else None,
-            maximum=1 if command else None, bits=bits, enum=enum, group=heading, command=command,
+            size=size if dtype == "string" else 0, minimum=minimum,
+            maximum=maximum, bits=bits, enum=enum, group=heading, command=command,
         ))
         return addr + size
 
@@ -338,14 +411,15 @@ def _battery(config: Config, sc: _Scales) -> tuple[dict[str, Src], dict[str, int
     values: dict[str, Src] = {
         "AHRtg": lambda c: c.config.pack.capacity_ah,
         "WHRtg": lambda c: c.config.pack.capacity_ah * c.config.pack.limits.nominal_v * c.config.pack.cell_count,
-        "WChaRteMax": _const(lim.max_charge_current_a * n * limits.vmax_v),
+        "WChaRteMax": _const(lim.max_charge_current_a * n * limits.nominal_v),
         "WDisChaRteMax": _const(lim.max_discharge_current_a * n * limits.nominal_v),
+        "SetOp": _live(lambda s, c: _set_op(s)), "SetInvState": _const(INVERTER_STANDBY),
         "SoCMax": _const(100.0), "SoCMin": _const(0.0),
         "SoC": _live(lambda s, c: s.estimate.soc_pct), "DoD": _live(lambda s, c: s.estimate.dod_pct),
         "SoH": _live(lambda s, c: s.estimate.soh_pct),
         "NCyc": _live(lambda s, c: math.floor(s.estimate.equivalent_cycles)),
         "ChaSt": _live(_charge_status), "LocRemCtl": _const(1),
-        "Hb": _live(lambda s, c: s.seq & 0xFFFF), "AlmRst": _const(0), "Typ": _const(4),
+        "Hb": _heartbeat, "AlmRst": _const(0), "Typ": _const(4),
         "State": _live(lambda s, c: _STATE_802.get(s.protection.state)),
         "StateVnd": _live(lambda s, c: _STATE_VND.get(s.protection.state)),
         "Evt1": _live(lambda s, c: evt1_bits(s.protection.fault_bits, s.protection.warning_bits)),
@@ -353,8 +427,8 @@ def _battery(config: Config, sc: _Scales) -> tuple[dict[str, Src], dict[str, int
         "EvtVnd1": _live(lambda s, c: s.protection.fault_bits),
         "EvtVnd2": _live(lambda s, c: s.protection.warning_bits),
         "V": _live(lambda s, c: s.pack_voltage_v),
-        "VMax": lambda c: c.config.pack.cell_count * c.config.pack.limits.vmax_v,
-        "VMin": lambda c: c.config.pack.cell_count * c.config.pack.limits.vmin_v,
+        "VMax": _live(lambda s, c: s.protection.cvl_v),
+        "VMin": lambda c: discharge_voltage_limit_v(c.config),
         "CellVMax": _live(lambda s, c: s.max_cell_v), "CellVMaxStr": _live(lambda s, c: 1),
         "CellVMaxMod": _live(lambda s, c: _board_of_cell(c, s.max_cell_index)),
         "CellVMin": _live(lambda s, c: s.min_cell_v), "CellVMinStr": _live(lambda s, c: 1),
@@ -423,6 +497,10 @@ def _cell_voltage_source(i: int) -> Src:
     return _live(lambda s, c: s.measurement.cell_voltages_v[i])
 
 
+def _cell_temp_source(m: _Module, k: int) -> Src:
+    return _live(lambda s, c: _module_cell_temps(s, m)[k])
+
+
 def _cell_status_source(i: int) -> Src:
     """CellSt bit 0 CELL_IS_BALANCING."""
     return _live(lambda s, c: 1 if i < len(s.protection.balancing) and s.protection.balancing[i] else 0)
@@ -436,9 +514,9 @@ def _module_summary(m: _Module, cell_prefix: str, tmp_prefix: str, idx_suffix: s
         f"{cell_prefix}Min{idx_suffix}": _live(lambda s, c: _stat(_module_cells(s, m), "argmin")),
         f"{cell_prefix}Avg": _live(lambda s, c: _stat(_module_cells(s, m), "avg")),
         f"{tmp_prefix}Max": _live(lambda s, c: _stat(_module_temps(s, m), "max")),
-        f"{tmp_prefix}Max{idx_suffix}": _live(lambda s, c: _stat(_module_temps(s, m), "argmax")),
+        f"{tmp_prefix}Max{idx_suffix}": _live(lambda s, c: _stat(_module_cell_temps(s, m), "argmax")),
         f"{tmp_prefix}Min": _live(lambda s, c: _stat(_module_temps(s, m), "min")),
-        f"{tmp_prefix}Min{idx_suffix}": _live(lambda s, c: _stat(_module_temps(s, m), "argmin")),
+        f"{tmp_prefix}Min{idx_suffix}": _live(lambda s, c: _stat(_module_cell_temps(s, m), "argmin")),
         f"{tmp_prefix}Avg": _live(lambda s, c: _stat(_module_temps(s, m), "avg")),
     }
 
@@ -485,7 +563,8 @@ def _module(config: Config, sc: _Scales, m: _Module) -> tuple[dict[str, Src], di
     cells: list[dict[str, Src]] = []
     for k in range(m.cells):
         i = m.first_cell + k
-        cells.append({"CellV": _cell_voltage_source(i), "CellSt": _cell_status_source(i)})
+        cells.append({"CellV": _cell_voltage_source(i), "CellSt": _cell_status_source(i),
+                      "CellTmp": _cell_temp_source(m, k)})
     return values, sfs, cells
 
 

@@ -18,12 +18,13 @@ that call accepted the changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
 
 from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES
+from bmsgateway.adapters.modbus.stats import RateLimitedLog
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
@@ -84,14 +85,21 @@ class WriteHandler:
         pin: int,
         unlock_timeout_s: float,
         clock: Clock,
+        limited_log: RateLimitedLog | None = None,
+        set_op_now: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._table = table
+        # refusals are logged rate-limited: a client hammering locked registers costs one line
+        self._refused = limited_log or RateLimitedLog(60.0)
         self._settings = settings
         self._requests = requests
         self._pin = pin
         self._timeout_s = unlock_timeout_s
         self._clock = clock
         self._unlocked_until_s = -math.inf
+        self._set_op_now = set_op_now
+        #: SunSpec 802 SetInvState: what the inverter last told us (2 INVERTER_STANDBY until then)
+        self.inverter_state = 2
 
     def unlock_remaining_s(self) -> float:
         return max(0.0, self._unlocked_until_s - self._clock.now())
@@ -100,23 +108,23 @@ class WriteHandler:
         """Apply a write; returns a Modbus exception code, or None when accepted."""
         parsed = self._parse(address, words)
         if isinstance(parsed, int):
-            log.warning("modbus_write_refused", address=address, count=len(words), code=parsed,
-                        reason="address not writable")
+            self._refused("modbus_write_refused", address=address, count=len(words), code=parsed,
+                          reason="address not writable")
             return parsed
         pins = [(reg, raw) for reg, raw in parsed if reg.command == "pin"]
         rest = [(reg, raw) for reg, raw in parsed if reg.command != "pin"]
         for _reg, raw in pins:
             if raw != self._pin:
                 self._unlocked_until_s = -math.inf
-                log.warning("modbus_wrong_pin", address=address)
+                self._refused("modbus_wrong_pin", address=address)
                 return ILLEGAL_VALUE
             self._unlocked_until_s = self._clock.now() + self._timeout_s
             log.info("modbus_unlocked", timeout_s=self._timeout_s)
         if not rest:
             return None
         if self.unlock_remaining_s() <= 0.0:
-            log.warning("modbus_write_locked", address=address, count=len(words),
-                        registers=[r.name for r, _ in rest])
+            self._refused("modbus_write_locked", address=address, count=len(words),
+                          registers=[r.name for r, _ in rest])
             return ILLEGAL_FUNCTION
         return self._apply(rest)
 
@@ -136,19 +144,28 @@ class WriteHandler:
     def _apply(self, items: list[tuple[Register, int]]) -> int | None:
         changes: dict[str, Any] = {}
         commands: list[Request] = []
+        inverter_state: int | None = None
         for reg, raw in items:
             value = _engineering(reg, raw)
             lo = -math.inf if reg.minimum is None else reg.minimum
             hi = math.inf if reg.maximum is None else reg.maximum
             if not lo - 1e-9 <= value <= hi + 1e-9:
-                log.warning("modbus_write_out_of_range", register=reg.name, value=value, minimum=lo, maximum=hi)
+                self._refused("modbus_write_out_of_range", register=reg.name, value=value, minimum=lo, maximum=hi)
                 return ILLEGAL_VALUE
             if reg.command == "command":
                 if raw not in COMMAND_CODES:
                     return ILLEGAL_VALUE
                 commands.append(_request(COMMAND_CODES[raw]))
             elif reg.command == "alarm_reset":
-                commands.append(ResetFaults(source=_SOURCE))
+                if raw == 1:  # 0 is a harmless no-op (SunSpec clients write it back)
+                    commands.append(ResetFaults(source=_SOURCE))
+            elif reg.command == "set_op":
+                if raw != self._set_op_now():
+                    self._refused("modbus_write_refused", register=reg.name, value=raw,
+                                  reason="contactors are switched by the protection stage only")
+                    return ILLEGAL_VALUE
+            elif reg.command == "set_inv_state":
+                inverter_state = raw
             elif reg.config_key is not None:
                 changes[reg.config_key] = reg.choices[raw] if reg.choices else value
         if changes:
@@ -158,8 +175,10 @@ class WriteHandler:
                 log.error("modbus_write_no_answer", changes=changes)
                 return DEVICE_FAILURE
             if problems:
-                log.warning("modbus_write_rejected", changes=changes, problems=problems)
+                self._refused("modbus_write_rejected", changes=changes, problems=problems)
                 return ILLEGAL_VALUE
+        if inverter_state is not None:
+            self.inverter_state = inverter_state
         for request in commands:
             self._requests.submit(request)
             log.info("modbus_command", request=type(request).__name__)

@@ -25,7 +25,9 @@ async def test_daemon_snapshot_matches_what_modbus_serves(tmp_path: Path) -> Non
     daemon.cycle.listeners.append(keep)
     await daemon.start()
     try:
-        port = daemon.adapters[0].tcp_port
+        adapter: Any = daemon.adapters[0]
+        assert await adapter.wait_serving()  # the listener opens once the first snapshot exists
+        port = adapter.tcp_port
         async with AsyncModbusTcpClient("127.0.0.1", port=port) as client:
             checked = 0
             for _ in range(20):

@@ -63,8 +63,8 @@ def pty_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def rtu_config(port: Path, **rtu: Any) -> Any:
-    return parse_config({"modbus": {"unit_id": 7, "rtu": {"enabled": True, "port": str(port), "baudrate": 115200,
-                                                          **rtu}}}, "test")
+    rtu_section = {"enabled": True, "port": str(port), "baudrate": 115200, **rtu}
+    return parse_config({"modbus": {"unit_id": 7, "tcp": {"enabled": False}, "rtu": rtu_section}}, "test")
 
 
 @pytest.fixture
@@ -76,6 +76,7 @@ async def rtu_adapter(pty_pair: tuple[Path, Path], tmp_path: Path) -> AsyncItera
     q = RequestQueue()
     adapter = ModbusAdapter(cfg, store, SettingsStore(cfg, tmp_path / "s.json", q), q, clock=VirtualClock())
     await adapter.start()
+    store.publish(make_state(cfg))  # the serial port opens once a first snapshot exists
     await wait_for(lambda: adapter.rtu_connected)
     try:
         yield adapter, cfg, store
@@ -126,13 +127,13 @@ async def test_missing_port_is_retried_until_it_appears(tmp_path: Path) -> None:
     q = RequestQueue()
     adapter = ModbusAdapter(cfg, store, SettingsStore(cfg, tmp_path / "s.json", q), q, clock=VirtualClock())
     await adapter.start()  # the port does not exist: start still succeeds
+    store.publish(make_state(cfg))
     proc = None
     try:
         await asyncio.sleep(0.15)
         assert not adapter.rtu_connected
         proc = start_socat(a, b)
         await wait_for(lambda: adapter.rtu_connected)
-        store.publish(make_state(cfg))
         client = AsyncModbusSerialClient(str(b), baudrate=115200, timeout=1, retries=0)
         await client.connect()
         r = await client.read_holding_registers(0, count=1, device_id=7)
@@ -148,3 +149,57 @@ async def test_missing_port_is_retried_until_it_appears(tmp_path: Path) -> None:
             proc.terminate()
             proc.wait(5)
         await adapter.stop()
+
+
+def rtu_frame(unit: int, pdu: bytes) -> bytes:
+    from bmsgateway.adapters.modbus.rtu import crc16
+
+    adu = bytes([unit]) + pdu
+    return adu + crc16(adu)
+
+
+async def test_rtu_resynchronises_after_garbage_bad_crc_and_truncated_frames(
+    rtu_adapter: Any, pty_pair: tuple[Path, Path]
+) -> None:
+    import serial
+
+    adapter, _, _ = rtu_adapter
+    read0 = rtu_frame(7, bytes([3, 0, 0, 0, 1]))
+    answer0 = rtu_frame(7, bytes([3, 2, 0, 1]))  # register 0 (map version) = 1
+    bad_crc = read0[:-1] + bytes([read0[-1] ^ 0xFF])
+    line = serial.Serial(str(pty_pair[1]), baudrate=115200, timeout=1.0)
+
+    def exchange(payload: bytes, expect: int, pause_s: float = 0.0) -> bytes:
+        line.reset_input_buffer()
+        if pause_s:
+            line.write(payload[:-len(read0)])
+            line.flush()
+            import time
+
+            time.sleep(pause_s)
+            payload = payload[-len(read0):]
+        line.write(payload)
+        return bytes(line.read(expect))
+
+    try:
+        cases = {
+            "noise before a frame": (b"\xde\xad\xbe\xef\x00\xff\x07" + read0, 0.0),
+            "bad CRC, then a frame": (bad_crc + read0, 0.0),
+            "truncated frame, then a frame": (read0[:5] + read0, 0.0),
+            "truncated write announcing 200 bytes, then a frame": (bytes([7, 16, 0, 0, 0, 100, 200, 1]) + read0, 0.0),
+            "noise, a pause, then a frame": (b"\x07\x03\x00\x00" + read0, 0.2),
+            "bad CRC, a pause, then a frame": (bad_crc + read0, 0.2),
+        }
+        for name, (payload, pause_s) in cases.items():
+            got = await asyncio.to_thread(exchange, payload, len(answer0), pause_s)
+            assert got == answer0, name
+        # a well-framed request we do not support gets the spec exception, exactly
+        got = await asyncio.to_thread(exchange, rtu_frame(7, bytes([0x41, 1, 2])), 5)
+        assert got == rtu_frame(7, b"\xc1\x01")
+        got = await asyncio.to_thread(exchange, rtu_frame(7, bytes([3, 0, 0, 0, 0])), 5)
+        assert got == rtu_frame(7, b"\x83\x03")
+        got = await asyncio.to_thread(exchange, rtu_frame(7, bytes([8, 0x12, 0x34, 0, 0])), 5)
+        assert got == rtu_frame(7, b"\x88\x01")
+        await wait_for(lambda: adapter.stats.protocol_errors >= 4)
+    finally:
+        line.close()

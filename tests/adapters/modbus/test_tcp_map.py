@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from pathlib import Path
 
+import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
 from bmsgateway.state import ProtectionStatus
-from tests.adapters.conftest import Rig, make_state
+from tests.adapters.conftest import Rig, make_state, start_rig
 
 
 def u32(words: list[int], i: int) -> int:
@@ -85,17 +88,22 @@ async def test_nan_negative_temperature_and_bits(rig: Rig) -> None:
         assert s16(t[0]) == -55
 
 
-async def test_before_first_snapshot_and_refresh_per_snapshot(rig: Rig) -> None:
-    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
-        w = await read(client, 14, 13)
-        assert [w[0], w[1]] == [0xFFFF, 0xFFFF]  # no snapshot yet
-        assert w[12] == 0xFFFF  # SOC not available
+async def test_listener_opens_with_the_first_snapshot_and_refreshes_per_snapshot(tmp_path: Path) -> None:
+    # Before the first snapshot every live point would read "not available" (SunSpec Evt1 all
+    # ones): the port is bound but refuses connections until a snapshot exists.
+    rig = await start_rig(tmp_path, "process", first_snapshot=False)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", rig.port)
         await rig.publish(make_state(rig.config, seq=7))
-        w = await read(client, 14, 2)
-        assert u32(w, 0) == 7
-        await rig.publish(make_state(rig.config, seq=8, current_a=3.0))
-        w = await read(client, 22, 2)
-        assert s32(w, 0) == 3000
+        async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+            w = await read(client, 14, 2)
+            assert u32(w, 0) == 7
+            await rig.publish(make_state(rig.config, seq=8, current_a=3.0))
+            w = await read(client, 22, 2)
+            assert s32(w, 0) == 3000
+    finally:
+        await rig.adapter.stop()
 
 
 async def test_identity_words(rig: Rig) -> None:

@@ -125,6 +125,34 @@ async def test_sunspec_alarm_reset(rig: Rig) -> None:
     assert [type(q) for q in got] == [ResetFaults]
 
 
+async def test_sunspec_802_writes_need_the_pin_and_act_or_refuse(rig: Rig) -> None:
+    from tests.adapters.modbus.test_sunspec import offsets, walk
+
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        chain = await walk(client)
+        base = next(a for a, m, _ in chain if m == 802)
+        off = offsets(802)
+        alm, set_op, inv = base + off["AlmRst"], base + off["SetOp"], base + off["SetInvState"]
+        r = await client.read_holding_registers(set_op, count=1, device_id=1)
+        assert r.registers == [1]  # CONNECT: the snapshot has a contactor commanded closed
+        assert await write(client, set_op, [1]) == 1  # locked
+        assert await write(client, inv, [3]) == 1
+        assert await write(client, alm, [0]) == 1
+        await unlock(client)
+        assert await write(client, alm, [0]) is None  # a no-op, not 03
+        assert await write(client, alm, [2]) == 3
+        assert await write(client, set_op, [1]) is None  # the present state: accepted
+        assert await write(client, set_op, [2]) == 3  # opening the contactors is protection's call
+        assert await write(client, set_op, [0]) == 3
+        r = await client.read_holding_registers(inv, count=1, device_id=1)
+        assert r.registers == [2]  # INVERTER_STANDBY until the inverter says otherwise
+        assert await write(client, inv, [3]) is None
+        assert await write(client, inv, [4]) == 3
+        r = await client.read_holding_registers(inv, count=1, device_id=1)
+        assert r.registers == [3]
+    assert rig.requests.drain() == []  # nothing acted on the pack
+
+
 async def test_unlock_expires(thread_rig: Rig) -> None:
     rig = thread_rig
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
