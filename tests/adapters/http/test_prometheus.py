@@ -20,13 +20,25 @@ PROMQL_WORDS = {"sum", "by", "min", "max", "rate", "increase", "histogram_quanti
                 "count", "avg", "without", "on", "and", "unless"}
 
 
-def dashboard_queries() -> list[str]:
+def dashboard_queries(gateway: str = ".*") -> list[str]:
+    """Every panel query, with the dashboard's gateway selector set as Grafana would ("All" = .*)."""
     dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     out = []
     for panel in dash["panels"]:
         for target in panel.get("targets", []):
-            out.append(target["expr"])
+            out.append(target["expr"].replace("$gateway", gateway))
     return out
+
+
+def test_every_panel_follows_the_gateway_selector() -> None:
+    """A fleet shares one Prometheus: every bms_ selector of every panel is filtered by $gateway."""
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    var = next(v for v in dash["templating"]["list"] if v["name"] == "gateway")
+    assert "label_values(bms_up, gateway)" in json.dumps(var["query"])
+    for panel in dash["panels"]:
+        for target in panel.get("targets", []):
+            selectors = re.findall(r"bms_[a-z_]+(\{[^}]*\})?", target["expr"])
+            assert selectors and all('gateway=~"$gateway"' in s for s in selectors), target["expr"]
 
 
 def test_metrics_doc_is_current() -> None:
