@@ -208,6 +208,11 @@ class Daemon:
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
+        if adapters and config.can.enabled:
+            from bmsgateway.adapters.can import build_can_adapters
+
+            for adapter in build_can_adapters(config, hw.simulator, clock):
+                daemon.add_adapter(adapter)
         return daemon
 
     # -- listeners -------------------------------------------------------------------------
