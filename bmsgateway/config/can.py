@@ -88,6 +88,7 @@ class CanopenConfig(Section):
     node_id: int = Field(5, ge=1, le=127)
     heartbeat_ms: int = Field(1000, ge=0, le=65535, description="heartbeat producer time (0x1017); 0 = off")
     tpdo_period_s: float = Field(1.0, ge=0.01, le=60.0, description="period of the TPDOs")
+    self_start: bool = Field(False, description="go OPERATIONAL by itself (no NMT master on the bus)")
 
 
 class CanConfig(Section):

@@ -24,6 +24,10 @@ def build_can_adapters(config: Config, simulator: Any = None, clock: Any = None)
     adapters: list[Adapter] = []
     if config.can.inverter.enabled:
         adapters.append(InverterAdapter(config, status))
+    if config.can.canopen.enabled:
+        from bmsgateway.adapters.canopen.node import CanopenAdapter
+
+        adapters.append(CanopenAdapter(config, status))
     if config.can.simulated_inverter and simulator is not None:
         from bmsgateway.sim.inverter import SimulatedInverter
 
