@@ -32,6 +32,8 @@ def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser
     p = bench_sub.add_parser("can", help="CAN frame rates (inverter + CANopen) and pack-loop jitter")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
     p.add_argument("--tpdo-ms", type=float, default=20.0, help="CANopen TPDO period in ms (default 20)")
+    p.add_argument("--sdo-per-s", type=float, default=100.0,
+                   help="SDO reads per second by the master (0 = as fast as the node answers; default 100)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -56,7 +58,7 @@ def _config(with_can: bool, tpdo_ms: float, channel: str) -> Any:
     return parse_config({"modbus": {"tcp": {"enabled": False}}, "can": can}, "bench")
 
 
-async def _phase(with_can: bool, seconds: float, tpdo_ms: float) -> dict[str, Any]:
+async def _phase(with_can: bool, seconds: float, tpdo_ms: float, sdo_per_s: float) -> dict[str, Any]:
     import can
 
     from bmsgateway.app import Daemon
@@ -86,7 +88,8 @@ async def _phase(with_can: bool, seconds: float, tpdo_ms: float) -> dict[str, An
                         counts["frames"] += 1
 
             threads.append(threading.Thread(target=count, daemon=True))
-            threads.append(threading.Thread(target=_sdo_master, args=(cfg, channel, stop, counts), daemon=True))
+            threads.append(threading.Thread(target=_sdo_master, args=(cfg, channel, stop, counts, sdo_per_s),
+                                            daemon=True))
             await asyncio.sleep(1.0)  # the node boots
             for t in threads:
                 t.start()
@@ -107,8 +110,8 @@ async def _phase(with_can: bool, seconds: float, tpdo_ms: float) -> dict[str, An
     return out
 
 
-def _sdo_master(cfg: Any, channel: str, stop: threading.Event, counts: dict[str, int]) -> None:
-    """A CANopen master reading pack voltage, SOC and cell 1 in a loop."""
+def _sdo_master(cfg: Any, channel: str, stop: threading.Event, counts: dict[str, int], per_s: float) -> None:
+    """A CANopen master reading pack voltage, SOC and cell 1 in a loop (``per_s`` reads a second)."""
     import io
 
     import canopen
@@ -123,8 +126,12 @@ def _sdo_master(cfg: Any, channel: str, stop: threading.Event, counts: dict[str,
     net.add_node(node)
     objs = (node.sdo[0x2011], node.sdo[0x6081], node.sdo[0x2000][1])
     k = 0
+    next_t = time.monotonic()
     try:
         while not stop.is_set():
+            if per_s > 0:
+                next_t += 1.0 / per_s
+                time.sleep(max(0.0, next_t - time.monotonic()))
             try:
                 objs[k % 3].raw  # noqa: B018  # the read is the point
                 counts["sdo_reads"] += 1
@@ -184,14 +191,15 @@ def _encode_rate(seconds: float) -> dict[str, Any]:
             "encode_us_per_set": round(elapsed / sets * 1e6, 1)}
 
 
-async def run_bench(seconds: float, tpdo_ms: float) -> dict[str, Any]:
-    baseline = await _phase(False, seconds, tpdo_ms)
-    loaded = await _phase(True, seconds, tpdo_ms)
+async def run_bench(seconds: float, tpdo_ms: float, sdo_per_s: float = 100.0) -> dict[str, Any]:
+    baseline = await _phase(False, seconds, tpdo_ms, sdo_per_s)
+    loaded = await _phase(True, seconds, tpdo_ms, sdo_per_s)
     encode = await asyncio.to_thread(_encode_rate, min(seconds, 5.0))
     return {
         "period_ms": 100.0,
         "seconds": seconds,
         "tpdo_period_ms": tpdo_ms,
+        "sdo_reads_per_s_asked": sdo_per_s,
         "baseline_no_can": baseline,
         "with_can": loaded,
         "inverter_encode_and_send": encode,
@@ -203,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    result = asyncio.run(run_bench(args.seconds, args.tpdo_ms))
+    result = asyncio.run(run_bench(args.seconds, args.tpdo_ms, args.sdo_per_s))
     if args.json:
         print(json.dumps(result))
     else:

@@ -67,6 +67,7 @@ def inverter_overrides(cfg: Config, dialect: str, period_s: float | None) -> dic
         "can.simulated_inverter": True, "can.inverter.enabled": True, "can.inverter.dialect": dialect,
         # Virtual time moves a whole period before an adapter reads a snapshot: keep it fresh.
         "system.stale_after_s": min(60.0, max(cfg.system.stale_after_s, 2.5 * period)),
+        "can.inverter.keepalive_timeout_s": min(600.0, max(cfg.can.inverter.keepalive_timeout_s, 3.0 * period)),
     }
 
 
@@ -162,6 +163,9 @@ async def _simulate(
             await daemon.wait()
         finally:
             await daemon.stop()
+            inverter = getattr(daemon.hardware.simulator, "inverter", None)
+            if inverter is not None:
+                inverter.close()
         last = daemon.store.latest
         if last is not None:
             f = summary_fields(last)

@@ -76,6 +76,8 @@ class InverterEncoder:
             "ModuleCount": 1, "MagicP": 0x50, "MagicN": 0x4E, "Events": 0,
         }
         self._empty_v = config.pack.cell_count * config.pack.limits.vmin_v
+        self._flag_keys: tuple[str, ...] | None = None
+        self._alarm_cache: tuple[tuple[ActiveCondition, ...], dict[str, float]] | None = None
 
     def _soc_seen(self, soc_pct: float) -> float:
         inv = self.config.can.inverter
@@ -99,8 +101,10 @@ class InverterEncoder:
             if nonzero and v[key] < _MIN_LIMIT_A:
                 v[key] = _MIN_LIMIT_A
         frames = tuple((can_id, FRAMES[can_id].encode(v, dlc)) for can_id, dlc in self.layout)
+        if self._flag_keys is None:
+            self._flag_keys = tuple(sorted(k for k in v if k.startswith(("Prot_", "Warn_", "Alm_", "Wrn_"))))
         flags = (v["ChargeEnable"], v["DischargeEnable"], v["ForceChargeRequestI"],
-                 *(v[k] for k in sorted(v) if k.startswith(("Prot_", "Warn_", "Alm_", "Wrn_"))))
+                 *(v[k] for k in self._flag_keys))
         return FrameSet(frames, flags, v)
 
     def _stale(self, v: dict[str, float], t_s: float) -> None:
@@ -143,7 +147,10 @@ class InverterEncoder:
         soh = s.estimate.soh_pct
         active: tuple[ActiveCondition, ...] = p.active
         low_cell = any(a.condition in ("cell_under_voltage", "pack_under_voltage") for a in active)
-        v.update(alarm_values(active))
+        cache = self._alarm_cache
+        if cache is None or cache[0] != active:  # conditions change rarely: reuse the last mapping
+            cache = self._alarm_cache = (active, alarm_values(active))
+        v.update(cache[1])
         v.update({
             "ChargeVoltageLimit": cvl, "ChargeCurrentLimit": ccl, "DischargeCurrentLimit": dcl,
             "DischargeVoltageLimit": self._empty_v, "SOC": soc, "SOH": soh if soh == soh else 0.0,

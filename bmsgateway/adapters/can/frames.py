@@ -18,7 +18,7 @@ Each dialect sends exactly its inverters' set with their lengths (protocols.md Â
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["DIALECT_FRAMES", "FRAMES", "INVERTER_ALIVE_ID", "Frame", "Signal", "frame"]
 
@@ -34,15 +34,21 @@ class Signal:
     scale: float = 1.0
     offset: float = 0.0
     unit: str = ""
+    _lo: int = field(init=False, repr=False, compare=False)
+    _hi: int = field(init=False, repr=False, compare=False)
+    _mask: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        half = 1 << (self.length - 1)
+        lo, hi = (-half, half - 1) if self.signed else (0, (1 << self.length) - 1)
+        object.__setattr__(self, "_lo", lo)
+        object.__setattr__(self, "_hi", hi)
+        object.__setattr__(self, "_mask", (1 << self.length) - 1)
 
     def raw(self, value: float) -> int:
         r = round((value - self.offset) / self.scale)
-        if self.signed:
-            lo, hi = -(1 << (self.length - 1)), (1 << (self.length - 1)) - 1
-        else:
-            lo, hi = 0, (1 << self.length) - 1
-        r = min(hi, max(lo, r))
-        return r & ((1 << self.length) - 1)
+        r = self._lo if r < self._lo else self._hi if r > self._hi else r
+        return r & self._mask
 
     def value(self, raw: int) -> float:
         if self.signed and raw & (1 << (self.length - 1)):
