@@ -311,3 +311,26 @@ async def test_candump_log_records_frames(tmp_path: Path, live_factory: Any) -> 
     await _until(lambda: path.exists() and "351#" in path.read_text() and "305#" in path.read_text())
     ids = {m.arbitration_id for m in can.LogReader(str(path))}
     assert {0x305, 0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E} <= ids
+
+
+def test_inverter_docs_are_current() -> None:
+    from bmsgateway.adapters.can.docs import render_markdown
+
+    committed = (Path(__file__).resolve().parents[3] / "docs" / "inverter-can.md").read_text()
+    assert committed == render_markdown(), "run: python -m bmsgateway.adapters.can.docs > docs/inverter-can.md"
+
+
+async def test_send_errors_close_the_bus_and_it_is_reopened_after_the_backoff() -> None:
+    cfg = can_config("errors", {"retry_initial_s": 0.05})
+    link = BusLink(cfg.can, "test")
+    assert link.ensure_open()
+    assert link.bus is not None
+    link.bus.shutdown()  # the interface goes away under the adapter
+    for _ in range(5):
+        assert not link.send(0x351, bytes(8))
+    assert link.counters.send_errors == 5 and link.counters.reopens == 1 and not link.is_open
+    assert not link.ensure_open()  # waits for its back-off
+    await asyncio.sleep(0.06)
+    assert link.ensure_open() and link.send(0x351, bytes(8))
+    assert link.counters.frames_sent == 1
+    link.close()
