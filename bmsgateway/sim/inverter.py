@@ -8,9 +8,10 @@ inverter for ``PackSimulator``: it joins the ``[can]`` bus with a python-can bus
 decodes what the adapter sends with the same frame table, answers with its own 0x305 keep-alive
 every second, and limits the scenario's charge source and load currents:
 
-* charge = min(PV, CCL, CV current), where the CV current is what brings the pack's terminal
-  voltage to CVL (``(CVL - V(0 A)) / R``, the pack being linear in current over one step);
-* load = min(load, DCL);
+* PV feeds the loads first (as a hybrid inverter's AC/DC bus does); the battery takes the surplus,
+  at most CCL and the CV current that brings the pack's terminal voltage to CVL
+  (``(CVL - V(0 A)) / R``, the pack being linear in current over one step), or covers the deficit,
+  at most DCL;
 * a direction whose enable bit is clear (Pylontech 0x35C) or whose limit is 0 gets nothing;
 * no 0x351 for ``LOST_AFTER_S``: battery lost, as Venus OS says: neither charge nor discharge.
 """
@@ -81,21 +82,27 @@ class SimulatedInverter:
 
     def limit(self, source_a: float, load_a: float, t_s: float,
               pack_v_at: Callable[[float], float]) -> tuple[float, float]:
-        """(charge current, load current) the inverter lets flow at ``t_s``."""
+        """(charge current, load current) through the battery at ``t_s``.
+
+        A hybrid inverter feeds its loads from PV first: the battery takes the surplus (up to CCL
+        and the CV current) or covers the deficit (up to DCL).
+        """
         self.poll(t_s)
         if t_s - self.last_limits_s > LOST_AFTER_S:
             return 0.0, 0.0
-        charge = 0.0
-        if source_a > 0 and self.ccl_a > 0 and self.charge_enable is not False and self.cvl_v == self.cvl_v:
-            charge = min(source_a, self.ccl_a)
+        surplus = source_a - load_a
+        if surplus >= 0:
+            if self.ccl_a <= 0 or self.charge_enable is False or self.cvl_v != self.cvl_v:
+                return 0.0, 0.0
+            charge = min(surplus, self.ccl_a)
             v0 = pack_v_at(0.0)
             r = pack_v_at(1.0) - v0
             if r > 0:
                 charge = min(charge, max(0.0, (self.cvl_v - v0) / r))
-        load = 0.0
-        if load_a > 0 and self.dcl_a > 0 and self.discharge_enable is not False:
-            load = min(load_a, self.dcl_a)
-        return charge, load
+            return charge, 0.0
+        if self.dcl_a <= 0 or self.discharge_enable is False:
+            return 0.0, 0.0
+        return 0.0, min(-surplus, self.dcl_a)
 
     def close(self) -> None:
         self._bus.shutdown()

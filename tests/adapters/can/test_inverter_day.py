@@ -123,3 +123,24 @@ def test_closed_loop_charges_to_the_top_under_cvl(day: LoopRun) -> None:
     assert min(t.current_a for t in day.truth) < -10.0
     for t, s in zip(day.truth, day.states, strict=True):
         assert t.current_a >= -s.protection.dcl_a - 1.0 or math.isnan(s.protection.dcl_a)
+
+
+def test_cvl_pull_down_holds_an_unbalanced_top_cell_below_vmax() -> None:
+    """Cells ±20 % SOC apart, no balancing: the top cell reaches the knee long before the pack
+    reaches cells x Vbalance. CVL comes down with it and the charger holds the top cell at
+    Vmax - margin instead of pushing it over."""
+    run = closed_loop({**PACK, "simulator.start_hour": 10.0, "simulator.initial_soc_pct": 75.0,
+                       "simulator.initial_soc_spread_pct": 20.0, "protection.balancing.mode": "off"},
+                      2 * 3600.0, watch=("victron",))
+    cfg = run.config
+    vmax = cfg.pack.limits.vmax_v
+    target = vmax - cfg.protection.limits.cvl_top_cell_margin_v
+    nominal = cfg.pack.cell_count * cfg.pack.limits.vbalance_v
+    top = [t.max_cell_v for t in run.truth]
+    assert max(top) < target + 0.015  # never more than a sensor's noise over the target
+    assert max(top) > target - 0.01  # it really got there: the pull-down, not Vbalance, held it
+    held = [g for g in run.groups["victron"] if g.state.max_cell_v > target - 0.01]
+    assert len(held) > 100
+    pulled = [g for g in held if g.decoded()["ChargeVoltageLimit"] < nominal - 0.05]
+    assert len(pulled) > 0.8 * len(held)
+    assert all(s.protection.charge_allowed for s in run.states[30:])  # the relay never had to cut
