@@ -229,6 +229,7 @@ def test_soc_window_scales_the_soc_the_inverter_sees() -> None:
         assert decode(0x355, dict(fs.frames)[0x355])["SOC"] == seen
 
 
+@pytest.mark.timeout(600)
 def test_closed_loop_alarms_on_injected_faults_and_ccl_derates_with_heat() -> None:
     run = closed_loop(
         {"pack.boards": [{"chip": "LTC6811", "cells": 8, "thermistors": 2}], "simulator.start_hour": 11.0,

@@ -23,6 +23,8 @@ PACK = {
     "hardware.open_wire_interval_s": 600.0,
     "hardware.status_interval_s": 30.0,
 }
+#: simulated hours cost ~30 s on an idle 2-core machine; a loaded one needs more than the default 120 s
+pytestmark = pytest.mark.timeout(900)
 HOLD_S = 60.0
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from bmsgateway.cli import main
 
+#: simulated hours cost ~30 s on an idle 2-core machine; a loaded one needs more than the default 120 s
+pytestmark = pytest.mark.timeout(900)
 ARGS = ["simulate", "--duration", "1h", "--period", "10", "--summary-every", "10m", "--json"]
 
 
