@@ -211,7 +211,7 @@ class Daemon:
         if adapters and config.can.enabled:
             from bmsgateway.adapters.can import build_can_adapters
 
-            for adapter in build_can_adapters(config, hw.simulator, clock):
+            for adapter in build_can_adapters(config, hw.simulator):
                 daemon.add_adapter(adapter)
         return daemon
 

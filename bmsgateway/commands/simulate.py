@@ -132,7 +132,7 @@ async def _simulate(
         if cfg.can.enabled and cfg.can.simulated_inverter:
             from bmsgateway.adapters.can import build_can_adapters
 
-            for adapter in build_can_adapters(cfg, daemon.hardware.simulator, clock):
+            for adapter in build_can_adapters(cfg, daemon.hardware.simulator):
                 daemon.add_adapter(adapter)
         t0 = clock.now()
         injector = injector_cls(daemon.hardware.simulator, daemon.hardware.emulator)

@@ -40,7 +40,7 @@ _LIMITS, _REQUEST = FRAMES[0x351], FRAMES[0x35C]
 class SimulatedInverter:
     """Charger + inverter that follow the BMS's CAN limits (see the module docstring)."""
 
-    def __init__(self, config: Config, clock: object | None = None, bus: can.BusABC | None = None) -> None:
+    def __init__(self, config: Config, bus: can.BusABC | None = None) -> None:
         self._bus = bus if bus is not None else open_bus(config.can)
         self.cvl_v = math.nan
         self.ccl_a = 0.0

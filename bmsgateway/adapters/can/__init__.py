@@ -12,7 +12,7 @@ from bmsgateway.config.model import Config
 __all__ = ["CanStatus", "InverterAdapter", "build_can_adapters"]
 
 
-def build_can_adapters(config: Config, simulator: Any = None, clock: Any = None) -> list[Adapter]:
+def build_can_adapters(config: Config, simulator: Any = None) -> list[Adapter]:
     """The adapters ``[can]`` asks for; in simulation, also the inverter the simulator puts on the bus.
 
     ``simulator``: the ``PackSimulator`` (simulated backend) whose charger and inverter then obey
@@ -31,5 +31,5 @@ def build_can_adapters(config: Config, simulator: Any = None, clock: Any = None)
     if config.can.simulated_inverter and simulator is not None:
         from bmsgateway.sim.inverter import SimulatedInverter
 
-        simulator.inverter = SimulatedInverter(config, clock)
+        simulator.inverter = SimulatedInverter(config)
     return adapters

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DIALECT_FRAMES", "FRAMES", "INVERTER_ALIVE_ID", "Frame", "Signal", "frame"]
+__all__ = ["ALARM_FIELDS", "DIALECT_FRAMES", "FRAMES", "INVERTER_ALIVE_ID", "Frame", "Signal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +162,6 @@ FRAMES: dict[int, Frame] = {
               "from the inverter: keep-alive (any 0x305 counts)"),
     )
 }
-
-
-def frame(can_id: int) -> Frame:
-    return FRAMES[can_id]
 
 
 #: (frame id, DLC) in sending order, per dialect.

@@ -42,14 +42,12 @@ class InverterAdapter:
     def __init__(self, config: Config, status: CanStatus | None = None) -> None:
         self.config = config
         self.status = status or CanStatus()
-        self.link: BusLink | None = None
 
     async def run(self, ports: AdapterPorts) -> None:
         cfg = self.config
         seen_config = ports.config
         frame_log = FrameLog(cfg.can.log_path) if cfg.can.log_path else None
         link = BusLink(cfg.can, self.name, frame_log)
-        self.link = link
         self.status.inverter_counters = link.counters
         encoder = InverterEncoder(cfg)
         clock = ports.clock
@@ -113,7 +111,6 @@ class InverterAdapter:
         if (old.interface, old.channel, old.bitrate) != (new.interface, new.channel, new.bitrate):
             link.close()
             link = BusLink(new, self.name, frame_log)
-            self.link = link
             self.status.inverter_counters = link.counters
         return link
 

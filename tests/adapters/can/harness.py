@@ -109,7 +109,7 @@ def closed_loop(
         with tempfile.TemporaryDirectory(prefix="bmsgw-can-") as tmp:
             daemon = Daemon.build(cfg, clock, state_dir=tmp, adapters=False, log_events=False)
             sim = daemon.hardware.simulator
-            for a in build_can_adapters(cfg, sim, clock):
+            for a in build_can_adapters(cfg, sim):
                 daemon.add_adapter(a)
             recorders: dict[str, can.BusABC] = {}
             for d in watch:
