@@ -182,6 +182,11 @@ class CanopenAdapter:
                         seq = (await ports.store.wait_next(seq)).seq
                 except TimeoutError:
                     pass
+                failed = getattr(getattr(network, "notifier", None), "exception", None)
+                if failed is not None:
+                    # The bus died under the receive thread (interface down, bus-off): give up this
+                    # run; the daemon's supervisor logs it and starts the node again after its back-off.
+                    raise RuntimeError(f"CAN bus failed: {failed}")
                 if node.nmt.state == "INITIALISING":  # a master's reset: boot again
                     self._boot(node)
                 self._fill_tpdos(node, sdo)
