@@ -236,6 +236,8 @@ class Daemon:
             from bmsgateway.adapters.http.server import HttpAdapter
 
             daemon.add_adapter(HttpAdapter(config.http))
+        if adapters and config.can.enabled:
+            daemon.add_can_adapters(config)
         return daemon
 
     # -- listeners -------------------------------------------------------------------------
@@ -283,6 +285,18 @@ class Daemon:
     def add_adapter(self, adapter: Adapter) -> None:
         """Plug an adapter into the seam (before ``start``)."""
         self.adapters.append(adapter)
+
+    def add_can_adapters(self, config: Config) -> None:
+        """The CAN adapters ``[can]`` asks for; in simulation the simulator's charger/inverter then
+        listens to the frames and obeys them (``can.simulated_inverter``)."""
+        from bmsgateway.adapters.can import build_can_adapters
+
+        for adapter in build_can_adapters(config):
+            self.add_adapter(adapter)
+        if config.can.simulated_inverter and self.hardware.simulator is not None:
+            from bmsgateway.sim.inverter import SimulatedInverter
+
+            self.hardware.simulator.inverter = SimulatedInverter(config)
 
     def _ports_for(self, name: str) -> AdapterPorts:
         return AdapterPorts(

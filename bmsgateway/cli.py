@@ -37,7 +37,18 @@ def _optional(
     bench_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Subcommands of the estimation and Modbus layers."""
-    from bmsgateway.commands import bench_http, bench_modbus, bench_soc, command, health, history, registers, replay
+    from bmsgateway.commands import (
+        bench_can,
+        bench_http,
+        bench_modbus,
+        bench_soc,
+        command,
+        eds,
+        health,
+        history,
+        registers,
+        replay,
+    )
 
     command.register(sub)
     history.register(sub)
@@ -47,6 +58,8 @@ def _optional(
     bench_soc.register_bench(bench_sub)
     bench_modbus.register_bench(bench_sub)
     bench_http.register_bench(bench_sub)
+    eds.register(sub)
+    bench_can.register_bench(bench_sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from bmsgateway.settings import merge_dotted
 __all__ = ["register", "run", "with_overrides"]
 
 SCENARIOS = ("idle", "constant", "solar_day", "csv")
+INVERTER_DIALECTS = ("pylontech", "sma", "victron")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--summary-every", default="1h", help="simulated time between summary lines")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--inverter", choices=("none", *INVERTER_DIALECTS), default=None,
+        help="closed loop: the simulated inverter obeys this dialect's CAN frames on a virtual bus; "
+             "none = open loop (default: the config's [can] simulated_inverter)",
+    )
     p.set_defaults(func=run)
 
 
@@ -51,6 +57,20 @@ def with_overrides(cfg: Config, changes: dict[str, Any]) -> Config:
     return parse_config(merge_dotted(cfg.model_dump(mode="json"), changes), "command line")
 
 
+def inverter_overrides(cfg: Config, dialect: str, period_s: float | None) -> dict[str, Any]:
+    """Changes for ``--inverter``: the simulated inverter on a virtual bus, or open loop."""
+    if dialect == "none":
+        return {"can.simulated_inverter": False}
+    period = period_s if period_s is not None else cfg.system.cycle_period_s
+    return {
+        "can.enabled": True, "can.interface": "virtual", "can.channel": "bmsgateway-simulate",
+        "can.simulated_inverter": True, "can.inverter.enabled": True, "can.inverter.dialect": dialect,
+        # Virtual time moves a whole period before an adapter reads a snapshot: keep it fresh.
+        "system.stale_after_s": min(60.0, max(cfg.system.stale_after_s, 2.5 * period)),
+        "can.inverter.keepalive_timeout_s": min(600.0, max(cfg.can.inverter.keepalive_timeout_s, 3.0 * period)),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config)
     if cfg is None:
@@ -62,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         changes["simulator.scenario"] = args.scenario
     if args.period is not None:
         changes["system.cycle_period_s"] = args.period
+    if args.inverter is not None:
+        changes.update(inverter_overrides(cfg, args.inverter, args.period))
     try:
         cfg = with_overrides(cfg, changes)
     except ConfigError as err:
@@ -107,6 +129,8 @@ async def _simulate(
         except ValueError as exc:  # e.g. an unreadable CSV profile
             print(f"config error: {exc}", file=sys.stderr)
             return 2
+        if cfg.can.enabled and cfg.can.simulated_inverter:
+            daemon.add_can_adapters(cfg)
         t0 = clock.now()
         injector = injector_cls(daemon.hardware.simulator, daemon.hardware.emulator)
         try:
@@ -136,6 +160,9 @@ async def _simulate(
             await daemon.wait()
         finally:
             await daemon.stop()
+            inverter = getattr(daemon.hardware.simulator, "inverter", None)
+            if inverter is not None:
+                inverter.close()
         last = daemon.store.latest
         if last is not None:
             f = summary_fields(last)

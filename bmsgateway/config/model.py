@@ -12,6 +12,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.can import CanConfig
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.history import HistoryConfig
@@ -39,6 +40,7 @@ class Config(Section):
     modbus: ModbusConfig = ModbusConfig()
     history: HistoryConfig = HistoryConfig()
     http: HttpConfig = HttpConfig()
+    can: CanConfig = CanConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")

@@ -20,7 +20,8 @@ current into the DC link is not drawn from the cells (it is tiny); the DC link o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +38,14 @@ from bmsgateway.sim.scenario import ConstantScenario, IdleScenario, Scenario, ma
 from bmsgateway.sim.sensors import HallSensor, NoisePool
 from bmsgateway.sim.thermal import ThermalModel
 
-__all__ = ["MAX_STEP_S", "PackSimulator"]
+__all__ = ["MAX_STEP_S", "InverterHook", "PackSimulator"]
+
+
+class InverterHook(Protocol):
+    """Limits the scenario's (charge source, load) currents, as an inverter obeying the BMS does."""
+
+    def limit(self, source_a: float, load_a: float, t_s: float,
+              pack_v_at: Callable[[float], float]) -> tuple[float, float]: ...
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -122,6 +130,8 @@ class PackSimulator:
         self._therm_read_c: dict[int, float] = {}  # pack thermistor index -> forced temperature
         self._open_wires: list[set[int]] = [set() for _ in pack.boards]
 
+        #: the charger/inverter on the CAN bus (``bmsgateway.sim.inverter``); None = open loop
+        self.inverter: InverterHook | None = None
         self._start_s = clock.now()
         self._t_s = self._start_s
         self._current_a = self._gated_current(0.0)
@@ -145,6 +155,9 @@ class PackSimulator:
 
     def _gated_current(self, elapsed_s: float) -> float:
         source_a, load_a = self._scenario.sources_a(elapsed_s)
+        if self.inverter is not None:  # closed loop: the charger/inverter obeys the BMS's CAN frames
+            source_a, load_a = self.inverter.limit(source_a, load_a, self._start_s + elapsed_s,
+                                                   self._cells.pack_terminal_v)
         out = self._outputs
         current = 0.0
         if source_a > 0 and out.charge_path():
