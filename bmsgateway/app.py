@@ -213,6 +213,7 @@ class Daemon:
         protection.event_log.restore(restored[-config.protection.event_log_size :])
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
+        cycle.event_log = protection.event_log
         saver = StateSaver(sdir / "state.json", config.persistence.save_interval_s, clock)
         daemon = cls(config, clock, hw, cycle, store, requests, settings, saver, estimator, protection)
         cycle.listeners.append(daemon._persist)

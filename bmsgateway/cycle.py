@@ -20,9 +20,11 @@ import structlog
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
+from bmsgateway.protection.events import EventLog
 from bmsgateway.requests import (
     ApplyConfig,
     CalibrateCurrentZero,
+    Request,
     RequestQueue,
     ResetCounters,
     ResetFaults,
@@ -30,6 +32,7 @@ from bmsgateway.requests import (
 from bmsgateway.state import (
     CycleTiming,
     EstimateStatus,
+    Event,
     Measurement,
     PackState,
     ProtectionStatus,
@@ -82,6 +85,8 @@ class PackCycle:
         self._last_start_s: float | None = None
         self._timing: CycleTiming | None = None
         self._prev_protection: ProtectionStatus | None = None
+        #: where writes from outside are recorded (the protection stage's event log; set by the daemon)
+        self.event_log: EventLog | None = None
         #: callbacks run after each published snapshot (summary logging, watchdog, persistence)
         self.listeners: list[Callable[[PackState], None]] = []
         if on_state is not None:
@@ -121,6 +126,18 @@ class PackCycle:
         }
         for req in self._requests.drain():
             handlers[type(req)](req)
+            self._record(req)
+
+    def _record(self, req: Request) -> None:
+        """Every write from outside is an event with its source (who changed what, and when)."""
+        if self.event_log is None:
+            return
+        if isinstance(req, ApplyConfig):
+            what, condition = "settings changed: " + ", ".join(req.keys), "settings_changed"
+        else:
+            what, condition = type(req).__name__, "command"
+        self.event_log.append(Event(time_s=self._clock.now(), kind="write", condition=condition,
+                                    severity="info", message=f"{what} (from {req.source})"))
 
     def step(self, m: Measurement, start_s: float, t_wall0: float | None = None) -> PackState:
         """The pure part of a cycle: one measurement -> estimate -> protect -> the snapshot.

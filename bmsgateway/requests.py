@@ -58,6 +58,7 @@ class ApplyConfig:
 
     config: Config
     source: str = "unknown"
+    keys: tuple[str, ...] = ()  #: the dotted settings that changed (for the event that records the write)
 
 
 Request = ResetFaults | ResetCounters | CalibrateCurrentZero | ApplyConfig

@@ -108,6 +108,6 @@ class SettingsStore:
                 return [f"cannot persist settings: {exc}"]
         self._overrides = new_overrides
         self._config = cfg
-        self._queue.submit(ApplyConfig(cfg, source=source))
+        self._queue.submit(ApplyConfig(cfg, source=source, keys=tuple(sorted(changes))))
         log.info("settings_changed", source=source, changes=dict(changes))
         return []

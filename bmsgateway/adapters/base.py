@@ -111,6 +111,17 @@ class AdapterPorts:
         """Events with ``Event.seq >= seq`` still kept in the log, oldest first."""
         return self.event_log.since(seq)
 
+    def emit_event(self, kind: str, condition: str, *, severity: str = "info", message: str = "",
+                   value: float = math.nan, location: int = -1) -> Event:
+        """Add an adapter's own event (a write and its source, a lost peer) to the one event log.
+
+        It gets the next sequence number, so every subscriber (MQTT, the web page, the history)
+        sees it in order with the pack's events, and it is kept in the state file like them.
+        """
+        ev = Event(time_s=self.clock.now(), kind=kind, condition=condition, severity=severity,
+                   value=value, location=location, message=message)
+        return self.event_log.append(ev)
+
     @property
     def next_event_seq(self) -> int:
         """The sequence number the next event will get (resume point for a new subscriber)."""

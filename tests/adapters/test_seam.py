@@ -138,10 +138,12 @@ def test_an_adapter_that_sleeps_through_50_cycles_receives_every_event_in_order(
         while sleeper.looks < 8:
             await asyncio.sleep(0)
         await d.stop()
-        kept = [e for e in produced if e.seq < sleeper.next_seq]
-        assert len(kept) > 40
+        logged = [e for e in d.protection.event_log if e.seq < sleeper.next_seq]
+        assert len([e for e in produced if e.seq < sleeper.next_seq]) > 40
         assert [e.seq for e in sleeper.events] == list(range(sleeper.events[0].seq, sleeper.next_seq))
-        assert sleeper.events == kept  # the same events, in the same order, nothing lost or doubled
+        assert sleeper.events == logged  # the same events, in the same order, nothing lost or doubled
+        # every command was recorded with its source, between the pack's own events
+        assert sum(1 for e in sleeper.events if e.kind == "write" and "(from test)" in e.message) > 10
 
     asyncio.run(main())
 

@@ -27,7 +27,7 @@ from bmsgateway.adapters.can.frames import INVERTER_ALIVE_ID
 from bmsgateway.adapters.can.status import CanStatus
 from bmsgateway.config.can import dialect_period_s
 from bmsgateway.config.model import Config
-from bmsgateway.state import Event, PackState
+from bmsgateway.state import PackState
 
 __all__ = ["InverterAdapter"]
 
@@ -134,6 +134,5 @@ class InverterAdapter:
         message = "inverter keep-alive (0x305) back" if ok else f"no inverter keep-alive (0x305) for {timeout_s:g} s"
         (log.info if ok else log.warning)("inverter_keepalive", ok=ok, timeout_s=timeout_s)
         with contextlib.suppress(Exception):  # the event log is a convenience here, never a reason to stop
-            ports.event_log.append(Event(time_s=now_s, kind="adapter", condition="inverter_keepalive",
-                                         severity="info" if ok else "warning", threshold=timeout_s,
-                                         message=message))
+            ports.emit_event("adapter", "inverter_keepalive", severity="info" if ok else "warning",
+                             value=timeout_s, message=message)
