@@ -80,6 +80,7 @@ class Measurement:
     boards: tuple[BoardHealth, ...]
     open_wire_cells: tuple[int, ...] = ()  #: pack-wide sense wire numbers found open (0 = pack -)
     bus_voltage_v: float = NAN  #: load side of the contactors (for precharge)
+    pack_voltage_measured_age_s: float = 0.0  #: age of the oldest sum-of-cells reading in it
 
     @property
     def cell_count(self) -> int:

@@ -64,6 +64,7 @@ class Acquisition:
         self._last_ok = [-INF] * len(config.pack.boards)
         self._die_c = [NAN] * len(config.pack.boards)
         self._sc_v = [NAN] * len(config.pack.boards)
+        self._sc_time = [-INF] * len(config.pack.boards)  #: when each board's SC was last read
         self._open_local: list[tuple[int, ...]] = [() for _ in config.pack.boards]
 
     def apply_config(self, config: Config) -> None:
@@ -137,6 +138,8 @@ class Acquisition:
             for b, (ok, st) in enumerate(zip(status.ok, status.values, strict=True)):
                 self._die_c[b] = st.die_temperature_c if ok else NAN
                 self._sc_v[b] = st.sum_of_cells_v if ok else NAN
+                if ok:
+                    self._sc_time[b] = now
                 board_ok[b] = board_ok[b] and ok
 
         if self._open_wire_interval_s > 0 and now - self._last_open_wire_s >= self._open_wire_interval_s:
@@ -230,6 +233,7 @@ class Acquisition:
             boards=tuple(boards),
             open_wire_cells=open_cells,
             bus_voltage_v=bus_v,
+            pack_voltage_measured_age_s=max(0.0, t0 - min(self._sc_time, default=-INF)),
         )
 
     async def _open_wire_check(self, board_ok: list[bool]) -> None:

@@ -142,12 +142,25 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         n * s.pack_sum_fault_per_cell_v, s.pack_sum_delay_s, n * s.pack_sum_warning_per_cell_v,
         s.pack_sum_clear_delay_s, Blocks.BOTH, "V", "pack", "|sum of cells - measured pack voltage|")
     add("thermistor_fault.fault", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
-        Blocks.BOTH, "flag", "sensor",
-        f"thermistor open or shorted: no reading while its board is fine, or outside "
-        f"{s.thermistor_min_c:g}..{s.thermistor_max_c:g} °C")
-    add("current_sensor_stuck.warning", C.CURRENT_SENSOR_STUCK, W, True, cur.stuck_time_s, 0.0, 0.0, 0.0,
-        Blocks.NONE, "s", "pack",
-        f"identical current readings of at least {cur.stuck_min_current_a:g} A for stuck_time_s")
+        Blocks.CHARGE, "flag", "sensor",
+        f"plausibility.bad_thermistors: a thermistor of an answering board reads open (pin at VREF2), "
+        f"shorted (pin at 0 V) or outside {s.thermistor_min_c:g}..{s.thermistor_max_c:g} °C; charging "
+        f"stops (its cells' temperature is unknown)")
+    add("thermistor_fault.board", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
+        Blocks.DISCHARGE, "flag", "board",
+        "plausibility.boards_without_temperature: no thermistor of an answering board reads a valid "
+        "temperature, so none is left for its cells; discharging stops too")
+    add("thermistor_fault.pack", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
+        Blocks.BOTH, "flag", "pack",
+        "plausibility.pack_without_temperature: not one valid cell temperature in the pack (for any "
+        "reason): neither charging nor discharging")
+    add("current_sensor_stuck.fault", C.CURRENT_SENSOR_STUCK, F, True, cur.stuck_unexplained_a,
+        cur.stuck_delay_s, 0.5 * cur.stuck_unexplained_a, 5.0, Blocks.BOTH, "A", "pack",
+        f"plausibility.current_unexplained_a: the current reading repeats exactly while the mean cell "
+        f"voltage steps over stuck_window_s = {cur.stuck_window_s:g} s by more than "
+        f"R0 = {config.estimation.r0_ohm:g} Ω x the measured current step explains (tolerance "
+        f"stuck_tolerance = {cur.stuck_tolerance:g} of that step): a frozen current sensor; the reading "
+        f"must repeat once before it counts as frozen, so this acts one cycle after its delay", latched=True)
 
     # contactors and sequence
     ct = p.contactors
@@ -158,7 +171,12 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         "feedback still open feedback_delay_s after the close command", latched=True)
     add("precharge_failed.fault", C.PRECHARGE_FAILED, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag", "pack",
         f"bus voltage did not reach precharge_fraction = {ct.precharge_fraction:g} of the pack voltage "
-        f"within precharge_timeout_s = {ct.precharge_timeout_s:g} s", latched=True)
+        f"within precharge_timeout_s = {ct.precharge_timeout_s:g} s (or no fresh pack voltage to compare "
+        f"with, or a bus voltage sensor that gives no reading)", latched=True)
+    add("precharge_failed.bus_high", C.PRECHARGE_FAILED, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag",
+        "pack", f"plausibility.bus_above_pack during precharge: the bus voltage reads above the pack voltage "
+        f"x (1 + sensors.bus_above_pack_fraction = {s.bus_above_pack_fraction:g}), a sensor stuck high; "
+        f"precharge fails instead of closing the contactors", latched=True)
 
     # timing
     lp = p.loop

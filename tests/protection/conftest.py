@@ -139,6 +139,8 @@ class Rig:
         self.events: list[Any] = []
 
     def step(self, **kw: Any) -> ProtectionStatus:
+        if "bus_v" not in kw and self.bus is not None and self.bus.v is not None:
+            kw["bus_v"] = self.bus.v  # acquisition reads the bus sensor into the Measurement
         m = measurement(self.t, **kw)
         st = self.prot.update(m, EstimateStatus(soc_pct=self.soc_pct), None)
         self.events.extend(st.events)

@@ -1,0 +1,152 @@
+"""Sensor plausibility: is each reading of this cycle believable, judged against the others?
+
+Why a module of its own (not inside protection): the fault checks compare *believable* values with
+thresholds; whether a value is believable at all is a property of the sensors and their wiring.
+``SensorPlausibility.check`` turns one ``Measurement`` into a ``PlausibilityReport`` whose fields
+feed rows of the fault table (``bmsgateway.protection.table``), each row naming the field it reads.
+
+What is judged here:
+
+* **Thermistors.** A divider pin at VREF2 (open NTC) or at 0 V (shorted NTC) reads as NaN with age
+  0 while its board answers fine; a temperature outside ``sensors.thermistor_min_c..max_c`` is just
+  as impossible. Both are sensor faults. A board whose thermistors all read nothing valid leaves its
+  cells without a temperature, and a pack without any valid temperature cannot be judged at all.
+  Thermistors of a board that does not answer are communication_lost's business, not reported here.
+* **Current sensor frozen.** A frozen sensor (an ADC pin that stopped moving, a stuck Hall output)
+  repeats one reading exactly. That alone proves nothing (a dead band makes a resting pack read
+  exactly 0 A for hours); what proves it is that the cells' voltages move in a way the frozen
+  current cannot explain. Over ``current.stuck_window_s`` the mean cell voltage must step by
+  R0 x the current step (``estimation.r0_ohm``): the step the voltages show, expressed in amperes,
+  minus the measured current step and a tolerance for R0 errors, is the *unexplained current*.
+  The window is short on purpose: the cells' slow relaxation after a current change must not read
+  as a step.
+* **Pack voltage.** The sum of the cells if every cell is fresh, else the chips' own sum-of-cells
+  reading if it is younger than ``sensors.pack_sum_max_age_s``, else nothing (NaN): an old pack
+  voltage is never used as the precharge target or for the pack voltage faults.
+* **Bus voltage.** During precharge the DC link charges from 0 V up to the pack voltage; a reading
+  above the pack voltage (by more than ``sensors.bus_above_pack_fraction``) is a sensor stuck high
+  and must fail precharge rather than complete it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from bmsgateway.config.model import Config
+from bmsgateway.state import Measurement
+
+__all__ = ["PlausibilityReport", "SensorPlausibility"]
+
+NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibilityReport:
+    """The plausibility verdicts of one cycle (indices are pack-wide, 0-based)."""
+
+    #: thermistors of answering boards that read open, shorted or outside the plausible range
+    bad_thermistors: tuple[int, ...] = ()
+    #: answering boards with thermistors of which none reads a valid temperature
+    boards_without_temperature: tuple[int, ...] = ()
+    #: not one valid cell temperature in the whole pack (whatever the reason)
+    pack_without_temperature: bool = False
+    #: current (A) the cells' voltage step implies beyond the frozen reading; 0 while the reading
+    #: moves, NaN when it cannot be judged (cells or current missing, too little history)
+    current_unexplained_a: float = NAN
+    #: sum of the cells if all are fresh, else the chips' sum-of-cells if young enough, else NaN
+    pack_voltage_v: float = NAN
+    #: the chips' sum-of-cells reading if young enough, else NaN
+    pack_voltage_measured_v: float = NAN
+    #: bus voltage above the pack voltage beyond the tolerance (stuck high)
+    bus_above_pack: bool = False
+
+
+class SensorPlausibility:
+    """Judges each cycle's Measurement; keeps the little history the current check needs."""
+
+    def __init__(self, config: Config) -> None:
+        self._hist: deque[tuple[float, float, float]] = deque()  #: (time, mean cell V, current A)
+        self._last_current = NAN
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        """Take new thresholds (the pack layout does not change at run time)."""
+        p = config.protection
+        s = p.sensors
+        self._t_lo, self._t_hi = s.thermistor_min_c, s.thermistor_max_c
+        self._sum_max_age_s = s.pack_sum_max_age_s
+        self._bus_factor = 1.0 + s.bus_above_pack_fraction
+        c = p.current
+        self._window_s = c.stuck_window_s
+        self._tolerance = c.stuck_tolerance
+        self._r0_ohm = config.estimation.r0_ohm
+        self._n_cells = config.pack.cell_count
+        self._therms_per_board = tuple(b.thermistors for b in config.pack.boards)
+
+    # -- one cycle -------------------------------------------------------------------------------
+    def check(self, m: Measurement) -> PlausibilityReport:
+        bad, no_temp, none_valid = self._thermistors(m)
+        cells = m.cell_voltages_v
+        s = math.fsum(cells) if cells else NAN
+        fresh = s == s and len(cells) == self._n_cells and self._n_cells > 0
+        measured = m.pack_voltage_measured_v if m.pack_voltage_measured_age_s <= self._sum_max_age_s else NAN
+        pack_v = s if fresh else measured
+        bus = m.bus_voltage_v
+        return PlausibilityReport(
+            bad_thermistors=bad,
+            boards_without_temperature=no_temp,
+            pack_without_temperature=none_valid,
+            current_unexplained_a=self._current(m.time_s, s / len(cells) if fresh else NAN, m.current_a),
+            pack_voltage_v=pack_v,
+            pack_voltage_measured_v=measured,
+            bus_above_pack=bus == bus and pack_v == pack_v and bus > self._bus_factor * pack_v,
+        )
+
+    # -- thermistors -----------------------------------------------------------------------------
+    def _thermistors(self, m: Measurement) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+        temps = m.temperatures_c
+        lo, hi = self._t_lo, self._t_hi
+        boards = m.boards
+        tb = m.temperature_board
+        valid_per_board = [0] * len(self._therms_per_board)
+        bad: list[int] = []
+        any_valid = False
+        for i, v in enumerate(temps):
+            b = tb[i] if i < len(tb) else -1
+            if v == v and lo < v < hi:
+                any_valid = True
+                if 0 <= b < len(valid_per_board):
+                    valid_per_board[b] += 1
+            elif 0 <= b < len(boards) and boards[b].ok:
+                bad.append(i)
+        no_temp = tuple(
+            b for b, n in enumerate(self._therms_per_board)
+            if n > 0 and valid_per_board[b] == 0 and b < len(boards) and boards[b].ok
+        )
+        return tuple(bad), no_temp, not any_valid
+
+    # -- current ---------------------------------------------------------------------------------
+    def _current(self, t: float, mean_v: float, current_a: float) -> float:
+        """Unexplained current (A) while the reading repeats exactly; 0 while it moves."""
+        frozen = current_a == self._last_current
+        self._last_current = current_a
+        if mean_v != mean_v or current_a != current_a:
+            return NAN
+        hist = self._hist
+        hist.append((t, mean_v, current_a))
+        w = self._window_s
+        while len(hist) >= 2 and hist[1][0] <= t - w + 1e-9:
+            hist.popleft()
+        t_ref, v_ref, i_ref = hist[0]
+        if t - t_ref < w - 1e-9 or t - t_ref > 2.0 * w:
+            # too little history, or a gap in it (missing cells): cannot judge this cycle
+            if t - t_ref > 2.0 * w:
+                hist.popleft()
+            return NAN
+        if not frozen:
+            return 0.0
+        di = current_a - i_ref
+        implied = (mean_v - v_ref) / self._r0_ohm
+        return abs(implied - di) - self._tolerance * abs(di)

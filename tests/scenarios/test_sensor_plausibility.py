@@ -1,0 +1,138 @@
+"""Implausible sensors through the whole daemon and the byte-level chip emulator (issue 8, items
+1, 2 and 11): the injected fault reaches the analog front end, the emulated LTC681x chain reads it,
+acquisition and plausibility judge it, the fault table raises the condition and the outputs open
+within the set delay plus one cycle (plus one more where the check needs a repeated reading).
+"""
+
+from __future__ import annotations
+
+from tests.scenarios.harness import Recording, simulate
+
+PERIOD_S = 0.1
+EPS = 1e-6
+BASE = {
+    "simulator.scenario": "constant",
+    "simulator.constant_current_a": 10.0,  # charging, so both directions carry meaning
+    "persistence.save_interval_s": 3600.0,
+}
+THERMISTOR_DELAY_S = 1.0  # protection.sensors.thermistor_delay_s (default)
+STUCK_DELAY_S = 1.0  # protection.current.stuck_delay_s (default)
+ALL = ("charge", "discharge", "allow_charge", "allow_discharge")
+
+
+def _off_time(rec: Recording, output: str, after_s: float) -> float | None:
+    offs = [t for t, on in rec.outputs(output) if not on and t >= after_s]
+    return offs[0] if offs else None
+
+
+def _was_on_before(rec: Recording, output: str, t: float) -> bool:
+    before = [on for tt, on in rec.outputs(output) if tt < t]
+    return bool(before) and before[-1]
+
+
+def _raised(rec: Recording, condition: str, message_start: str, after_s: float) -> list[float]:
+    return [e.time_s for e in rec.raised(condition, "fault") if e.time_s >= after_s
+            and e.message.startswith(message_start)]
+
+
+def test_open_thermistor_stops_charging_within_its_delay_but_not_discharging() -> None:
+    rec = simulate(BASE, 9.0, injections=["thermistor_open:1@5"])
+    ((t_inj, _),) = rec.injections
+    raised = _raised(rec, "thermistor_fault", "plausibility.bad_thermistors", t_inj)
+    assert raised and raised[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
+    assert raised[0] - t_inj >= THERMISTOR_DELAY_S - EPS
+    for out in ("charge", "allow_charge"):
+        assert _was_on_before(rec, out, t_inj)
+        t_off = _off_time(rec, out, t_inj)
+        assert t_off is not None and t_off - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
+    # the board's other thermistor still reads, so its cells keep a temperature: discharging goes on
+    for out in ("discharge", "allow_discharge"):
+        assert _off_time(rec, out, t_inj) is None
+    last = rec.states[-1]
+    assert last.measurement.temperatures_c[0] != last.measurement.temperatures_c[0]  # NaN, not a value
+    assert last.measurement.temperature_age_s[0] < 0.2  # it *was* read: the NTC, not the chain, failed
+
+
+def test_board_without_a_valid_temperature_stops_discharging_too() -> None:
+    rec = simulate(BASE, 9.0, injections=["thermistor_short:3@5", "thermistor_open:4@5"])
+    t_inj = rec.injections[0][0]
+    board = _raised(rec, "thermistor_fault", "plausibility.boards_without_temperature", t_inj)
+    assert board and board[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
+    assert [e.location for e in rec.raised("thermistor_fault") if e.message.startswith(
+        "plausibility.boards_without_temperature")] == [1]
+    for out in ALL:
+        assert _was_on_before(rec, out, t_inj)
+        t_off = _off_time(rec, out, t_inj)
+        assert t_off is not None and t_off - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS, out
+
+
+def test_pack_without_any_valid_temperature_never_charges_or_discharges() -> None:
+    faults = ["thermistor_open:1@3", "thermistor_short:2@3", "thermistor_open:3@3", "thermistor_short:4@3"]
+    rec = simulate(BASE, 8.0, injections=faults)
+    t_inj = rec.injections[0][0]
+    pack = _raised(rec, "thermistor_fault", "plausibility.pack_without_temperature", t_inj)
+    assert pack and pack[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
+    late = [s for s in rec.states if s.time_s >= t_inj + THERMISTOR_DELAY_S + PERIOD_S + EPS]
+    assert late and all(not s.protection.charge_allowed and not s.protection.discharge_allowed for s in late)
+    assert all(not c.commanded for c in late[-1].protection.contactors)
+
+
+def test_current_sensor_stuck_near_zero_while_current_flows_opens_the_contactors() -> None:
+    # 150 A discharge, then the sensor output freezes at the reading for 0 A: the cells' voltages
+    # did not step up by R0 x 150 A, so no near-zero current explains them.
+    rec = simulate({**BASE, "simulator.constant_current_a": -150.0}, 9.0, injections=["current_stuck:0@5"])
+    ((t_inj, _),) = rec.injections
+    after = [s for s in rec.states if s.time_s > t_inj + 0.2]
+    assert after and after[0].measurement.current_a == 0.0  # the chain really reads the frozen output
+    raised = _raised(rec, "current_sensor_stuck", "plausibility.current_unexplained_a", t_inj)
+    # the reading must repeat once before it counts as frozen: delay + 2 cycles
+    assert raised and raised[0] - t_inj <= STUCK_DELAY_S + 2 * PERIOD_S + EPS
+    for out in ALL:
+        assert _was_on_before(rec, out, t_inj)
+        t_off = _off_time(rec, out, t_inj)
+        assert t_off is not None and t_off - t_inj <= STUCK_DELAY_S + 2 * PERIOD_S + EPS, out
+    # latched: it stays until the reset command although no current flows any more
+    assert any(a.condition == "current_sensor_stuck" and a.latched for a in rec.states[-1].protection.active)
+
+
+def test_sensor_frozen_at_its_present_reading_is_caught_when_the_current_changes() -> None:
+    # Frozen at 40 A charging (no step yet: nothing to see). A cold thermistor then opens the charge
+    # contactor: the real current drops to 0 A, the cells step down, the reading stays at 40 A.
+    rec = simulate({**BASE, "simulator.constant_current_a": 40.0, "protection.relays.tmin_c": -40.0}, 11.0,
+                   injections=["stuck_current@2", "under_temp:2@4"])
+    t_stuck = rec.injections[0][0]
+    t_open = _off_time(rec, "charge", t_stuck)
+    assert t_open is not None
+    # while the real current still matched the frozen reading nothing could be told apart
+    assert all(t > t_open for t in _raised(rec, "current_sensor_stuck", "", 0.0))
+    raised = _raised(rec, "current_sensor_stuck", "plausibility.current_unexplained_a", t_open)
+    close_time_s = 0.03  # simulator.contactor_close_time_s: the contact moves after the command
+    assert raised and raised[0] - t_open <= close_time_s + STUCK_DELAY_S + 2 * PERIOD_S + EPS
+    t_off = _off_time(rec, "discharge", t_open)
+    assert t_off is not None and t_off <= raised[0] + EPS
+
+
+def test_live_current_sensor_through_steps_is_not_called_stuck() -> None:
+    # the solar day has ramps, load steps and contactor moves; the sensor is fine
+    rec = simulate({**BASE, "simulator.scenario": "solar_day", "simulator.start_hour": 17.999,
+                    "simulator.evening_load_a": 150.0}, 30.0)
+    currents = [s.measurement.current_a for s in rec.states]
+    assert min(currents) < -100.0 < max(currents)  # the evening load step really happened
+    assert not rec.raised("current_sensor_stuck")
+
+
+def test_bus_voltage_stuck_above_the_pack_fails_precharge() -> None:
+    rec = simulate({**BASE, "protection.contactors.precharge": True}, 3.0, injections=["bus_stuck:60"])
+    raised = _raised(rec, "precharge_failed", "plausibility.bus_above_pack", 0.0)
+    assert raised and raised[0] <= 2 * PERIOD_S + EPS
+    for main in ("charge", "discharge"):
+        assert not [t for t, on in rec.outputs(main) if on], f"{main} closed onto an uncharged bus"
+    assert rec.states[-1].protection.state == "fault"
+    pre = rec.outputs("precharge")
+    assert pre and pre[-1][1] is False
+
+
+def test_bus_voltage_at_the_pack_voltage_still_completes_precharge() -> None:
+    rec = simulate({**BASE, "protection.contactors.precharge": True}, 3.0)
+    assert not rec.raised("precharge_failed")
+    assert [t for t, on in rec.outputs("discharge") if on]
