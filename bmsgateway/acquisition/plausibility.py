@@ -19,7 +19,11 @@ What is judged here:
   R0 x the current step (``estimation.r0_ohm``): the step the voltages show, expressed in amperes,
   minus the measured current step and a tolerance for R0 errors, is the *unexplained current*.
   The window is short on purpose: the cells' slow relaxation after a current change must not read
-  as a step.
+  as a step. A current that changes too slowly for a step is caught by the SOC the voltages imply:
+  from the moment the reading froze, the SOC interval the mean cell voltage allows (OCV table,
+  widened by ``current.stuck_soc_tolerance_v`` and by R1 x the current change still relaxing) must
+  move the way the frozen reading counts charge; the distance, as an average current over the
+  frozen time, is unexplained current too.
 * **Pack voltage.** The sum of the cells if every cell is fresh, else the chips' own sum-of-cells
   reading if it is younger than ``sensors.pack_sum_max_age_s``, else nothing (NaN): an old pack
   voltage is never used as the precharge target or for the pack voltage faults.
@@ -33,6 +37,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+
+import numpy as np
 
 from bmsgateway.config.model import Config
 from bmsgateway.state import Measurement
@@ -69,6 +75,10 @@ class SensorPlausibility:
     def __init__(self, config: Config) -> None:
         self._hist: deque[tuple[float, float, float]] = deque()  #: (time, mean cell V, current A)
         self._last_current = NAN
+        self._last_t = NAN
+        self._i_rc = 0.0  #: measured current through the cells' RC time constant (its relaxing part)
+        #: frozen run: (start time, SOC interval low/high in %, reading A, voltage tolerance V)
+        self._run: tuple[float, float, float, float, float] | None = None
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
@@ -82,6 +92,13 @@ class SensorPlausibility:
         self._window_s = c.stuck_window_s
         self._tolerance = c.stuck_tolerance
         self._r0_ohm = config.estimation.r0_ohm
+        self._r1_ohm = config.estimation.r1_ohm
+        self._tau_s = config.estimation.tau_s
+        self._soc_tol_v = c.stuck_soc_tolerance_v
+        self._capacity_as = config.pack.capacity_ah * 3600.0
+        table = config.pack.limits.ocv_table
+        self._ocv_v = np.array([v for _, v in table], dtype=np.float64)
+        self._ocv_soc = np.array([s for s, _ in table], dtype=np.float64)
         self._n_cells = config.pack.cell_count
         self._therms_per_board = tuple(b.thermistors for b in config.pack.boards)
 
@@ -134,19 +151,57 @@ class SensorPlausibility:
         self._last_current = current_a
         if mean_v != mean_v or current_a != current_a:
             return NAN
+        i_rc_before = self._i_rc
+        dt = t - self._last_t if self._last_t == self._last_t else 0.0
+        self._last_t = t
+        self._i_rc += (current_a - self._i_rc) * min(1.0, max(0.0, dt) / self._tau_s)
+        step = self._step_evidence(t, mean_v, current_a)
+        if not frozen:
+            self._run = None
+            return 0.0 if step == step else NAN
+        soc = self._soc_evidence(t, mean_v, current_a, i_rc_before)
+        if step != step:
+            return soc
+        return max(step, soc)
+
+    def _step_evidence(self, t: float, mean_v: float, current_a: float) -> float:
+        """Voltage step over the window minus R0 x current step, in A, less the tolerance."""
         hist = self._hist
         hist.append((t, mean_v, current_a))
         w = self._window_s
         while len(hist) >= 2 and hist[1][0] <= t - w + 1e-9:
             hist.popleft()
         t_ref, v_ref, i_ref = hist[0]
-        if t - t_ref < w - 1e-9 or t - t_ref > 2.0 * w:
-            # too little history, or a gap in it (missing cells): cannot judge this cycle
-            if t - t_ref > 2.0 * w:
-                hist.popleft()
+        if t - t_ref < w - 1e-9:
+            return NAN  # too little history
+        if t - t_ref > 2.0 * w:
+            hist.popleft()  # a gap (missing cells): the reference is too old to compare with
             return NAN
-        if not frozen:
-            return 0.0
         di = current_a - i_ref
         implied = (mean_v - v_ref) / self._r0_ohm
         return abs(implied - di) - self._tolerance * abs(di)
+
+    def _soc_interval(self, mean_v: float, current_a: float, tol_v: float) -> tuple[float, float]:
+        v = mean_v - self._r0_ohm * current_a
+        lo = float(np.interp(v - tol_v, self._ocv_v, self._ocv_soc))
+        hi = float(np.interp(v + tol_v, self._ocv_v, self._ocv_soc))
+        return lo, hi
+
+    def _soc_evidence(self, t: float, mean_v: float, current_a: float, i_rc: float) -> float:
+        """Average current (A) over the frozen time that the voltage-implied SOC change needs
+        beyond what the frozen reading counts; 0 while the two agree within the tolerance."""
+        run = self._run
+        if run is None:
+            tol = self._soc_tol_v + self._r1_ohm * abs(i_rc - current_a)
+            lo, hi = self._soc_interval(mean_v, current_a, tol)
+            self._run = (t, lo, hi, current_a, tol)
+            return 0.0
+        t0, a_lo, a_hi, i_f, tol = run
+        elapsed = t - t0
+        if elapsed <= 0.0:
+            return 0.0
+        b_lo, b_hi = self._soc_interval(mean_v, i_f, tol)
+        counted = i_f * elapsed / self._capacity_as * 100.0
+        lo, hi = b_lo - a_hi, b_hi - a_lo  # SOC changes (%) the voltages allow
+        missing = lo - counted if counted < lo else counted - hi if counted > hi else 0.0
+        return missing / 100.0 * self._capacity_as / elapsed

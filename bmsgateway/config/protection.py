@@ -355,6 +355,12 @@ class CurrentConfig(Section):
     stuck_delay_s: float = Field(
         1.0, ge=0.0, le=30.0, description="the implausible step must last this long (below stuck_window_s)"
     )
+    stuck_soc_tolerance_v: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="frozen sensor, SOC check: the cells' voltage may drift this much (hysteresis, slow "
+        "relaxation) plus estimation.r1_ohm x the current change still relaxing, before the SOC the "
+        "voltages imply is held against the SOC the frozen reading counts",
+    )
     stuck_tolerance: float = Field(
         0.5, ge=0.0, le=5.0,
         description="fraction of the measured current step that an error in R0 (temperature, ageing) "

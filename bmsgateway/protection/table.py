@@ -159,8 +159,11 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         f"plausibility.current_unexplained_a: the current reading repeats exactly while the mean cell "
         f"voltage steps over stuck_window_s = {cur.stuck_window_s:g} s by more than "
         f"R0 = {config.estimation.r0_ohm:g} Ω x the measured current step explains (tolerance "
-        f"stuck_tolerance = {cur.stuck_tolerance:g} of that step): a frozen current sensor; the reading "
-        f"must repeat once before it counts as frozen, so this acts one cycle after its delay", latched=True)
+        f"stuck_tolerance = {cur.stuck_tolerance:g} of that step), or while the SOC the cell voltages imply "
+        f"(OCV table ± stuck_soc_tolerance_v = {cur.stuck_soc_tolerance_v:g} V) moves away from the charge "
+        f"the frozen reading counts by more than this average current: a frozen current sensor; the "
+        f"reading must repeat once before it counts as frozen, so this acts one cycle after its delay",
+        latched=True)
 
     # contactors and sequence
     ct = p.contactors
