@@ -45,6 +45,7 @@ def measurement(
     temp_age_s: Sequence[float] | None = None,
     current_age_s: float = 0.0,
     pack_measured_v: float | None = None,
+    pack_measured_age_s: float = 0.0,
     open_wires: Sequence[int] = (),
     bus_v: float = NAN,
     die_c: float = 30.0,
@@ -76,6 +77,7 @@ def measurement(
         boards=health,
         open_wire_cells=tuple(open_wires),
         bus_voltage_v=bus_v,
+        pack_voltage_measured_age_s=pack_measured_age_s,
     )
 
 
