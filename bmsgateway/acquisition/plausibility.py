@@ -7,6 +7,8 @@ feed rows of the fault table (``bmsgateway.protection.table``), each row naming 
 
 What is judged here:
 
+* **Cell voltages.** A reading outside ``sensors.cell_min_v..cell_max_v`` is no cell voltage (a
+  broken sense path, a dead ADC, an unconverted 0xFFFF): it says nothing about either direction.
 * **Thermistors.** A divider pin at VREF2 (open NTC) or at 0 V (shorted NTC) reads as NaN with age
   0 while its board answers fine; a temperature outside ``sensors.thermistor_min_c..max_c`` is just
   as impossible. Both are sensor faults. A board whose thermistors all read nothing valid leaves its
@@ -52,6 +54,8 @@ NAN = math.nan
 class PlausibilityReport:
     """The plausibility verdicts of one cycle (indices are pack-wide, 0-based)."""
 
+    #: cells whose reading is outside the range a cell voltage can have
+    implausible_cells: tuple[int, ...] = ()
     #: thermistors of answering boards that read open, shorted or outside the plausible range
     bad_thermistors: tuple[int, ...] = ()
     #: answering boards with thermistors of which none reads a valid temperature
@@ -86,6 +90,7 @@ class SensorPlausibility:
         p = config.protection
         s = p.sensors
         self._t_lo, self._t_hi = s.thermistor_min_c, s.thermistor_max_c
+        self._v_lo, self._v_hi = s.cell_min_v, s.cell_max_v
         self._sum_max_age_s = s.pack_sum_max_age_s
         self._bus_factor = 1.0 + s.bus_above_pack_fraction
         c = p.current
@@ -111,7 +116,15 @@ class SensorPlausibility:
         measured = m.pack_voltage_measured_v if m.pack_voltage_measured_age_s <= self._sum_max_age_s else NAN
         pack_v = s if fresh else measured
         bus = m.bus_voltage_v
+        lo, hi = self._v_lo, self._v_hi
+        implausible: tuple[int, ...] = ()
+        if fresh:
+            if not lo <= min(cells) <= max(cells) <= hi:
+                implausible = tuple(i for i, v in enumerate(cells) if not lo <= v <= hi)
+        else:
+            implausible = tuple(i for i, v in enumerate(cells) if v == v and not lo <= v <= hi)
         return PlausibilityReport(
+            implausible_cells=implausible,
             bad_thermistors=bad,
             boards_without_temperature=no_temp,
             pack_without_temperature=none_valid,

@@ -415,6 +415,15 @@ class SensorPlausibilityConfig(Section):
     thermistor_min_c: float = Field(-50.0, ge=-100.0, le=0.0, description="below reads as shorted/open")
     thermistor_max_c: float = Field(150.0, ge=50.0, le=300.0, description="above reads as shorted/open")
     thermistor_delay_s: float = Field(1.0, ge=0.0, le=600.0)
+    cell_min_v: float = Field(
+        1.0, ge=0.0, le=3.0,
+        description="a cell reading below this is no cell voltage (broken sense path, dead ADC): neither "
+        "direction is allowed",
+    )
+    cell_max_v: float = Field(
+        5.0, ge=3.0, le=6.6, description="a cell reading above this is no cell voltage (e.g. 0xFFFF = 6.5535 V)"
+    )
+    cell_delay_s: float = Field(0.5, ge=0.0, le=60.0, description="an implausible cell reading lasts this long")
     pack_sum_max_age_s: float = Field(
         2.0, gt=0.0, le=60.0,
         description="the chips' sum-of-cells pack voltage older than this is not used (not for the pack "
@@ -428,6 +437,10 @@ class SensorPlausibilityConfig(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        if not self.cell_min_v < self.cell_max_v:
+            raise ValueError(
+                f"sensors.cell_min_v = {self.cell_min_v} must be below sensors.cell_max_v = {self.cell_max_v}"
+            )
         if not self.pack_sum_warning_per_cell_v < self.pack_sum_fault_per_cell_v:
             raise ValueError(
                 f"sensors.pack_sum_warning_per_cell_v = {self.pack_sum_warning_per_cell_v} must be below "

@@ -35,6 +35,7 @@ class ConditionId(StrEnum):
     CONTACTOR_FAILED_TO_CLOSE = "contactor_failed_to_close"
     PRECHARGE_FAILED = "precharge_failed"
     LOOP_OVERRUN = "loop_overrun"
+    CELL_VOLTAGE_IMPLAUSIBLE = "cell_voltage_implausible"
 
 
 #: bit number of each condition in the fault and warning bitfields (append-only).

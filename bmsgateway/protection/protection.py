@@ -321,6 +321,8 @@ class Protection:
     def _feed_plausibility(self, plaus: PlausibilityReport, t: float) -> None:
         """Each plausibility verdict to its fault-table row (the row names the field it reads)."""
         eng = self._engine
+        if plaus.implausible_cells or eng.tracking("cell_voltage_implausible.fault"):
+            eng.flags("cell_voltage_implausible.fault", plaus.implausible_cells, t)
         if plaus.bad_thermistors or eng.tracking("thermistor_fault.fault"):
             eng.flags("thermistor_fault.fault", plaus.bad_thermistors, t)
         if plaus.boards_without_temperature or eng.tracking("thermistor_fault.board"):

@@ -135,6 +135,10 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
     add("open_sense_wire.fault", C.OPEN_SENSE_WIRE, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag", "wire",
         "open cell sense wire (ADOW check; wire 0 = pack -)")
     s = p.sensors
+    add("cell_voltage_implausible.fault", C.CELL_VOLTAGE_IMPLAUSIBLE, F, True, 1.0, s.cell_delay_s, 0.0, 2.0,
+        Blocks.BOTH, "flag", "cell",
+        f"plausibility.implausible_cells: a cell reads outside sensors.cell_min_v..cell_max_v = "
+        f"{s.cell_min_v:g}..{s.cell_max_v:g} V, which no cell voltage can be (broken sense path, dead ADC)")
     add("pack_voltage_implausible.warning", C.PACK_VOLTAGE_IMPLAUSIBLE, W, True,
         n * s.pack_sum_warning_per_cell_v, s.pack_sum_delay_s, 0.5 * n * s.pack_sum_warning_per_cell_v,
         s.pack_sum_clear_delay_s, Blocks.NONE, "V", "pack", "|sum of cells - measured pack voltage|")

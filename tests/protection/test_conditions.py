@@ -81,6 +81,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any], in
     ("open_sense_wire.fault", {"open_wires": (3,)}, None, {}, 3),
     ("pack_voltage_implausible.warning", sum_off(0.4), sum_off(0.2), sum_off(0.1), -1),
     ("pack_voltage_implausible.fault", sum_off(0.9), sum_off(0.5), sum_off(0.2), -1),
+    ("cell_voltage_implausible.fault", {"cells": one_cell(6.5535)}, None, {}, 15),
     # an open or shorted NTC: NaN although the board was read fine this cycle (age 0)
     ("thermistor_fault.fault", {"temps": [25.0, NAN, 25.0, 25.0]}, None, {}, 1),
 ]

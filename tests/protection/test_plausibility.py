@@ -157,3 +157,15 @@ def test_a_wired_bus_sensor_without_a_reading_fails_precharge_instead_of_timing_
     st = rig.run(1.2)
     assert not cmd(st)["charge"] and not cmd(st)["discharge"]
     assert any(a.condition == "precharge_failed" for a in st.active)
+
+
+# -- cell voltages -------------------------------------------------------------------------------
+def test_a_cell_reading_no_cell_can_have_stops_both_directions() -> None:
+    rig = Rig()
+    cells = [3.30] * 16
+    cells[4] = 0.0  # a dead ADC channel or a broken sense path, not a cell at 0 V
+    st = rig.run(0.4, cells=cells)
+    assert st.charge_allowed  # under-voltage would only stop discharging; not yet implausible
+    st = rig.run(0.2, cells=cells)
+    assert ("cell_voltage_implausible", "fault", 4) in active_keys(st)
+    assert not st.charge_allowed and not st.discharge_allowed
