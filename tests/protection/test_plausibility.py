@@ -16,8 +16,11 @@ def active_keys(st: ProtectionStatus) -> set[tuple[str, str, int]]:
     return {(a.condition, a.severity.value, a.location) for a in st.active}
 
 
-def raised_messages(rig: Rig, start: str) -> list[tuple[float, int]]:
-    return [(e.time_s, e.location) for e in rig.events if e.kind == "raised" and e.message.startswith(start)]
+def raised_rows(rig: Rig, key: str) -> list[tuple[float, int]]:
+    """(time, location) of each raise of the fault-table row ``key``."""
+    spec = SPECS[key]
+    return [(e.time_s, e.location) for e in rig.events if e.kind == "raised"
+            and e.condition == spec.condition.value and e.message == spec.description]
 
 
 # -- thermistors ---------------------------------------------------------------------------------
@@ -28,7 +31,7 @@ def test_open_thermistor_on_a_healthy_board_stops_charging_only() -> None:
     st = rig.run(0.9, temps=[NAN, 25.0, 25.0, 25.0])  # age 0: read fine, the NTC is open
     assert st.charge_allowed
     st = rig.run(0.2, temps=[NAN, 25.0, 25.0, 25.0])
-    assert raised_messages(rig, "plausibility.bad_thermistors") == [(t0 + 1.0, 0)]
+    assert raised_rows(rig, "thermistor_fault.fault") == [(t0 + 1.0, 0)]
     assert not st.charge_allowed and st.ccl_a == 0.0
     assert st.discharge_allowed and st.dcl_a > 0.0  # board 0 still has thermistor 1
     st = rig.run(2.2)
@@ -39,14 +42,14 @@ def test_board_without_a_valid_temperature_stops_discharging() -> None:
     rig = Rig(make_config(relays={"tmin_c": -40.0, "tmax_c": 90.0}))
     st = rig.run(1.2, temps=[25.0, 25.0, NAN, 400.0])  # board 1: one shorted, one impossible
     assert ("thermistor_fault", "fault", 1) in active_keys(st)
-    assert raised_messages(rig, "plausibility.boards_without_temperature") == [(1.0, 1)]
+    assert raised_rows(rig, "thermistor_fault.board") == [(1.0, 1)]
     assert not st.charge_allowed and not st.discharge_allowed
 
 
 def test_pack_without_any_valid_temperature_is_never_allowed_either_direction() -> None:
     rig = Rig()
     st = rig.run(1.2, temps=[NAN, NAN, NAN, NAN])
-    assert raised_messages(rig, "plausibility.pack_without_temperature") == [(1.0, -1)]
+    assert raised_rows(rig, "thermistor_fault.pack") == [(1.0, -1)]
     assert not st.charge_allowed and not st.discharge_allowed
     assert all(not c.commanded for c in st.contactors)
 
@@ -55,8 +58,8 @@ def test_silent_board_thermistors_are_communication_not_thermistor_faults() -> N
     rig = Rig()
     st = rig.run(3.0, temps=[25.0, 25.0, NAN, NAN], temp_age_s=[0, 0, 3.0, 3.0],
                  board_ok=[True, False], failed_cycles=[0, 30], cell_age_s=[0.0] * 8 + [3.0] * 8)
-    assert not raised_messages(rig, "plausibility.bad_thermistors")
-    assert not raised_messages(rig, "plausibility.boards_without_temperature")
+    assert not raised_rows(rig, "thermistor_fault.fault")
+    assert not raised_rows(rig, "thermistor_fault.board")
     assert not st.charge_allowed and not st.discharge_allowed  # communication_lost
 
 
@@ -71,7 +74,7 @@ def test_frozen_reading_with_a_voltage_step_no_current_explains_opens_everything
     st = rig.run(spec.set_delay_s, cells=sag, current_a=0.0)
     assert st.discharge_allowed  # not before the delay
     st = rig.step(cells=sag, current_a=0.0)
-    assert raised_messages(rig, "plausibility.current_unexplained_a") == [(t0 + spec.set_delay_s, -1)]
+    assert raised_rows(rig, "current_sensor_stuck.fault") == [(t0 + spec.set_delay_s, -1)]
     assert not st.charge_allowed and not st.discharge_allowed
     st = rig.run(10.0, cells=3.30, current_a=0.0)
     assert ("current_sensor_stuck", "fault", -1) in active_keys(st)  # latched
@@ -88,14 +91,14 @@ def test_live_readings_that_follow_the_voltage_steps_are_plausible() -> None:
         i = -80.0 if (k // 10) % 2 else -5.0
         i += 0.01 * (k % 3)
         st = rig.step(cells=3.30 + R0 * i, current_a=i)
-    assert not raised_messages(rig, "plausibility.current_unexplained_a")
+    assert not raised_rows(rig, "current_sensor_stuck.fault")
     assert st.discharge_allowed
 
 
 def test_frozen_reading_without_any_voltage_movement_is_no_evidence() -> None:
     rig = Rig()
     st = rig.run(30.0, cells=3.30, current_a=12.5)
-    assert not raised_messages(rig, "plausibility.current_unexplained_a")
+    assert not raised_rows(rig, "current_sensor_stuck.fault")
     assert st.charge_allowed
 
 
@@ -114,7 +117,7 @@ def test_bus_voltage_above_the_pack_fails_precharge_at_once() -> None:
     assert cmd(st)["precharge"]
     st = rig.step()
     assert not any(cmd(st).values())
-    assert raised_messages(rig, "plausibility.bus_above_pack") == [(0.1, -1)]
+    assert raised_rows(rig, "precharge_failed.bus_high") == [(0.1, -1)]
     st = rig.run(5.0)
     assert not any(cmd(st).values())  # latched: no retry
     assert st.state == "fault"

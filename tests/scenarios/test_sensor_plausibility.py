@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bmsgateway.protection.table import build_condition_table
 from tests.scenarios.harness import Recording, simulate
 
 PERIOD_S = 0.1
@@ -32,15 +33,18 @@ def _was_on_before(rec: Recording, output: str, t: float) -> bool:
     return bool(before) and before[-1]
 
 
-def _raised(rec: Recording, condition: str, message_start: str, after_s: float) -> list[float]:
-    return [e.time_s for e in rec.raised(condition, "fault") if e.time_s >= after_s
-            and e.message.startswith(message_start)]
+def _raised(rec: Recording, key: str, after_s: float) -> list[float]:
+    """Times the fault-table row ``key`` was raised at or after ``after_s``."""
+    assert rec.config is not None
+    spec = {s.key: s for s in build_condition_table(rec.config)}[key]
+    return [e.time_s for e in rec.events if e.kind == "raised" and e.condition == spec.condition.value
+            and e.message == spec.description and e.time_s >= after_s]
 
 
 def test_open_thermistor_stops_charging_within_its_delay_but_not_discharging() -> None:
     rec = simulate(BASE, 9.0, injections=["thermistor_open:1@5"])
     ((t_inj, _),) = rec.injections
-    raised = _raised(rec, "thermistor_fault", "plausibility.bad_thermistors", t_inj)
+    raised = _raised(rec, "thermistor_fault.fault", t_inj)
     assert raised and raised[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
     assert raised[0] - t_inj >= THERMISTOR_DELAY_S - EPS
     for out in ("charge", "allow_charge"):
@@ -58,10 +62,11 @@ def test_open_thermistor_stops_charging_within_its_delay_but_not_discharging() -
 def test_board_without_a_valid_temperature_stops_discharging_too() -> None:
     rec = simulate(BASE, 9.0, injections=["thermistor_short:3@5", "thermistor_open:4@5"])
     t_inj = rec.injections[0][0]
-    board = _raised(rec, "thermistor_fault", "plausibility.boards_without_temperature", t_inj)
+    board = _raised(rec, "thermistor_fault.board", t_inj)
     assert board and board[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
-    assert [e.location for e in rec.raised("thermistor_fault") if e.message.startswith(
-        "plausibility.boards_without_temperature")] == [1]
+    assert rec.config is not None
+    board_row = {s.key: s for s in build_condition_table(rec.config)}["thermistor_fault.board"]
+    assert [e.location for e in rec.raised("thermistor_fault") if e.message == board_row.description] == [1]
     for out in ALL:
         assert _was_on_before(rec, out, t_inj)
         t_off = _off_time(rec, out, t_inj)
@@ -72,7 +77,7 @@ def test_pack_without_any_valid_temperature_never_charges_or_discharges() -> Non
     faults = ["thermistor_open:1@3", "thermistor_short:2@3", "thermistor_open:3@3", "thermistor_short:4@3"]
     rec = simulate(BASE, 8.0, injections=faults)
     t_inj = rec.injections[0][0]
-    pack = _raised(rec, "thermistor_fault", "plausibility.pack_without_temperature", t_inj)
+    pack = _raised(rec, "thermistor_fault.pack", t_inj)
     assert pack and pack[0] - t_inj <= THERMISTOR_DELAY_S + PERIOD_S + EPS
     late = [s for s in rec.states if s.time_s >= t_inj + THERMISTOR_DELAY_S + PERIOD_S + EPS]
     assert late and all(not s.protection.charge_allowed and not s.protection.discharge_allowed for s in late)
@@ -86,7 +91,7 @@ def test_current_sensor_stuck_near_zero_while_current_flows_opens_the_contactors
     ((t_inj, _),) = rec.injections
     after = [s for s in rec.states if s.time_s > t_inj + 0.2]
     assert after and after[0].measurement.current_a == 0.0  # the chain really reads the frozen output
-    raised = _raised(rec, "current_sensor_stuck", "plausibility.current_unexplained_a", t_inj)
+    raised = _raised(rec, "current_sensor_stuck.fault", t_inj)
     # the reading must repeat once before it counts as frozen: delay + 2 cycles
     assert raised and raised[0] - t_inj <= STUCK_DELAY_S + 2 * PERIOD_S + EPS
     for out in ALL:
@@ -106,8 +111,8 @@ def test_sensor_frozen_at_its_present_reading_is_caught_when_the_current_changes
     t_open = _off_time(rec, "charge", t_stuck)
     assert t_open is not None
     # while the real current still matched the frozen reading nothing could be told apart
-    assert all(t > t_open for t in _raised(rec, "current_sensor_stuck", "", 0.0))
-    raised = _raised(rec, "current_sensor_stuck", "plausibility.current_unexplained_a", t_open)
+    assert all(t > t_open for t in _raised(rec, "current_sensor_stuck.fault", 0.0))
+    raised = _raised(rec, "current_sensor_stuck.fault", t_open)
     close_time_s = 0.03  # simulator.contactor_close_time_s: the contact moves after the command
     assert raised and raised[0] - t_open <= close_time_s + STUCK_DELAY_S + 2 * PERIOD_S + EPS
     t_off = _off_time(rec, "discharge", t_open)
@@ -125,7 +130,7 @@ def test_live_current_sensor_through_steps_is_not_called_stuck() -> None:
 
 def test_bus_voltage_stuck_above_the_pack_fails_precharge() -> None:
     rec = simulate({**BASE, "protection.contactors.precharge": True}, 3.0, injections=["bus_stuck:60"])
-    raised = _raised(rec, "precharge_failed", "plausibility.bus_above_pack", 0.0)
+    raised = _raised(rec, "precharge_failed.bus_high", 0.0)
     assert raised and raised[0] <= 2 * PERIOD_S + EPS
     for main in ("charge", "discharge"):
         assert not [t for t, on in rec.outputs(main) if on], f"{main} closed onto an uncharged bus"
@@ -150,7 +155,7 @@ def test_frozen_sensor_during_a_slow_ramp_is_caught_by_the_soc_the_voltages_impl
                "pack.chemistry.preset": "NMC"}
     rec = simulate(changes, 150.0, injections=["stuck_current@5"], keep_every=10)
     t_stuck = rec.injections[0][0]
-    raised = _raised(rec, "current_sensor_stuck", "plausibility.current_unexplained_a", t_stuck)
+    raised = _raised(rec, "current_sensor_stuck.fault", t_stuck)
     assert raised, "frozen sensor not found"
     assert all(abs(s.measurement.current_a + 20.0) < 0.5 for s in rec.states if s.time_s > t_stuck + 0.2)
     assert _off_time(rec, "discharge", t_stuck) == raised[0]
