@@ -108,10 +108,12 @@ class SensorPlausibility:
         self._therms_per_board = tuple(b.thermistors for b in config.pack.boards)
 
     # -- one cycle -------------------------------------------------------------------------------
-    def check(self, m: Measurement) -> PlausibilityReport:
+    def check(self, m: Measurement, cell_lo_v: float = NAN, cell_hi_v: float = NAN) -> PlausibilityReport:
+        """Judge one cycle. ``cell_lo_v`` / ``cell_hi_v``: min and max of the fresh cells if the
+        caller has them already (``state.extremes``), so 255 cells are not scanned twice."""
         bad, no_temp, none_valid = self._thermistors(m)
         cells = m.cell_voltages_v
-        s = math.fsum(cells) if cells else NAN
+        s = sum(cells) if cells else NAN
         fresh = s == s and len(cells) == self._n_cells and self._n_cells > 0
         measured = m.pack_voltage_measured_v if m.pack_voltage_measured_age_s <= self._sum_max_age_s else NAN
         pack_v = s if fresh else measured
@@ -119,7 +121,9 @@ class SensorPlausibility:
         lo, hi = self._v_lo, self._v_hi
         implausible: tuple[int, ...] = ()
         if fresh:
-            if not lo <= min(cells) <= max(cells) <= hi:
+            if cell_lo_v != cell_lo_v or cell_hi_v != cell_hi_v:
+                cell_lo_v, cell_hi_v = min(cells), max(cells)
+            if not lo <= cell_lo_v <= cell_hi_v <= hi:
                 implausible = tuple(i for i, v in enumerate(cells) if not lo <= v <= hi)
         else:
             implausible = tuple(i for i, v in enumerate(cells) if v == v and not lo <= v <= hi)
@@ -138,6 +142,9 @@ class SensorPlausibility:
     def _thermistors(self, m: Measurement) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
         temps = m.temperatures_c
         lo, hi = self._t_lo, self._t_hi
+        if temps and len(temps) == len(m.temperature_board) and sum(temps) == sum(temps) \
+                and lo < min(temps) and max(temps) < hi:
+            return (), (), False  # the common case: every thermistor reads a valid temperature
         boards = m.boards
         tb = m.temperature_board
         valid_per_board = [0] * len(self._therms_per_board)

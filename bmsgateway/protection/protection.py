@@ -166,11 +166,11 @@ class Protection:
         n = self._n_cells
 
         # 1. conditions ------------------------------------------------------------------------
-        plaus = self._plausibility.check(m)
         cells = m.cell_voltages_v
         s = sum(cells)
         fresh = s == s and len(cells) == n and n > 0
         lo, _, hi, _, _ = extremes(cells)
+        plaus = self._plausibility.check(m, lo, hi)
         eng.many("cell_over_voltage.warning", cells, hi, t)
         eng.many("cell_over_voltage.fault", cells, hi, t)
         eng.many("cell_under_voltage.warning", cells, lo, t)

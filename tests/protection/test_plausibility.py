@@ -3,6 +3,10 @@ thermistors open/shorted, a frozen current sensor, an old sum-of-cells, a bus vo
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
+from bmsgateway.config import Config
 from bmsgateway.protection.table import build_condition_table
 from bmsgateway.state import ProtectionStatus
 from tests.protection.conftest import NAN, FakeBus, FakeIO, Rig, make_config
@@ -172,3 +176,10 @@ def test_a_cell_reading_no_cell_can_have_stops_both_directions() -> None:
     st = rig.run(0.2, cells=cells)
     assert ("cell_voltage_implausible", "fault", 4) in active_keys(st)
     assert not st.charge_allowed and not st.discharge_allowed
+
+
+def test_a_pack_configured_without_any_thermistor_is_refused() -> None:
+    base = Config().model_dump()
+    base["pack"]["boards"] = [{"chip": "LTC6811", "cells": 8, "thermistors": 0}] * 2
+    with pytest.raises(ValidationError, match="never allowed to charge or discharge"):
+        Config.model_validate(base)
