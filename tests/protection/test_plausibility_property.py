@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.protection.conftest import NAN, Rig, make_config
+from tests.protection.conftest import NAN, FakeBus, Rig, make_config
 
 P = 0.1  # cycle period of the rig
 N_CELLS, N_TEMPS, N_BOARDS = 16, 4, 2
@@ -222,3 +222,28 @@ def test_frozen_current_is_caught_once_the_cells_move_and_a_live_one_never(seq: 
             elif t >= must_block_from + STUCK.stuck_delay_s + 2 * P - 1e-9:
                 assert stuck and not st_.charge_allowed and not st_.discharge_allowed
         prev_true = true_a
+
+
+# -- the bus voltage during precharge -----------------------------------------------------------
+bus_mode = st.sampled_from(["nan", "high", "low", "ok"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(bus_mode, st.integers(1, 15)), min_size=1, max_size=10))
+def test_mains_never_close_on_a_missing_or_implausible_bus_reading(seq: list[tuple[str, int]]) -> None:
+    """With a bus sensor wired, the main contactors only ever close in a cycle whose bus reading is
+    there, not above the pack voltage, and past precharge_fraction of it."""
+    cfg = make_config(contactors={"precharge": True, "precharge_timeout_s": 1.0})
+    rig = Rig(cfg, bus=FakeBus(0.0))
+    pack_v = 16 * 3.30
+    ct = cfg.protection.contactors
+    limit = pack_v * (1.0 + cfg.protection.sensors.bus_above_pack_fraction)
+    closed_before = False
+    for mode, cycles in seq:
+        bus = {"nan": NAN, "high": 1.3 * pack_v, "low": 0.3 * pack_v, "ok": 0.97 * pack_v}[mode]
+        for _ in range(cycles):
+            st_ = rig.step(cells=3.30, bus_v=bus)
+            closed = any(c.commanded for c in st_.contactors if c.name in ("charge", "discharge"))
+            if closed and not closed_before:
+                assert bus == bus and ct.precharge_fraction * pack_v <= bus <= limit, f"closed on bus={bus}"
+            closed_before = closed

@@ -173,3 +173,13 @@ def test_legit_zero_reading_while_the_cells_relax_is_not_called_stuck() -> None:
     late = [s for s in rec.states if s.time_s > t_open + 1.0]
     assert late and all(s.measurement.current_a == 0.0 for s in late)
     assert not rec.raised("current_sensor_stuck")
+
+
+def test_sum_of_cells_carries_its_age_through_the_emulated_chain() -> None:
+    # status conversions (sum of cells) every 3 s: the Measurement says how old the value is
+    rec = simulate({**BASE, "hardware.status_interval_s": 3.0}, 8.0)
+    ages = [s.measurement.pack_voltage_measured_age_s for s in rec.states]
+    assert max(ages) == max(ages) and 2.8 <= max(ages) <= 3.0 + 1e-6
+    assert min(ages[5:]) <= 0.05  # back to fresh after each status read
+    assert all(s.measurement.pack_voltage_measured_v == s.measurement.pack_voltage_measured_v
+               for s in rec.states)
