@@ -142,25 +142,30 @@ class SensorPlausibility:
     def _thermistors(self, m: Measurement) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
         temps = m.temperatures_c
         lo, hi = self._t_lo, self._t_hi
-        if temps and len(temps) == len(m.temperature_board) and sum(temps) == sum(temps) \
+        total = sum(temps)
+        if temps and total == total and len(temps) == len(m.temperature_board) \
                 and lo < min(temps) and max(temps) < hi:
             return (), (), False  # the common case: every thermistor reads a valid temperature
         boards = m.boards
         tb = m.temperature_board
-        valid_per_board = [0] * len(self._therms_per_board)
+        n_boards = max(len(boards), len(self._therms_per_board))
+        valid_per_board = [0] * n_boards
+        wired_per_board = [0] * n_boards  #: thermistors the Measurement assigns to each board
         bad: list[int] = []
         any_valid = False
         for i, v in enumerate(temps):
             b = tb[i] if i < len(tb) else -1
+            if 0 <= b < n_boards:
+                wired_per_board[b] += 1
             if v == v and lo < v < hi:
                 any_valid = True
-                if 0 <= b < len(valid_per_board):
+                if 0 <= b < n_boards:
                     valid_per_board[b] += 1
             elif 0 <= b < len(boards) and boards[b].ok:
                 bad.append(i)
         no_temp = tuple(
-            b for b, n in enumerate(self._therms_per_board)
-            if n > 0 and valid_per_board[b] == 0 and b < len(boards) and boards[b].ok
+            b for b in range(len(boards))
+            if wired_per_board[b] > 0 and valid_per_board[b] == 0 and boards[b].ok
         )
         return tuple(bad), no_temp, not any_valid
 
