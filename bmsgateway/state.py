@@ -143,6 +143,7 @@ class Measurement:
     chain_faults: tuple[str, ...] = ()
     chip_ov_cells: tuple[int, ...] = ()  #: cells the chips' own VOV comparator flags (pack index)
     chip_uv_cells: tuple[int, ...] = ()  #: cells the chips' own VUV comparator flags (pack index)
+    pack_voltage_measured_age_s: float = 0.0  #: age of the oldest sum-of-cells reading in it
 
     @property
     def cell_count(self) -> int:

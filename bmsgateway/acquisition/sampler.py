@@ -79,6 +79,7 @@ class Acquisition:
         self._last_ok = [-INF] * len(config.pack.boards)
         self._die_c = [NAN] * len(config.pack.boards)
         self._sc_v = [NAN] * len(config.pack.boards)
+        self._sc_time = [-INF] * len(config.pack.boards)  #: when each board's SC was last read
         self._open_local: list[tuple[int, ...]] = [() for _ in config.pack.boards]
         nb = len(config.pack.boards)
         self._started = False
@@ -288,6 +289,8 @@ class Acquisition:
                 good = ok and st_done
                 self._die_c[b] = st.die_temperature_c if good else NAN
                 self._sc_v[b] = st.sum_of_cells_v if good else NAN
+                if good:
+                    self._sc_time[b] = now
                 board_ok[b] = board_ok[b] and ok
                 reason = ""
                 if good and (st.va_v != st.va_v or st.vd_v != st.vd_v):
@@ -456,6 +459,7 @@ class Acquisition:
             chain_faults=self._chain_faults,
             chip_ov_cells=tuple(ov_cells),
             chip_uv_cells=tuple(uv_cells),
+            pack_voltage_measured_age_s=max(0.0, t0 - min(self._sc_time, default=-INF)),
         )
 
     def _current_raw(self, aux_values: Sequence[Sequence[float]]) -> float:

@@ -153,4 +153,9 @@ class PackConfig(Section):
     def _size(self) -> Self:
         if self.cell_count > 512:
             raise ValueError(f"boards hold {self.cell_count} cells; at most 512 are supported")
+        if self.thermistor_count == 0:
+            raise ValueError(
+                "boards[].thermistors = 0 on every board: a pack without a cell temperature is never "
+                "allowed to charge or discharge (wire at least one NTC)"
+            )
         return self

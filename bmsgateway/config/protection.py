@@ -343,11 +343,29 @@ class CurrentConfig(Section):
     short_circuit_a: float = Field(
         500.0, gt=0.0, le=50000.0, description="|current| that opens every contactor in the same cycle"
     )
-    stuck_time_s: float = Field(
-        60.0, gt=0.0, le=86400.0, description="identical readings this long (warning) count as stuck"
+    stuck_unexplained_a: float = Field(
+        10.0, gt=0.0, le=5000.0,
+        description="frozen sensor: current (A) that the cells' voltage step over stuck_window_s implies "
+        "(mean cell step / estimation.r0_ohm) beyond the measured current step and its tolerance",
     )
-    stuck_min_current_a: float = Field(
-        1.0, ge=0.0, le=1000.0, description="only readings at least this large can count as stuck"
+    stuck_window_s: float = Field(
+        2.0, gt=0.0, le=60.0,
+        description="span over which the cells' voltage step is compared with the current step (short, "
+        "so that the slow relaxation of the cells after a current change is not mistaken for a step)",
+    )
+    stuck_delay_s: float = Field(
+        1.0, ge=0.0, le=30.0, description="the implausible step must last this long (below stuck_window_s)"
+    )
+    stuck_soc_tolerance_v: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="frozen sensor, SOC check: the cells' voltage may drift this much (hysteresis, slow "
+        "relaxation) plus estimation.r1_ohm x the current change still relaxing, before the SOC the "
+        "voltages imply is held against the SOC the frozen reading counts",
+    )
+    stuck_tolerance: float = Field(
+        0.5, ge=0.0, le=5.0,
+        description="fraction of the measured current step that an error in R0 (temperature, ageing) "
+        "may leave unexplained",
     )
 
     @model_validator(mode="after")
@@ -366,6 +384,11 @@ class CurrentConfig(Section):
                     f"{key}.peak_delay_s = {d.peak_delay_s} must not exceed "
                     f"{key}.fault.set_delay_s = {d.fault.set_delay_s} (the peak trips faster)"
                 )
+        if not self.stuck_delay_s < self.stuck_window_s:
+            raise ValueError(
+                f"current.stuck_delay_s = {self.stuck_delay_s} must be below current.stuck_window_s = "
+                f"{self.stuck_window_s} (an unexplained step is only seen while it is inside the window)"
+            )
         return self
 
 
@@ -383,7 +406,8 @@ class ImbalanceConfig(Section):
 
 
 class SensorPlausibilityConfig(Section):
-    """Implausible sensors: sum of cells vs the chips' pack measurement, thermistor range."""
+    """Implausible sensors: sum of cells vs the chips' pack measurement, thermistor range, bus
+    voltage against the pack (checked in ``bmsgateway.acquisition.plausibility``)."""
 
     pack_sum_warning_per_cell_v: float = Field(0.02, gt=0.0, le=1.0)
     pack_sum_fault_per_cell_v: float = Field(0.05, gt=0.0, le=1.0)
@@ -395,9 +419,32 @@ class SensorPlausibilityConfig(Section):
     adc_fault_delay_s: float = Field(
         0.3, ge=0.0, le=10.0, description="a board's ADC fault (lost/stalled/frozen conversion, self test) this long"
     )
+    cell_min_v: float = Field(
+        1.0, ge=0.0, le=3.0,
+        description="a cell reading below this is no cell voltage (broken sense path, dead ADC): neither "
+        "direction is allowed",
+    )
+    cell_max_v: float = Field(
+        5.0, ge=3.0, le=6.6, description="a cell reading above this is no cell voltage (e.g. 0xFFFF = 6.5535 V)"
+    )
+    cell_delay_s: float = Field(0.5, ge=0.0, le=60.0, description="an implausible cell reading lasts this long")
+    pack_sum_max_age_s: float = Field(
+        2.0, gt=0.0, le=60.0,
+        description="the chips' sum-of-cells pack voltage older than this is not used (not for the pack "
+        "voltage faults, not as the precharge target, not in the sum-of-cells comparison)",
+    )
+    bus_above_pack_fraction: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="a bus voltage above the pack voltage by more than this fraction is implausible "
+        "(a stuck-high sensor): precharge fails instead of closing the contactors",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        if not self.cell_min_v < self.cell_max_v:
+            raise ValueError(
+                f"sensors.cell_min_v = {self.cell_min_v} must be below sensors.cell_max_v = {self.cell_max_v}"
+            )
         if not self.pack_sum_warning_per_cell_v < self.pack_sum_fault_per_cell_v:
             raise ValueError(
                 f"sensors.pack_sum_warning_per_cell_v = {self.pack_sum_warning_per_cell_v} must be below "

@@ -57,8 +57,15 @@ class ContactorController:
             return self._out.get("main")
         return self._out.get("charge" if charge else "discharge")
 
-    def update(self, t: float, want_charge: bool, want_discharge: bool, pack_v: float, bus_v: float) -> bool:
-        """One cycle of sequencing. Returns True when precharge failed in this cycle."""
+    def update(
+        self, t: float, want_charge: bool, want_discharge: bool, pack_v: float, bus_v: float,
+        bus_sensor: bool = False,
+    ) -> bool:
+        """One cycle of sequencing. Returns True when precharge failed in this cycle.
+
+        ``bus_sensor``: a bus voltage sensor is wired, so a missing reading (NaN) is a failed
+        sensor, not the timed-precharge installation: precharge then times out and fails. A NaN
+        ``pack_v`` (no fresh pack voltage) likewise never completes precharge."""
         if self.stopped:
             return False
         want = {"charge": want_charge, "discharge": want_discharge, "main": want_charge or want_discharge}
@@ -68,7 +75,7 @@ class ContactorController:
             if not any_want:
                 self._abort(t, "direction no longer allowed")
                 return False
-            blind = bus_v != bus_v
+            blind = bus_v != bus_v and not bus_sensor
             done = (not blind) and pack_v == pack_v and bus_v >= self.cfg.precharge_fraction * pack_v
             elapsed = t - self._precharge_start_s
             if done or (blind and elapsed >= self.cfg.precharge_timeout_s):

@@ -62,6 +62,7 @@ class ConditionSpec:
     unit: str
     location: str  #: what ``location`` counts: pack, cell, sensor, board, wire, contactor
     description: str
+    input: str = ""  #: the value the row compares with its thresholds (a Measurement or plausibility field)
 
     def trips(self, v: float) -> bool:
         return v >= self.set_threshold if self.above else v <= self.set_threshold

@@ -38,6 +38,7 @@ class ConditionId(StrEnum):
     ADC_FAULT = "adc_fault"
     CHAIN_CONFIGURATION = "chain_configuration"
     CHIP_VOLTAGE_FLAG = "chip_voltage_flag"
+    CELL_VOLTAGE_IMPLAUSIBLE = "cell_voltage_implausible"
 
 
 #: bit number of each condition in the fault and warning bitfields (append-only).

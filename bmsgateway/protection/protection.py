@@ -9,6 +9,10 @@ the outputs in the *same* cycle -- a short circuit opens the contactors before u
 4. contactors: sequence and open what is blocked; check feedback; precharge result;
 5. limits (CVL / CCL / DCL), balancing bits, heater / cooler.
 
+Whether a reading is believable at all (thermistor open/short, current sensor frozen, pack voltage
+too old, bus voltage stuck high) is judged in ``bmsgateway.acquisition.plausibility``; this stage
+only feeds that report's fields to their fault-table rows.
+
 Data rules: NaN means "not read this cycle". Decisions that need a value hold while it is missing
 (one failed read must not chatter a relay); if it stays missing, communication_lost (or
 thermistor_fault) is raised and that blocks both directions. Nothing ever uses a last good value.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+from bmsgateway.acquisition.plausibility import PlausibilityReport, SensorPlausibility
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO
@@ -60,8 +65,12 @@ class Protection:
     """Fault engine + contactors + relays + limits + balancing + thermal, driven once per cycle."""
 
     def __init__(self, config: Config, io: DigitalIO, bus: BusVoltageSensor | None, clock: Clock) -> None:
+        """``bus``: the bus voltage sensor if one is wired. Its readings arrive in the Measurement
+        (acquisition reads it); here it only tells whether a missing reading is a fault (a sensor
+        that gives nothing) or the documented timed precharge (no sensor at all)."""
         self._io = io
         self._bus = bus
+        self._plausibility = SensorPlausibility(config)
         self._clock = clock
         self.event_log = EventLog(config.protection.event_log_size)
         self._cycle_events: list[Event] = []
@@ -74,8 +83,6 @@ class Protection:
         self._balancer = Balancer(config.protection.balancing, lim.vbalance_v, ())
         self._stopped = False
         self._last_t = NAN
-        self._stuck_value = NAN
-        self._stuck_since = NAN
         self._soc_fallback_pct = config.estimation.initial_soc_pct
         self._tf_charge = 0.0  #: last temperature derating factors (held while no fresh temperature)
         self._tf_discharge = 0.0
@@ -97,6 +104,7 @@ class Protection:
         self._cvl_nominal_v = self._n_cells * lim.vbalance_v
         ranges = config.pack.board_cell_ranges
         self._board_ranges = ranges
+        self._bus_sensor = self._bus is not None or config.hardware.bus_voltage.enabled
         r = p.relays
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
@@ -124,6 +132,7 @@ class Protection:
             for name in old_names:
                 self._out.set(name, False, t, "contactor layout changed")
             self._contactors.precharging = False
+        self._plausibility.apply_config(config)
         self._configure(config)
 
     # -- commands ----------------------------------------------------------------------------
@@ -159,20 +168,20 @@ class Protection:
         s = sum(cells)
         fresh = s == s and len(cells) == n and n > 0
         lo, _, hi, _, _ = extremes(cells)
+        plaus = self._plausibility.check(m, lo, hi)
         eng.many("cell_over_voltage.warning", cells, hi, t)
         eng.many("cell_over_voltage.fault", cells, hi, t)
         eng.many("cell_under_voltage.warning", cells, lo, t)
         eng.many("cell_under_voltage.fault", cells, lo, t)
 
-        measured = m.pack_voltage_measured_v
-        pack_v = s if fresh else measured
+        measured = plaus.pack_voltage_measured_v
+        pack_v = plaus.pack_voltage_v
         eng.scalar("pack_over_voltage.warning", pack_v, t)
         eng.scalar("pack_over_voltage.fault", pack_v, t)
         eng.scalar("pack_under_voltage.warning", pack_v, t)
         eng.scalar("pack_under_voltage.fault", pack_v, t)
 
         temps = m.temperatures_c
-        ts = sum(temps)
         tlo, _, thi, _, _ = extremes(temps)
         eng.many("charge_over_temperature.warning", temps, thi, t)
         eng.many("charge_over_temperature.fault", temps, thi, t)
@@ -205,14 +214,7 @@ class Protection:
         eng.scalar("pack_voltage_implausible.warning", diff, t)
         eng.scalar("pack_voltage_implausible.fault", diff, t)
 
-        sens = p.sensors
-        if (
-            not (ts == ts and (not temps or (tlo > sens.thermistor_min_c and thi < sens.thermistor_max_c)))
-            or eng.tracking("thermistor_fault.fault")
-        ):
-            eng.flags("thermistor_fault.fault", self._bad_thermistors(m), t)
-
-        eng.scalar("current_sensor_stuck.warning", self._stuck_seconds(cur, t), t)
+        self._feed_plausibility(plaus, t)
         self._feed_chips(m, t)
 
         if timing is not None and timing.period_s > 0:
@@ -232,11 +234,11 @@ class Protection:
 
         # 4. contactors --------------------------------------------------------------------------
         raised_before = eng.raised_faults
-        self._drive_contactors(m, t, blocks, pack_v)
+        self._drive_contactors(m, plaus, t, blocks, pack_v)
         if eng.raised_faults != raised_before:
             # A contactor / precharge fault raised just now: act on it in this cycle too.
             active, fbits, wbits, blocks = eng.summary()
-            self._drive_contactors(m, t, blocks, pack_v, feed=False)
+            self._drive_contactors(m, plaus, t, blocks, pack_v, feed=False)
         ctl = self._contactors
         charge_allowed = relay_c and not blocks & Blocks.CHARGE and ctl.path_closed(True)
         discharge_allowed = relay_d and not blocks & Blocks.DISCHARGE and ctl.path_closed(False)
@@ -327,33 +329,17 @@ class Protection:
             eng.many("communication_lost.stale", per_board, max(per_board) if per_board else NAN, t)
         eng.scalar("communication_lost.current", m.current_age_s, t)
 
-    def _bad_thermistors(self, m: Measurement) -> list[int]:
-        sens = self.config.protection.sensors
-        limit = self.config.protection.max_value_age_s
-        boards = m.boards
-        bad: list[int] = []
-        for i, v in enumerate(m.temperatures_c):
-            if v == v:
-                if not sens.thermistor_min_c < v < sens.thermistor_max_c:
-                    bad.append(i)
-                continue
-            b = m.temperature_board[i] if i < len(m.temperature_board) else -1
-            board_ok = 0 <= b < len(boards) and boards[b].ok and boards[b].failed_cycles == 0
-            if board_ok and m.temperature_age_s[i] >= limit:
-                bad.append(i)
-        return bad
-
-    def _stuck_seconds(self, cur: float, t: float) -> float:
-        if cur != cur:
-            return NAN
-        if abs(cur) < self.config.protection.current.stuck_min_current_a:
-            self._stuck_value = NAN
-            return 0.0
-        if cur != self._stuck_value:
-            self._stuck_value = cur
-            self._stuck_since = t
-            return 0.0
-        return t - self._stuck_since
+    def _feed_plausibility(self, plaus: PlausibilityReport, t: float) -> None:
+        """Each plausibility verdict to its fault-table row (the row names the field it reads)."""
+        eng = self._engine
+        if plaus.implausible_cells or eng.tracking("cell_voltage_implausible.fault"):
+            eng.flags("cell_voltage_implausible.fault", plaus.implausible_cells, t)
+        if plaus.bad_thermistors or eng.tracking("thermistor_fault.fault"):
+            eng.flags("thermistor_fault.fault", plaus.bad_thermistors, t)
+        if plaus.boards_without_temperature or eng.tracking("thermistor_fault.board"):
+            eng.flags("thermistor_fault.board", plaus.boards_without_temperature, t)
+        eng.scalar("thermistor_fault.pack", 1.0 if plaus.pack_without_temperature else 0.0, t)
+        eng.scalar("current_sensor_stuck.fault", plaus.current_unexplained_a, t)
 
     def _update_soc_fallback(self, cur: float, dt: float, fresh: bool, lo: float, s: float) -> float:
         cap = self.config.pack.capacity_ah
@@ -367,16 +353,26 @@ class Protection:
         self._soc_fallback_pct = min(100.0, max(0.0, soc))
         return self._soc_fallback_pct
 
-    def _drive_contactors(self, m: Measurement, t: float, blocks: Blocks, pack_v: float, feed: bool = True) -> None:
+    def _drive_contactors(
+        self, m: Measurement, plaus: PlausibilityReport, t: float, blocks: Blocks, pack_v: float, feed: bool = True
+    ) -> None:
         ctl = self._contactors
         eng = self._engine
+        if feed:
+            # A bus voltage above the pack voltage cannot come from charging the DC link through the
+            # precharge resistor: the sensor is stuck high, and trusting it would close the mains
+            # onto an uncharged bus. Fail precharge (latched) instead.
+            high = ctl.precharging and plaus.bus_above_pack
+            if high:
+                ctl.open_all(t, "precharge failed: bus voltage reads above the pack voltage")
+            if high or eng.tracking("precharge_failed.bus_high"):
+                eng.flags("precharge_failed.bus_high", (-1,) if high else (), t)
         bus_v = NAN
         if ctl.precharging or not ctl.closed_mains:
             bus_v = m.bus_voltage_v
-            if bus_v != bus_v and self._bus is not None:
-                r = self._bus.read_bus_voltage_v()
-                bus_v = NAN if r is None else r
-        failed_now = ctl.update(t, not blocks & Blocks.CHARGE, not blocks & Blocks.DISCHARGE, pack_v, bus_v)
+        failed_now = ctl.update(
+            t, not blocks & Blocks.CHARGE, not blocks & Blocks.DISCHARGE, pack_v, bus_v, self._bus_sensor
+        )
         if failed_now or eng.tracking("precharge_failed.fault"):
             eng.flags("precharge_failed.fault", (-1,) if failed_now else (), t)
         if feed:

@@ -20,6 +20,51 @@ F = Severity.FAULT
 C = ConditionId
 
 
+#: The value each row compares with its thresholds: a ``Measurement`` field, a
+#: ``PlausibilityReport`` field (``bmsgateway.acquisition.plausibility``) or a derived quantity.
+#: Every row must be listed (building the table raises KeyError otherwise).
+INPUTS: dict[str, str] = {
+    "cell_over_voltage.warning": "measurement.cell_voltages_v",
+    "cell_over_voltage.fault": "measurement.cell_voltages_v",
+    "cell_under_voltage.warning": "measurement.cell_voltages_v",
+    "cell_under_voltage.fault": "measurement.cell_voltages_v",
+    "pack_over_voltage.warning": "plausibility.pack_voltage_v",
+    "pack_over_voltage.fault": "plausibility.pack_voltage_v",
+    "pack_under_voltage.warning": "plausibility.pack_voltage_v",
+    "pack_under_voltage.fault": "plausibility.pack_voltage_v",
+    **{f"{c}.{lvl}": "measurement.temperatures_c" for c in (
+        "charge_over_temperature", "charge_under_temperature", "discharge_over_temperature",
+        "discharge_under_temperature") for lvl in ("warning", "fault")},
+    **{f"charge_over_current.{lvl}": "measurement.current_a" for lvl in ("warning", "fault", "peak")},
+    **{f"discharge_over_current.{lvl}": "-measurement.current_a" for lvl in ("warning", "fault", "peak")},
+    "short_circuit.fault": "|measurement.current_a|",
+    "cell_imbalance.warning": "max - min of measurement.cell_voltages_v",
+    "cell_imbalance.fault": "max - min of measurement.cell_voltages_v",
+    "communication_lost.warning": "measurement.boards[].failed_cycles",
+    "communication_lost.fault": "measurement.boards[].failed_cycles",
+    "communication_lost.stale": "measurement.cell_age_s, temperature_age_s (oldest per board)",
+    "communication_lost.current": "measurement.current_age_s",
+    "open_sense_wire.fault": "measurement.open_wire_cells",
+    "cell_voltage_implausible.fault": "plausibility.implausible_cells",
+    "pack_voltage_implausible.warning": "|sum of cells - plausibility.pack_voltage_measured_v|",
+    "pack_voltage_implausible.fault": "|sum of cells - plausibility.pack_voltage_measured_v|",
+    "thermistor_fault.fault": "plausibility.bad_thermistors",
+    "thermistor_fault.board": "plausibility.boards_without_temperature",
+    "thermistor_fault.pack": "plausibility.pack_without_temperature",
+    "current_sensor_stuck.fault": "plausibility.current_unexplained_a",
+    "contactor_welded.fault": "contactor feedback: s since the open command",
+    "contactor_failed_to_close.fault": "contactor feedback: s since the close command",
+    "precharge_failed.fault": "measurement.bus_voltage_v / plausibility.pack_voltage_v",
+    "precharge_failed.bus_high": "plausibility.bus_above_pack",
+    "adc_fault.fault": "measurement.boards[].adc_fault (lost/stalled/frozen conversion, self test)",
+    "chain_configuration.fault": "measurement.chain_faults",
+    "chip_voltage_flag.over": "measurement.chip_ov_cells (the chips' own VOV comparators)",
+    "chip_voltage_flag.under": "measurement.chip_uv_cells (the chips' own VUV comparators)",
+    "loop_overrun.warning": "timing.duration_s / period_s",
+    "loop_overrun.fault": "timing.actual_period_s / period_s",
+}
+
+
 def _from_level(
     key: str, cond: ConditionId, sev: Severity, above: bool, lvl: Level, blocks: Blocks, unit: str,
     location: str, description: str, latched: bool = False,
@@ -28,7 +73,7 @@ def _from_level(
         key=key, condition=cond, severity=sev, above=above, set_threshold=lvl.set,
         set_delay_s=lvl.set_delay_s, clear_threshold=lvl.clear, clear_delay_s=lvl.clear_delay_s,
         latched=latched, blocks=blocks if sev is F else Blocks.NONE, unit=unit, location=location,
-        description=description,
+        description=description, input=INPUTS[key],
     )
 
 
@@ -48,7 +93,7 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
             key=key, condition=cond, severity=sev, above=above, set_threshold=set_,
             set_delay_s=set_delay_s, clear_threshold=clear, clear_delay_s=clear_delay_s,
             latched=latched, blocks=blocks if sev is F else Blocks.NONE, unit=unit,
-            location=location, description=description,
+            location=location, description=description, input=INPUTS[key],
         ))
 
     # cell voltage
@@ -135,6 +180,10 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
     add("open_sense_wire.fault", C.OPEN_SENSE_WIRE, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag", "wire",
         "open cell sense wire (ADOW check; wire 0 = pack -)")
     s = p.sensors
+    add("cell_voltage_implausible.fault", C.CELL_VOLTAGE_IMPLAUSIBLE, F, True, 1.0, s.cell_delay_s, 0.0, 2.0,
+        Blocks.BOTH, "flag", "cell",
+        f"a cell reads outside sensors.cell_min_v..cell_max_v = "
+        f"{s.cell_min_v:g}..{s.cell_max_v:g} V, which no cell voltage can be (broken sense path, dead ADC)")
     add("pack_voltage_implausible.warning", C.PACK_VOLTAGE_IMPLAUSIBLE, W, True,
         n * s.pack_sum_warning_per_cell_v, s.pack_sum_delay_s, 0.5 * n * s.pack_sum_warning_per_cell_v,
         s.pack_sum_clear_delay_s, Blocks.NONE, "V", "pack", "|sum of cells - measured pack voltage|")
@@ -142,12 +191,28 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         n * s.pack_sum_fault_per_cell_v, s.pack_sum_delay_s, n * s.pack_sum_warning_per_cell_v,
         s.pack_sum_clear_delay_s, Blocks.BOTH, "V", "pack", "|sum of cells - measured pack voltage|")
     add("thermistor_fault.fault", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
-        Blocks.BOTH, "flag", "sensor",
-        f"thermistor open or shorted: no reading while its board is fine, or outside "
-        f"{s.thermistor_min_c:g}..{s.thermistor_max_c:g} °C")
-    add("current_sensor_stuck.warning", C.CURRENT_SENSOR_STUCK, W, True, cur.stuck_time_s, 0.0, 0.0, 0.0,
-        Blocks.NONE, "s", "pack",
-        f"identical current readings of at least {cur.stuck_min_current_a:g} A for stuck_time_s")
+        Blocks.CHARGE, "flag", "sensor",
+        f"a thermistor of an answering board reads open (pin at VREF2), "
+        f"shorted (pin at 0 V) or outside {s.thermistor_min_c:g}..{s.thermistor_max_c:g} °C; charging "
+        f"stops (its cells' temperature is unknown)")
+    add("thermistor_fault.board", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
+        Blocks.DISCHARGE, "flag", "board",
+        "no thermistor of an answering board reads a valid "
+        "temperature, so none is left for its cells; discharging stops too")
+    add("thermistor_fault.pack", C.THERMISTOR_FAULT, F, True, 1.0, s.thermistor_delay_s, 0.0, 2.0,
+        Blocks.BOTH, "flag", "pack",
+        "not one valid cell temperature in the pack (for any "
+        "reason): neither charging nor discharging")
+    add("current_sensor_stuck.fault", C.CURRENT_SENSOR_STUCK, F, True, cur.stuck_unexplained_a,
+        cur.stuck_delay_s, 0.5 * cur.stuck_unexplained_a, 5.0, Blocks.BOTH, "A", "pack",
+        f"the current reading repeats exactly while the mean cell "
+        f"voltage steps over stuck_window_s = {cur.stuck_window_s:g} s by more than "
+        f"R0 = {config.estimation.r0_ohm:g} Ω x the measured current step explains (tolerance "
+        f"stuck_tolerance = {cur.stuck_tolerance:g} of that step), or while the SOC the cell voltages imply "
+        f"(OCV table ± stuck_soc_tolerance_v = {cur.stuck_soc_tolerance_v:g} V) moves away from the charge "
+        f"the frozen reading counts by more than this average current: a frozen current sensor; the "
+        f"reading must repeat once before it counts as frozen, so this acts one cycle after its delay",
+        latched=True)
 
     # battery monitor chips (hal/ltc681x, acquisition/sampler.py)
     add("adc_fault.fault", C.ADC_FAULT, F, True, 1.0, s.adc_fault_delay_s, 0.0, 2.0, Blocks.BOTH, "flag", "board",
@@ -173,7 +238,12 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         "feedback still open feedback_delay_s after the close command", latched=True)
     add("precharge_failed.fault", C.PRECHARGE_FAILED, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag", "pack",
         f"bus voltage did not reach precharge_fraction = {ct.precharge_fraction:g} of the pack voltage "
-        f"within precharge_timeout_s = {ct.precharge_timeout_s:g} s", latched=True)
+        f"within precharge_timeout_s = {ct.precharge_timeout_s:g} s (or no fresh pack voltage to compare "
+        f"with, or a bus voltage sensor that gives no reading)", latched=True)
+    add("precharge_failed.bus_high", C.PRECHARGE_FAILED, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag",
+        "pack", f"during precharge the bus voltage reads above the pack voltage "
+        f"x (1 + sensors.bus_above_pack_fraction = {s.bus_above_pack_fraction:g}), a sensor stuck high; "
+        f"precharge fails instead of closing the contactors", latched=True)
 
     # timing
     lp = p.loop
@@ -201,6 +271,8 @@ def render_faults_markdown(config: Config | None = None) -> str:
         f"Vmin {lim.vmin_v} V, Vbalance {lim.vbalance_v} V, Vmax {lim.vmax_v} V); cell and pack voltage",
         "thresholds move with `[pack.chemistry]`, everything else is set in `[protection]`.",
         "",
+        "* **input**: the value the row compares with its thresholds: a `Measurement` field, or a verdict",
+        "  of the sensor plausibility checks (`bmsgateway/acquisition/plausibility.py`, `plausibility.*`).",
         "* **trips at**: an over condition trips at value >= set, an under condition at value <= set;",
         "  it is raised after the value stayed there for the set delay (0 s = in the same cycle).",
         "* **clears at**: the value must pass the clear threshold (hysteresis) and stay there for the",
@@ -210,8 +282,9 @@ def render_faults_markdown(config: Config | None = None) -> str:
         "* **bit**: bit number in the fault and warning bitfields (Modbus, CAN); never renumbered.",
         "* Missing data (NaN) is no evidence: nothing clears on it; stale data raises communication_lost.",
         "",
-        "| bit | condition | level | per | trips at | set delay | clears at | clear delay | recovery | blocks |",
-        "|---:|---|---|---|---|---:|---|---:|---|---|",
+        "| bit | condition | level | per | input | trips at | set delay | clears at | clear delay | recovery "
+        "| blocks |",
+        "|---:|---|---|---|---|---|---:|---|---:|---|---|",
     ]
     for s in build_condition_table(cfg):
         op_set = ">=" if s.above else "<="
@@ -220,7 +293,7 @@ def render_faults_markdown(config: Config | None = None) -> str:
         blocks = {Blocks.NONE: "-", Blocks.CHARGE: "charge", Blocks.DISCHARGE: "discharge",
                   Blocks.BOTH: "both"}[s.blocks]
         lines.append(
-            f"| {CONDITION_BITS[s.condition]} | `{s.condition.value}` | {level} | {s.location} | "
+            f"| {CONDITION_BITS[s.condition]} | `{s.condition.value}` | {level} | {s.location} | {s.input} | "
             f"{op_set} {_fmt(s.set_threshold)} {s.unit} | {_fmt(s.set_delay_s)} s | "
             f"{op_clr} {_fmt(s.clear_threshold)} {s.unit} | {_fmt(s.clear_delay_s)} s | "
             f"{'latched' if s.latched else 'auto'} | {blocks} |"

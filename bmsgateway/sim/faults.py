@@ -20,6 +20,11 @@ negative):
 ``stuck_current``       the Hall sensor's GPIO voltage freezes at its present value.
 ``adc_stall:B``         board B's ADC stops: conversions never finish, its registers keep their data.
 ``adc_drop:B=P``        board B loses a fraction P (0..1) of its conversion commands.
+``thermistor_open:N``   thermistor N's NTC is open: its divider pin sits at VREF2.
+``thermistor_short:N``  thermistor N's NTC is shorted: its divider pin sits at 0 V.
+``current_stuck:A``     the Hall sensor's output freezes at the voltage it gives for A amperes (A may
+                        be negative or fractional: ``current_stuck:0``, ``current_stuck:-2.5``).
+``bus_stuck:V``         the bus (DC link) voltage sensor reads V volts whatever the bus does.
 ``welded:NAME``         contactor NAME (precharge, charge, discharge, main) stays closed once closed.
 ``no_close:NAME``       contactor NAME never closes.
 ======================  =========================================================================
@@ -62,10 +67,14 @@ Kind = Literal[
     "stuck_current",
     "welded",
     "no_close",
+    "thermistor_open",
+    "thermistor_short",
+    "current_stuck",
+    "bus_stuck",
 ]
 
-#: Every kind and what its target is: "index" (number), "name" (contactor) or "none".
-KINDS: dict[str, Literal["index", "name", "none"]] = {
+#: Every kind and what its target is: "index" (number), "name" (contactor), "number" (a current) or "none".
+KINDS: dict[str, Literal["index", "name", "none", "number"]] = {
     "cell_ov": "index",
     "cell_uv": "index",
     "over_temp": "index",
@@ -78,6 +87,10 @@ KINDS: dict[str, Literal["index", "name", "none"]] = {
     "stuck_current": "none",
     "welded": "name",
     "no_close": "name",
+    "thermistor_open": "index",
+    "thermistor_short": "index",
+    "current_stuck": "number",
+    "bus_stuck": "number",
 }
 #: Kinds that the chip emulator applies.
 CHAIN_KINDS: frozenset[str] = frozenset({"pec_errors", "dead_board", "adc_stall", "adc_drop"})
@@ -89,11 +102,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$", re.IGNORECAS
 
 @dataclass(frozen=True, slots=True)
 class Injection:
-    """One fault: ``kind``, its ``target`` (1-based index, wire number, contactor name or None),
+    """One fault: ``kind``, its ``target`` (1-based index, wire number, contactor name, amperes or None),
     the simulated time ``at_s`` (seconds since the simulation started) and an optional ``value``."""
 
     kind: Kind
-    target: int | str | None = None
+    target: int | str | float | None = None
     at_s: float = 0.0
     value: float | None = None
     text: str = field(default="", compare=False)
@@ -106,7 +119,7 @@ def format_injection(inj: Injection) -> str:
     """The canonical text of an injection (what ``parse_injection`` reads back)."""
     out: str = inj.kind
     if inj.target is not None:
-        out += f":{inj.target}"
+        out += f":{inj.target:g}" if isinstance(inj.target, float) else f":{inj.target}"
     if inj.value is not None:
         out += f"={inj.value:g}"
     return out + f"@{inj.at_s:g}s"
@@ -151,13 +164,21 @@ def parse_injection(text: str) -> Injection:
     if kind not in KINDS:
         raise ValueError(f"{text!r}: unknown fault kind {kind!r} (allowed: {', '.join(KINDS)})")
     target_type = KINDS[kind]
-    target: int | str | None = None
+    target: int | str | float | None = None
     if target_type == "none":
         if sep:
             raise ValueError(f"{text!r}: {kind} takes no target (got {raw_target!r})")
     elif not sep or not raw_target:
         what = "a contactor name" if target_type == "name" else "a number"
         raise ValueError(f"{text!r}: {kind} needs {what} after ':' (e.g. {_example(kind)})")
+    elif target_type == "number":
+        try:
+            number = float(raw_target)
+        except ValueError:
+            raise ValueError(f"{text!r}: target {raw_target!r} of {kind} must be a number (e.g. 0, -150)") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r}: target {raw_target!r} of {kind} must be finite")
+        target = number
     elif target_type == "name":
         name = raw_target.lower()
         if name not in CONTACTOR_TARGETS:
@@ -183,6 +204,8 @@ def parse_injection(text: str) -> Injection:
 def _example(kind: str) -> str:
     if KINDS[kind] == "name":
         return f"{kind}:charge@1h"
+    if KINDS[kind] == "number":
+        return f"{kind}:0@30m"
     return f"{kind}:{0 if kind == 'open_wire' else 1}@30m"
 
 

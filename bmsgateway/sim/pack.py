@@ -128,7 +128,9 @@ class PackSimulator:
         # Fault state set by ``inject``.
         self._cell_read_fault: dict[int, float] = {}  # cell index -> +1 (reads over Vmax) / -1 (under Vmin)
         self._therm_read_c: dict[int, float] = {}  # pack thermistor index -> forced temperature
+        self._therm_pin_v: dict[int, float] = {}  # pack thermistor index -> forced pin voltage (open/short)
         self._open_wires: list[set[int]] = [set() for _ in pack.boards]
+        self._bus_stuck_v: float | None = None  # bus voltage sensor frozen at this reading
 
         #: the charger/inverter on the CAN bus (``bmsgateway.sim.inverter``); None = open loop
         self.inverter: InverterHook | None = None
@@ -276,7 +278,10 @@ class PackSimulator:
             first = self._therm_first[board]
             for k in range(count):
                 forced_c = self._therm_read_c.get(first + k) if self._therm_read_c else None
-                if forced_c is not None:
+                pin_v = self._therm_pin_v.get(first + k) if self._therm_pin_v else None
+                if pin_v is not None:
+                    values[k] = pin_v
+                elif forced_c is not None:
                     values[k] = self._divider_v(forced_c)
                 else:
                     values[k] = v_base + dv_dc * sigma * self._noise.one() if sigma > 0 else v_base
@@ -364,6 +369,8 @@ class PackSimulator:
             self.set_output(name, False)
 
     def read_bus_voltage_v(self) -> float:
+        if self._bus_stuck_v is not None:
+            return self._bus_stuck_v
         self._advance()
         if self._outputs.power_contact_closed():
             return self._cells.pack_terminal_v(self._current_a)
@@ -394,7 +401,7 @@ class PackSimulator:
             assert isinstance(target, int)
             if not 1 <= target <= pack.cell_count:
                 raise ValueError(f"{injection}: cell {target} does not exist (1..{pack.cell_count})")
-        elif kind in ("over_temp", "under_temp"):
+        elif kind in ("over_temp", "under_temp", "thermistor_open", "thermistor_short"):
             assert isinstance(target, int)
             if not 1 <= target <= pack.thermistor_count:
                 raise ValueError(f"{injection}: thermistor {target} does not exist (1..{pack.thermistor_count})")
@@ -426,6 +433,18 @@ class PackSimulator:
             self._open_wires[board].add(local)
         elif kind == "stuck_current":
             self._hall.stuck_v = self._hall.voltage_v(self._current_a)
+        elif kind == "bus_stuck":
+            assert isinstance(target, float)
+            self._bus_stuck_v = target
+        elif kind == "current_stuck":
+            assert isinstance(target, float)
+            self._hall.stuck_v = self._hall.reading_voltage_v(target)
+        elif kind in ("thermistor_open", "thermistor_short"):
+            # The divider VREF2 -- pull-up -- pin -- NTC -- V-: an open NTC leaves the pin at
+            # VREF2, a shorted one pulls it to V- (a few mV of wiring above 0 V).
+            assert isinstance(target, int)
+            vref = self.config.pack.thermistor.vref_v
+            self._therm_pin_v[target - 1] = vref if kind == "thermistor_open" else 0.001
         elif kind in ("welded", "no_close"):
             assert isinstance(target, str)
             contactor = self._outputs.contactors[target]
@@ -450,9 +469,11 @@ class PackSimulator:
         self._advance()
         self._cell_read_fault.clear()
         self._therm_read_c.clear()
+        self._therm_pin_v.clear()
         for wires in self._open_wires:
             wires.clear()
         self._hall.stuck_v = None
+        self._bus_stuck_v = None
         for c in self._outputs.contactors.values():
             c.welded = False
             c.no_close = False

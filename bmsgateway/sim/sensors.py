@@ -67,6 +67,10 @@ class HallSensor:
         self._noise = noise
         self.stuck_v: float | None = None
 
+    def reading_voltage_v(self, reading_a: float) -> float:
+        """The output voltage at which the host reads ``reading_a`` (no offset, gain error or noise)."""
+        return min(max(self._zero_v + reading_a * self._v_per_a, 0.0), self.GPIO_MAX_V)
+
     def voltage_v(self, current_a: float) -> float:
         if self.stuck_v is not None:
             return self.stuck_v

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "hal": set(),
     "acquisition": {"hal"},
     "estimation": set(),
-    "protection": {"hal.interfaces"},
+    "protection": {"hal.interfaces", "acquisition.plausibility"},  # it judges what acquisition measured
     # the simulated inverter is the inverter protocol's peer: it reads the same frame table and bus
     "sim": {"hal", "adapters.can.frames", "adapters.can.bus"},
     "cycle": {"acquisition"},

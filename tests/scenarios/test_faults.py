@@ -91,12 +91,6 @@ def test_short_circuit_opens_contactors_in_the_same_cycle() -> None:
     assert not first.protection.allow_discharge_relay
 
 
-def test_stuck_current_sensor_is_reported() -> None:
-    rec = simulate({**BASE, "protection.current.stuck_time_s": 5.0}, 12.0, injections=["stuck_current@2"])
-    stuck = rec.raised("current_sensor_stuck")
-    assert stuck and 2.0 + 5.0 <= stuck[0].time_s <= 2.0 + 5.0 + 1.0
-
-
 def test_stale_values_are_never_reused_as_fresh() -> None:
     rec = simulate(BASE, 7.0, injections=["dead_board:2@3"], keep_every=1)
     after = [s for s in rec.states if s.time_s > 3.2]

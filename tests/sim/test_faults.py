@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bmsgateway.hal.thermistor import voltage_to_temperature_c
@@ -164,3 +166,58 @@ def test_stuck_current_freezes_the_hall_sensor_voltage() -> None:
     assert sim.true_current_a == 0.0
     assert sim.gpio_inputs_v(cs.board)[cs.gpio - 1] == stuck
     assert (stuck - cs.zero_v) / cs.sensitivity_v_per_a == pytest.approx(20.0, abs=3.0)
+
+
+@pytest.mark.parametrize(("kind", "pin_v"), [("thermistor_open", "vref"), ("thermistor_short", 0.0)])
+def test_open_and_shorted_thermistor_drive_the_divider_pin(kind: str, pin_v: object) -> None:
+    sim, _ = make_sim(**QUIET)
+    sim.inject(parse_injection(f"{kind}:3"))  # thermistor 3 = board 1, GPIO1
+    th = sim.config.pack.thermistor
+    v = sim.gpio_inputs_v(1)[0]
+    assert v == pytest.approx(th.vref_v if pin_v == "vref" else 0.0, abs=0.002)
+    assert math.isnan(_thermistor_c(sim, 1, 0))  # the host reads "no temperature", not a value
+    assert _thermistor_c(sim, 1, 1) == pytest.approx(25.0, abs=0.01)  # its neighbour is untouched
+    sim.clear_faults()
+    assert _thermistor_c(sim, 1, 0) == pytest.approx(25.0, abs=0.01)
+
+
+@pytest.mark.parametrize("reading_a", [0.0, -2.5, 150.0])
+def test_current_stuck_freezes_the_output_at_the_reading_for_a_amperes(reading_a: float) -> None:
+    sim, clock = make_sim(scenario="constant", constant_current_a=-80.0, current_noise_a=0.5)
+    close_all(sim, clock)
+    cs = sim.config.hardware.current_sensor
+    sim.inject(parse_injection(f"current_stuck:{reading_a:g}@1m"))
+    outs = set()
+    for _ in range(5):
+        clock.advance(0.1)
+        outs.add(sim.gpio_inputs_v(cs.board)[cs.gpio - 1])
+    (v,) = outs  # frozen: the same voltage every time, whatever flows
+    assert sim.true_current_a == pytest.approx(-80.0)
+    assert (v - cs.zero_v) / cs.sensitivity_v_per_a == pytest.approx(reading_a, abs=1e-9)
+
+
+def test_bus_stuck_makes_the_bus_sensor_read_a_fixed_voltage() -> None:
+    sim, clock = make_sim(**QUIET)
+    assert sim.read_bus_voltage_v() == 0.0
+    sim.inject(parse_injection("bus_stuck:60"))
+    clock.advance(1.0)
+    assert sim.read_bus_voltage_v() == 60.0
+    sim.clear_faults()
+    assert sim.read_bus_voltage_v() == 0.0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("current_stuck", "needs a number"),
+    ("current_stuck:abc", "must be a number"),
+    ("current_stuck:nan", "must be finite"),
+    ("thermistor_open:0", "counts from 1"),
+])
+def test_new_injections_reject_bad_targets(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_injection(text)
+
+
+def test_thermistor_fault_on_a_missing_thermistor_is_rejected() -> None:
+    sim, _ = make_sim()
+    with pytest.raises(ValueError, match="thermistor 9 does not exist"):
+        sim.check_injection(parse_injection("thermistor_short:9"))
