@@ -144,7 +144,7 @@ class InverterEncoder:
         cvl = self.cvl.update(cvl_target, t_s)
         temp_mean = extremes(s.measurement.temperatures_c)[4]
         soc = self._soc_seen(s.estimate.soc_pct)
-        soh = s.estimate.soh_pct
+        soh = s.estimate.soh_pct  # NaN until capacity is learnt: sent as 100 % (the rated capacity in use)
         active: tuple[ActiveCondition, ...] = p.active
         low_cell = any(a.condition in ("cell_under_voltage", "pack_under_voltage") for a in active)
         cache = self._alarm_cache
@@ -153,7 +153,7 @@ class InverterEncoder:
         v.update(cache[1])
         v.update({
             "ChargeVoltageLimit": cvl, "ChargeCurrentLimit": ccl, "DischargeCurrentLimit": dcl,
-            "DischargeVoltageLimit": self._empty_v, "SOC": soc, "SOH": soh if soh == soh else 0.0,
+            "DischargeVoltageLimit": self._empty_v, "SOC": soc, "SOH": soh if soh == soh else 100.0,
             "SOC_HiRes": soc, "BatteryVoltage": _num(pack_v), "BatteryCurrent": _num(s.measurement.current_a),
             "BatteryTemperature": _num(temp_mean), "ChargeEnable": int(charge_en),
             "DischargeEnable": int(discharge_en), "ForceChargeRequestI": int(low_cell and charge_en),
