@@ -208,6 +208,10 @@ class Daemon:
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
+        if adapters and config.mqtt.enabled:
+            from bmsgateway.adapters.mqtt import MqttAdapter
+
+            daemon.add_adapter(MqttAdapter(config))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from bmsgateway.config.base import Section
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.modbus import ModbusConfig
+from bmsgateway.config.mqtt import MqttConfig
 from bmsgateway.config.pack import PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
 from bmsgateway.config.simulator import SimulatorConfig
@@ -35,6 +36,7 @@ class Config(Section):
     estimation: EstimationConfig = EstimationConfig()
     persistence: PersistenceConfig = PersistenceConfig()
     modbus: ModbusConfig = ModbusConfig()
+    mqtt: MqttConfig = MqttConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")
