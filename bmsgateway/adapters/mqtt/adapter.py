@@ -245,7 +245,8 @@ class MqttAdapter:
                 await self._pub(client, topic(Topic.STATE, cfg), _dumps(unavailable_document(latest, age)), 0, True)
                 await self._pub(client, topic(Topic.AVAILABILITY, cfg), b"offline", 1, True)
                 self._available = False
-                log.warning("mqtt_state_unavailable", reason="stale snapshot" if latest else "no snapshot yet")
+                if latest is not None:  # before the first cycle this is expected, not worth a warning
+                    log.warning("mqtt_state_unavailable", reason="stale snapshot", age_s=round(age, 1))
             return
         discrete = _discrete(fresh)
         changed = discrete != self._last_discrete
