@@ -36,13 +36,14 @@ def _optional(
     bench_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Subcommands of the estimation and Modbus layers."""
-    from bmsgateway.commands import bench_modbus, bench_soc, command, registers, replay
+    from bmsgateway.commands import bench_modbus, bench_soc, bench_telemetry, command, registers, replay
 
     command.register(sub)
     replay.register(sub)
     registers.register(sub)
     bench_soc.register_bench(bench_sub)
     bench_modbus.register_bench(bench_sub)
+    bench_telemetry.register_bench(bench_sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
