@@ -64,6 +64,11 @@ class MqttConfig(Section):
         1000, ge=10, le=100000,
         description="events kept while the broker is away (oldest dropped first; the drop is counted and reported)",
     )
+    max_events_per_s: float = Field(
+        500.0, ge=10.0, le=100000.0,
+        description="events are published at most this fast, so a backlog after an outage drains without "
+        "taking the CPU from the pack cycle",
+    )
     discovery: bool = Field(True, description="publish Home Assistant MQTT discovery")
     discovery_prefix: str = Field("homeassistant", pattern=_LEVEL)
     cell_entities: bool = Field(

@@ -40,12 +40,14 @@ class EventBuffer:
         self.dropped_total += dropped
         return dropped
 
-    def peek(self) -> Event | None:
-        return self._items[0] if self._items else None
+    def head(self, n: int) -> list[Event]:
+        """The ``n`` oldest events (fewer if fewer are waiting), still kept."""
+        return [self._items[i] for i in range(min(n, len(self._items)))]
 
-    def pop(self) -> None:
-        """Remove the oldest event (after the broker acknowledged it)."""
-        self._items.popleft()
+    def pop(self, n: int = 1) -> None:
+        """Remove the ``n`` oldest events (after the broker acknowledged them)."""
+        for _ in range(n):
+            self._items.popleft()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -20,8 +20,10 @@ BASE = "bmsgateway/bms7"
 
 def start_daemon(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     cfg = tmp_path / "cfg.toml"
+    example = (REPO / "config" / "bmsgateway.toml").read_text()
+    example = example[: example.index("\n[mqtt]")]  # the example's own [mqtt] section, replaced here
     cfg.write_text(
-        (REPO / "config" / "bmsgateway.toml").read_text().replace("port = 5020", "port = 0")
+        example.replace("port = 5020", "port = 0")
         + f"""
 [mqtt]
 enabled = true
@@ -37,7 +39,7 @@ state_interval_s = 0.5
     env.pop("NOTIFY_SOCKET", None)
     return subprocess.Popen(
         [sys.executable, "-m", "bmsgateway", "run", "--config", str(cfg), "--state-dir", str(tmp_path / "st")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=(tmp_path / "daemon.log").open("wb"), stderr=subprocess.STDOUT, env=env,
     )
 
 
@@ -53,8 +55,11 @@ async def test_daemon_online_with_discovery_then_last_will_after_sigkill(
     sub: Subscriber = await subscriber_factory(broker.port, f"{BASE}/#", "homeassistant/#")
     proc = start_daemon(tmp_path, broker.port)
     try:
-        await sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == b"online", 30.0,
-                           "availability online")
+        try:
+            await sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == b"online", 30.0,
+                               "availability online")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\ndaemon output:\n{(tmp_path / 'daemon.log').read_text()[-3000:]}") from None
         state = (await sub.wait_for(lambda m: m.topic == f"{BASE}/state" and m.json()["available"])).json()
         assert state["cells"]["count"] == 16
         assert 40.0 < state["pack"]["voltage_v"] < 60.0
