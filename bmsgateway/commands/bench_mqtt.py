@@ -14,8 +14,11 @@ daemon on the real clock (100 ms cycle) with the MQTT adapter, then runs, each f
    again: reconnect time, events buffered and delivered in order afterwards.
 
 Jitter is the cycle's actual start-to-start period minus the configured one (p50 / p99 / max);
-``daemon_cpu_pct`` is the daemon process's CPU time over the phase (100 = one core). Jitter on a
-loaded machine is mostly the machine: compare each phase with ``baseline_no_mqtt``.
+``daemon_cpu_pct`` is the daemon process's CPU time over the phase (100 = one core), and
+``loop_thread_cpu_ms_per_period`` the CPU its event-loop thread (pack cycle + adapter) used per
+100 ms period. Jitter on a loaded machine is mostly the machine: compare each phase with
+``baseline_no_mqtt``, and a late cycle with the loop's CPU per period well under the period says
+the loop was waiting for a core, not blocked by the adapter.
 """
 
 from __future__ import annotations
@@ -134,9 +137,15 @@ async def _phase(kind: str, seconds: float, broker: _Broker | None, tmp: str) ->
     periods_ms: list[float] = []
     window = [float("inf"), float("-inf")]
 
+    cpu_ms: list[float] = []
+    last_cpu = [time.thread_time()]
+
     def listener(state: Any) -> None:
+        cpu = time.thread_time()
         if window[0] <= time.monotonic() <= window[1]:
             periods_ms.append((state.timing.actual_period_s - state.timing.period_s) * 1000.0)
+            cpu_ms.append((cpu - last_cpu[0]) * 1000.0)
+        last_cpu[0] = cpu
 
     daemon.cycle.listeners.append(listener)
     log = daemon.protection.event_log
@@ -219,6 +228,10 @@ async def _phase(kind: str, seconds: float, broker: _Broker | None, tmp: str) ->
     finally:
         await daemon.stop()
     result["loop_jitter"] = _jitter(periods_ms)
+    # CPU the daemon's event-loop thread used per cycle period: a late cycle with little CPU in
+    # its period was the machine (another process had the core), not something in the loop.
+    result["loop_thread_cpu_ms_per_period"] = {"p50": round(_percentile(cpu_ms, 0.5), 2),
+                                               "max": round(max(cpu_ms), 2) if cpu_ms else None}
     return result
 
 

@@ -130,6 +130,8 @@ class MqttAdapter:
         self._last_discrete: tuple[Any, ...] | None = None
         self._available: bool | None = None  #: what availability says now (None: not sent on this connection)
         self._config_sent: Config | None = None
+        self._refused_logged_at = -math.inf
+        self._refused_unlogged = 0
 
     @property
     def cfg(self) -> MqttConfig:
@@ -139,6 +141,9 @@ class MqttAdapter:
     async def run(self, ports: AdapterPorts) -> None:
         if self._buffer is None:  # kept across supervisor restarts: events are not lost by a crash
             self._buffer = EventBuffer(self.cfg.event_buffer, ports.next_event_seq)
+        # Serving from the start: the broker may be slow to answer or unreachable for minutes, and
+        # neither READY nor the first pack cycle may wait for it.
+        ports.mark_started()
         if ports.config.modbus.pin == DEFAULT_PIN and not self.cfg.command_user:
             log.warning("mqtt_default_pin", hint="set modbus.pin: MQTT commands are guarded by the same PIN")
         async with asyncio.TaskGroup() as tg:
@@ -187,7 +192,6 @@ class MqttAdapter:
                     log.info("mqtt_connected", host=cfg.host, port=cfg.port, protocol=cfg.protocol,
                              down_s=None if down_since is None else round(time.monotonic() - down_since, 1))
                     down_since = None
-                    ports.mark_started()
                     await self._serve(client, ports)
             except* aiomqtt.MqttError as group:
                 err = "; ".join(str(e) for e in group.exceptions)
@@ -199,7 +203,6 @@ class MqttAdapter:
                 down_since = down_since or time.monotonic()
             finally:
                 self.stats.connected = False
-            ports.mark_started()  # retrying counts as serving: READY must not wait for a broker
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2.0, cfg.reconnect_max_s)
 
@@ -339,8 +342,19 @@ class MqttAdapter:
                 self.stats.commands_accepted_total += 1
             else:
                 self.stats.commands_refused_total += 1
-                log.warning("mqtt_command_refused", topic=name, error=answer.get("error"))
+                self._log_refused(name, answer)
             await self._answer(client, message, answer)
+
+    def _log_refused(self, name: str, answer: Mapping[str, Any]) -> None:
+        """A refused command is logged, but a flood of them is one line per second, not one each."""
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 1.0:
+            log.warning("mqtt_command_refused", topic=name, command=answer.get("command"), error=answer.get("error"),
+                        refused_since_last_line=self._refused_unlogged + 1)
+            self._refused_logged_at = now
+            self._refused_unlogged = 0
+        else:
+            self._refused_unlogged += 1
 
     async def _answer(self, client: aiomqtt.Client, request: aiomqtt.Message, answer: dict[str, Any]) -> None:
         cfg = self.cfg

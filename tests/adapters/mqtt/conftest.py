@@ -42,6 +42,7 @@ class Broker:
     port: int = field(default_factory=free_port)
     users: dict[str, str] = field(default_factory=dict)  #: user -> password; empty: anonymous allowed
     acl: str = ""
+    extra: str = ""  #: more mosquitto.conf lines (e.g. a TLS listener)
     proc: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -62,6 +63,8 @@ class Broker:
             acl = self.workdir / "acl"
             acl.write_text(self.acl)
             lines.append(f"acl_file {acl}")
+        if self.extra:
+            lines.append(self.extra)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf
