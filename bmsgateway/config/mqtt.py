@@ -65,7 +65,7 @@ class MqttConfig(Section):
         description="events kept while the broker is away (oldest dropped first; the drop is counted and reported)",
     )
     max_events_per_s: float = Field(
-        500.0, ge=10.0, le=100000.0,
+        200.0, ge=10.0, le=100000.0,
         description="events are published at most this fast, so a backlog after an outage drains without "
         "taking the CPU from the pack cycle",
     )

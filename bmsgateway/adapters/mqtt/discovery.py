@@ -41,7 +41,7 @@ class Entity:
     precision: int | None = None
     category: str | None = None  #: "diagnostic" | "config" | None
     options: tuple[str, ...] = ()  #: enum sensors
-    template: str | None = None  #: overrides the template built from ``path``
+    template: str | None = None  #: overrides the template built from ``path`` (a state is <= 255 chars)
     command: str | None = None  #: buttons: the command name sent
 
 
@@ -84,10 +84,11 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("sensor", "state", "Control state", "protection.state", device_class="enum", options=PROTECTION_STATES),
     Entity("sensor", "relay_mode", "Relay mode", "protection.relay_mode", device_class="enum",
            options=("normal", "critical"), category="diagnostic"),
-    Entity("sensor", "faults", "Active faults", template="{{ (value_json.protection.faults | join(', ')) or 'none' "
+    Entity("sensor", "faults", "Active faults",
+           template="{{ ((value_json.protection.faults | join(', ')) or 'none')[:255] "
            "if value_json.available else None }}"),
-    Entity("sensor", "warnings", "Active warnings", template="{{ (value_json.protection.warnings | join(', ')) "
-           "or 'none' if value_json.available else None }}"),
+    Entity("sensor", "warnings", "Active warnings", template="{{ ((value_json.protection.warnings | join(', ')) "
+           "or 'none')[:255] if value_json.available else None }}"),
     _bin("charge_allowed", "Charge allowed", "protection.charge_allowed", None),
     _bin("discharge_allowed", "Discharge allowed", "protection.discharge_allowed", None),
     _bin("fault", "Fault", "protection.fault_active", "problem"),
