@@ -183,7 +183,17 @@ class MqttAdapter:
                 self.stats.reconnects_total += 1
             first = False
             will = aiomqtt.Will(topic(Topic.AVAILABILITY, cfg), b"offline", qos=1, retain=True)
-            client = client_for(cfg, will)
+            try:
+                client = client_for(cfg, will)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                # Unreadable or wrong TLS files: say which keys to check, keep retrying (they may be
+                # provisioned later), never take the daemon down for telemetry.
+                log.error("mqtt_tls_setup_failed", error=str(exc) or repr(exc), retry_in_s=backoff,
+                          keys="mqtt.tls.ca_file, mqtt.tls.cert_file, mqtt.tls.key_file")
+                self.stats.connect_failures_total += 1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2.0, cfg.reconnect_max_s)
+                continue
             try:
                 async with client:
                     self.stats.connected = True

@@ -343,5 +343,10 @@ async def test_tls_with_client_certificate_and_client_id(tmp_path: Path, subscri
         async with running(no_cert, tmp_path) as rig:
             await wait_until(lambda: rig.adapter.stats.connect_failures_total >= 2, what="two refused attempts")
             assert rig.adapter.stats.connects_total == 0
+        # A CA file that is not there: reported and retried; the adapter keeps running.
+        missing = mqtt_config(tls_port, tls={"enabled": True, "ca_file": str(tmp_path / "nope.crt")})
+        async with running(missing, tmp_path) as rig:
+            await wait_until(lambda: rig.adapter.stats.connect_failures_total >= 2, what="two failed set-ups")
+            assert not rig.task.done()
     finally:
         b.stop()
