@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bmsgateway.commands.bench_modbus import _jitter, _percentile
+
 __all__ = ["mosquitto_path", "run_mqtt_bench"]
 
 
@@ -109,17 +111,7 @@ def _flood_main(port: int, seconds: float, out: Any) -> None:
     out.put(sent)
 
 
-# --- phases ------------------------------------------------------------------------------------
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
-def _jitter(periods_ms: list[float]) -> dict[str, Any]:
-    return {"p50_ms": round(_percentile(periods_ms, 0.50), 3), "p99_ms": round(_percentile(periods_ms, 0.99), 3),
-            "max_ms": round(max(periods_ms), 3) if periods_ms else None, "cycles": len(periods_ms)}
-
-
+# --- phases (jitter as in ``bench modbus``) ------------------------------------------------------
 async def _phase(kind: str, seconds: float, broker: _Broker | None, tmp: str) -> dict[str, Any]:
     from bmsgateway.app import Daemon
     from bmsgateway.clock import RealClock
