@@ -51,7 +51,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(Topic.EVENTS, "{base}/events", "publish", 1, False, "JSON event document",
               "one message per event of the log, in order, each with its `seq`; kept in a bounded buffer while "
               "the broker is away and delivered after reconnect (a gap in `seq` means events were dropped, "
-              "see `stats`)"),
+              "see `stats`; QoS 1 is at least once: an event repeated after a reconnect has the same `seq`, "
+              "drop it)"),
     TopicSpec(Topic.CONFIG, "{base}/config", "publish", 1, True, "JSON running configuration",
               "the running configuration (PIN and broker password redacted); again after every accepted change"),
     TopicSpec(Topic.STATS, "{base}/stats", "publish", 0, True, "JSON counters",

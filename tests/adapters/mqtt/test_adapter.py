@@ -269,7 +269,9 @@ async def test_broker_restart_mid_run_delivers_every_event_in_order(
         got = seqs()
         unique = list(dict.fromkeys(got))  # QoS 1 is at-least-once: a resent event may come twice
         assert unique == produced, "every event, in order"
-        assert got == sorted(got)
+        # What comes twice is a resend of the window in flight when the broker went away (at most
+        # 20 events per reconnect), never an event from the future: first occurrences are in order.
+        assert len(got) - len(unique) <= 20 * rig.adapter.stats.reconnects_total
         assert rig.adapter.stats.reconnects_total >= 1
         assert rig.adapter.stats.events_dropped_total == 0
         assert rig.adapter.stats.events_published_total >= len(produced)
