@@ -107,6 +107,17 @@ def client_for(cfg: MqttConfig, will: aiomqtt.Will | None = None, identifier: st
     return client
 
 
+def _consume_disconnect_reason(client: aiomqtt.Client) -> None:
+    """Read the reason of an unexpected disconnection that aiomqtt 2 keeps in a private future.
+
+    We learnt of the loss from the call that failed; left unread, asyncio logs "Future exception
+    was never retrieved" for it when the client is collected.
+    """
+    fut = client._disconnected  # private: aiomqtt 2.x has no public accessor
+    if fut.done() and not fut.cancelled():
+        fut.exception()
+
+
 def _discrete(s: PackState) -> tuple[Any, ...]:
     """What, when it changes, is published at once (not only on the interval)."""
     p = s.protection
@@ -213,6 +224,7 @@ class MqttAdapter:
                 down_since = down_since or time.monotonic()
             finally:
                 self.stats.connected = False
+                _consume_disconnect_reason(client)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2.0, cfg.reconnect_max_s)
 

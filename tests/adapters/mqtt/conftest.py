@@ -154,6 +154,9 @@ class Subscriber:
                     async for m in client.messages:
                         self.messages.append(Received(m.topic.value, bytes(m.payload), m.retain, m.properties))
             except aiomqtt.MqttError:
+                client_fut = self.client._disconnected if self.client is not None else None
+                if client_fut is not None and client_fut.done() and not client_fut.cancelled():
+                    client_fut.exception()  # read, so asyncio does not log it as never retrieved
                 self._connected.clear()
                 self.client = None
                 await asyncio.sleep(0.1)

@@ -266,15 +266,16 @@ async def test_broker_restart_mid_run_delivers_every_event_in_order(
             return [m.json()["seq"] for m in sub.on(f"{BASE}/events")]
 
         await wait_until(lambda: produced[-1] in seqs(), 15.0, "the last event delivered")
+        await wait_until(lambda: rig.adapter.stats.events_buffered == 0, 5.0, "the last PUBACK")
         got = seqs()
         unique = list(dict.fromkeys(got))  # QoS 1 is at-least-once: a resent event may come twice
         assert unique == produced, "every event, in order"
-        # What comes twice is a resend of the window in flight when the broker went away (at most
-        # 20 events per reconnect), never an event from the future: first occurrences are in order.
-        assert len(got) - len(unique) <= 20 * rig.adapter.stats.reconnects_total
+        # What comes twice is a resend (QoS 1 is at least once: the gateway resends what was in flight
+        # when the broker went away, the broker redelivers what the subscriber had not acknowledged);
+        # first occurrences are in order, and each event left the gateway's buffer exactly once.
         assert rig.adapter.stats.reconnects_total >= 1
         assert rig.adapter.stats.events_dropped_total == 0
-        assert rig.adapter.stats.events_published_total >= len(produced)
+        assert rig.adapter.stats.events_published_total == len(produced)
         doc = sub.on(f"{BASE}/events")[0].json()
         assert set(doc) >= {"seq", "time_s", "kind", "condition", "severity", "value", "location"}
 
