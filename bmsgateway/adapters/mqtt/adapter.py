@@ -355,11 +355,9 @@ class MqttAdapter:
             if name not in (cmd_topic, user_topic):
                 continue
             self.stats.commands_received_total += 1
-            payload = message.payload if isinstance(message.payload, bytes | bytearray) else str(message.payload)
-            ok, answer = await handler.handle(
-                bytes(payload) if not isinstance(payload, str) else payload.encode(),
-                cfg.command_user if name == user_topic else None,
-            )
+            raw = message.payload
+            payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
+            ok, answer = await handler.handle(payload, cfg.command_user if name == user_topic else None)
             if ok:
                 self.stats.commands_accepted_total += 1
             else:
