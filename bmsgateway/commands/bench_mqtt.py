@@ -4,9 +4,10 @@ Starts its own mosquitto on a free loopback port (``mosquitto`` must be installe
 daemon on the real clock (100 ms cycle) with the MQTT adapter, then runs, each for ``seconds``:
 
 0. **baseline** -- the daemon without MQTT: the jitter the machine itself gives;
-1. **publishing** -- MQTT on, and the event log kept topped up so that the adapter publishes events
-   (QoS 1, each acknowledged by the broker) as fast as it can, without the ``mqtt.max_events_per_s``
-   cap: messages published per second and what each costs the daemon's CPU;
+1. **publishing_uncapped** -- MQTT on, and the event log kept topped up so that the adapter publishes
+   events (QoS 1, each acknowledged by the broker) as fast as it can, without the
+   ``mqtt.max_events_per_s`` cap: the capacity, and what a message costs the daemon's CPU;
+   **publishing** -- the same with the default cap (200/s): a backlog draining after an outage;
 2. **broker_flooded** -- a separate process floods the broker with QoS 0 messages on other topics
    as fast as it can (the broker is busy, our connection shares it), while events flow at 20/s;
    **broker_flooded_no_mqtt** is the same flood with the adapter off: on a small machine the flood
@@ -126,7 +127,7 @@ async def _phase(kind: str, seconds: float, broker: _Broker | None, tmp: str) ->
         "mqtt": {"enabled": mqtt_on, "port": broker.port if broker else 1883, "device_id": "bench",
                  "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0, "event_buffer": 10000,
                  # the publishing phase measures capacity: no rate cap there
-                 **({"max_events_per_s": 100000.0} if kind == "publishing" else {})},
+                 **({"max_events_per_s": 100000.0} if kind == "publishing_uncapped" else {})},
     }, "bench")
     daemon = Daemon.build(cfg, RealClock(), state_dir=Path(tmp) / kind, log_events=False)
     periods_ms: list[float] = []
@@ -167,7 +168,7 @@ async def _phase(kind: str, seconds: float, broker: _Broker | None, tmp: str) ->
         window[:] = [t0, t0 + seconds]
         if kind == "baseline":
             await asyncio.sleep(seconds)
-        elif kind == "publishing":
+        elif kind.startswith("publishing"):
             while time.monotonic() < window[1]:
                 # top up in small steps: the producer shares the loop with the pack cycle too
                 for _ in range(min(50, max(0, 2000 - adapter.stats.events_buffered))):
@@ -240,16 +241,19 @@ async def run_mqtt_bench(seconds: float) -> dict[str, Any]:
         out: dict[str, Any] = {"baseline_no_mqtt": await _phase("baseline", seconds, None, tmp)}
         broker.start()
         try:
-            for kind in ("publishing", "broker_flooded_no_mqtt", "broker_flooded", "broker_restart"):
+            for kind in ("publishing_uncapped", "publishing", "broker_flooded_no_mqtt", "broker_flooded",
+                         "broker_restart"):
                 out[kind] = await _phase(kind, seconds, broker, tmp)
         finally:
             broker.stop()
     base_cpu = out["baseline_no_mqtt"]["daemon_cpu_pct"]
-    pub = out["publishing"]
+    pub = out["publishing_uncapped"]
     if pub.get("messages_published_per_s"):
         # what one message costs the daemon's process (CPU above the baseline, per message)
         pub["cpu_us_per_message"] = round(
             (pub["daemon_cpu_pct"] - base_cpu) / 100.0 / pub["messages_published_per_s"] * 1e6, 1)
-    worst = max(v["loop_jitter"]["p99_ms"] for k, v in out.items() if k != "broker_flooded_no_mqtt")
+    # the goal is for the daemon as configured: the uncapped stress phase and the control are not it
+    worst = max(v["loop_jitter"]["p99_ms"] for k, v in out.items()
+                if k not in ("broker_flooded_no_mqtt", "publishing_uncapped"))
     out["goal_jitter_p99_le_5ms"] = worst <= 5.0
     return out
