@@ -239,6 +239,10 @@ class Daemon:
             daemon.add_adapter(HttpAdapter(config.http))
         if adapters and config.can.enabled:
             daemon.add_can_adapters(config)
+        if adapters and config.mqtt.enabled:
+            from bmsgateway.adapters.mqtt import MqttAdapter
+
+            daemon.add_adapter(MqttAdapter(config))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def _optional(
         bench_http,
         bench_modbus,
         bench_soc,
+        bench_telemetry,
         command,
         eds,
         health,
@@ -60,6 +61,7 @@ def _optional(
     bench_http.register_bench(bench_sub)
     eds.register(sub)
     bench_can.register_bench(bench_sub)
+    bench_telemetry.register_bench(bench_sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

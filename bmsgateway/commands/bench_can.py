@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Any
 
+from bmsgateway.commands.common import jitter
+
 __all__ = ["register_bench", "run", "run_bench"]
 
 
@@ -38,14 +40,7 @@ def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.set_defaults(func=run)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
-def _jitter(periods_ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(_percentile(periods_ms, 0.50), 3), "p99_ms": round(_percentile(periods_ms, 0.99), 3),
-            "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms)}
+_jitter = jitter  # one definition (commands/common.py)
 
 
 def _config(with_can: bool, tpdo_ms: float, channel: str) -> Any:

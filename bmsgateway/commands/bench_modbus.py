@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-from bmsgateway.commands.common import percentile
+from bmsgateway.commands.common import jitter
 
 __all__ = ["register_bench", "run", "run_bench"]
 
@@ -130,10 +130,7 @@ async def _load(
 
 
 # --- phases ----------------------------------------------------------------------------------------
-def _jitter(periods_ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(percentile(periods_ms, 0.50), 3), "p99_ms": round(percentile(periods_ms, 0.99), 3),
-            "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms),
-            "cycles_over_5ms": sum(1 for p in periods_ms if p > 5.0)}
+_jitter = jitter  # one definition (commands/common.py)
 
 
 def _bare_server_main(words: int, port_out: Any) -> None:

@@ -8,7 +8,7 @@ import sys
 
 from bmsgateway.config import Config, ConfigError, load_config
 
-__all__ = ["UsageError", "add_config_arg", "load_or_exit", "parse_duration_s", "percentile"]
+__all__ = ["UsageError", "add_config_arg", "jitter", "load_or_exit", "parse_duration_s", "percentile"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -47,3 +47,10 @@ def load_or_exit(path: str | None) -> Config | None:
         for problem in err.problems:
             print(f"config error: {err.source}: {problem}", file=sys.stderr)
         return None
+
+
+def jitter(periods_ms: list[float]) -> dict[str, float]:
+    """The pack loop's period statistics every bench reports (p50, p99, max, cycles, cycles over 5 ms)."""
+    return {"p50_ms": round(percentile(periods_ms, 0.50), 3), "p99_ms": round(percentile(periods_ms, 0.99), 3),
+            "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms),
+            "cycles_over_5ms": sum(1 for p in periods_ms if p > 5.0)}

@@ -18,6 +18,7 @@ from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.history import HistoryConfig
 from bmsgateway.config.http import HttpConfig
 from bmsgateway.config.modbus import ModbusConfig
+from bmsgateway.config.mqtt import MqttConfig
 from bmsgateway.config.pack import PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
 from bmsgateway.config.simulator import SimulatorConfig
@@ -41,6 +42,7 @@ class Config(Section):
     history: HistoryConfig = HistoryConfig()
     http: HttpConfig = HttpConfig()
     can: CanConfig = CanConfig()
+    mqtt: MqttConfig = MqttConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")
