@@ -160,6 +160,7 @@ class Daemon:
     _task: asyncio.Task[None] | None = None
     _adapters_task: asyncio.Task[None] | None = None
     _next_save_s: float = -math.inf
+    _saved_latch_version: int = 0
 
     @classmethod
     def build(
@@ -196,6 +197,11 @@ class Daemon:
         # The event log outlives restarts: the protection stage owns it, the state file keeps it.
         restored = [ev for ev in map(event_from_dict, saved.events) if ev is not None]
         protection.event_log.restore(restored[-config.protection.event_log_size :])
+        # Latched faults outlive restarts too: active from the first cycle, until the reset command.
+        if saved.latched_faults:
+            n = protection.restore_latched(saved.latched_faults)
+            log.warning("latched_faults_restored", count=n,
+                        hint="cleared by the reset command once each condition is gone")
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
         saver = StateSaver(sdir / "state.json", config.persistence.save_interval_s, clock)
@@ -212,17 +218,21 @@ class Daemon:
 
     # -- listeners -------------------------------------------------------------------------
     def _persist(self, s: PackState) -> None:
-        # Building the saved state costs more than a cycle should spend: only when a save is due.
-        if s.time_s < self._next_save_s:
+        # Building the saved state costs more than a cycle should spend: only when a save is due,
+        # or at once when a latch was raised or cleared (a crash right after must not lose it).
+        latch_changed = self.protection.latch_version != self._saved_latch_version
+        if s.time_s < self._next_save_s and not latch_changed:
             return
         self._next_save_s = s.time_s + self.cycle.config.persistence.save_interval_s
-        self.saver.maybe_save(self._saved_state())
+        self._saved_latch_version = self.protection.latch_version
+        self.saver.maybe_save(self._saved_state(), force=latch_changed)
 
     def _saved_state(self) -> SavedState:
         """Estimator state + zero calibration + the protection event log, for the state file."""
         saved = self.estimator.saved_state()
         saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
         saved.events = [asdict(ev) for ev in self.protection.event_log]
+        saved.latched_faults = self.protection.latched_records()
         return saved
 
     def _log_summary(self, s: PackState) -> None:
@@ -333,8 +343,10 @@ class Daemon:
         except Exception as exc:  # never let a disk problem hide the real shutdown reason
             log.error("final_save_failed", error=str(exc))
 
-    async def run_until_signal(self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> int:
-        """Run in the foreground until SIGTERM/SIGINT; exit code 0 on a clean stop."""
+    async def run_until_signal(
+        self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT), until_s: float | None = None
+    ) -> int:
+        """Run in the foreground until SIGTERM/SIGINT (or clock time ``until_s``); 0 on a clean stop."""
         loop = asyncio.get_running_loop()
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
@@ -350,7 +362,7 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        await self.start()
+        await self.start(until_s)
         self.notifier.ready(status="running")
         code = 0
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,12 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("warning", "auto", stream=sys.stderr)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
     except UsageError as exc:
         print(f"bmsgateway: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # `bmsgateway simulate ... | head`: the reader has all it wants; stop quietly.
+        _silence_stdout()
+        return 0
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
