@@ -50,6 +50,11 @@ class CurrentSensorConfig(Section):
     inverted: bool = False
     dead_band_a: float = Field(0.0, ge=0.0, le=10.0, description="|I| below this reads as 0 A")
     max_age_s: float = Field(1.0, gt=0, le=60.0, description="older readings count as stale")
+    range_a: float | None = Field(
+        None, gt=0, le=20000.0,
+        description="rated measuring range (±A); default: what zero_v and sensitivity_v_per_a leave on the "
+        "0..5 V input. Short-circuit and peak limits must lie below it",
+    )
 
 
 class BusVoltageConfig(Section):

@@ -12,6 +12,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.envelope import check_envelope
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.modbus import ModbusConfig
@@ -68,4 +69,5 @@ class Config(Section):
                 )
         lim = self.pack.limits
         check_protection_against_pack(self.protection, lim.vmin_v, lim.vmax_v)
+        check_envelope(self)
         return self
