@@ -302,7 +302,9 @@ class Daemon:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, until_s: float | None = None) -> None:
+    async def start(self, until_s: float | None = None, duration_s: float | None = None) -> None:
+        """Start adapters, then the pack cycle (until clock time ``until_s`` or for ``duration_s``
+        counted from when the cycle starts, if given)."""
         # Protection does not depend on any adapter: each runs as its own supervised task, one
         # that cannot start (port in use, ...) is reported and retried, and the pack cycle runs
         # regardless.
@@ -310,6 +312,8 @@ class Daemon:
         if self.adapters:
             self._adapters_task = asyncio.create_task(self._run_adapters(), name="bmsgateway.adapters")
             await self.wait_adapters_started()
+        if duration_s is not None:
+            until_s = self.clock.now() + duration_s
         self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
 
     def request_stop(self) -> None:
@@ -344,9 +348,9 @@ class Daemon:
             log.error("final_save_failed", error=str(exc))
 
     async def run_until_signal(
-        self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT), until_s: float | None = None
+        self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT), duration_s: float | None = None
     ) -> int:
-        """Run in the foreground until SIGTERM/SIGINT (or clock time ``until_s``); 0 on a clean stop."""
+        """Run in the foreground until SIGTERM/SIGINT (or for ``duration_s``); 0 on a clean stop."""
         loop = asyncio.get_running_loop()
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
@@ -362,7 +366,7 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        await self.start(until_s)
+        await self.start(duration_s=duration_s)
         self.notifier.ready(status="running")
         code = 0
         try:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bmsgateway import __version__
 from bmsgateway.commands import bench_loop, check_config, run, simulate
 from bmsgateway.commands.common import UsageError
-from bmsgateway.runtime.logging import configure_logging
+from bmsgateway.runtime.logging import configure_logging, flush_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `bmsgateway simulate ... | head`: the reader has all it wants; stop quietly.
         _silence_stdout()
         return 0
+    finally:
+        flush_logging(2.0)  # log lines are written by a thread: let the last ones out
     return code
 
 

@@ -89,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
                     log.warning("fault_injected", fault=str(inj), t_s=round(s.time_s, 3))
 
             daemon.cycle.listeners.insert(0, inject)
-        until_s = None if duration_s is None else clock.now() + duration_s
-        return await daemon.run_until_signal(until_s=until_s)
+        return await daemon.run_until_signal(duration_s=duration_s)
 
     return asyncio.run(main())
