@@ -11,6 +11,7 @@ published snapshot; they never call into this loop. Persistence hands a copy to 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -20,6 +21,7 @@ import structlog
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
+from bmsgateway.protection.calibration import ZeroCalibrationGuard
 from bmsgateway.requests import (
     ApplyConfig,
     CalibrateCurrentZero,
@@ -53,6 +55,7 @@ class ProtectionLike(Protocol):
     def apply_config(self, config: Config) -> None: ...
     def reset_latched(self) -> None: ...
     def shutdown(self) -> None: ...
+    def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
 
 
 class PackCycle:
@@ -82,6 +85,7 @@ class PackCycle:
         self._last_start_s: float | None = None
         self._timing: CycleTiming | None = None
         self._prev_protection: ProtectionStatus | None = None
+        self._zero_guard = ZeroCalibrationGuard(config.hardware.current_sensor)
         #: callbacks run after each published snapshot (summary logging, watchdog, persistence)
         self.listeners: list[Callable[[PackState], None]] = []
         if on_state is not None:
@@ -95,6 +99,7 @@ class PackCycle:
         for req in self._requests.drain():
             if isinstance(req, ApplyConfig):
                 self._config = req.config
+                self._zero_guard.configure(req.config.hardware.current_sensor)
                 self.acquisition.apply_config(req.config)
                 self.estimator.apply_config(req.config)
                 self.protection.apply_config(req.config)
@@ -106,8 +111,15 @@ class PackCycle:
                 self.estimator.reset_counters()
                 log.info("counters_reset", source=req.source)
             elif isinstance(req, CalibrateCurrentZero):
+                reason = self._zero_guard.refusal()
+                if reason:
+                    self.protection.note_command("calibrate_current_zero", "warning", f"refused: {reason}")
+                    log.warning("current_zero_calibration_refused", source=req.source, reason=reason)
+                    continue
                 offset = self.acquisition.calibrate_zero()
                 self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
+                self.protection.note_command("calibrate_current_zero", "info",
+                                             f"zero offset set to {offset:+.3f} A", offset)
                 log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 
     async def run_once(self) -> PackState:
@@ -119,6 +131,9 @@ class PackCycle:
         self._apply_requests()
         balancing = self._prev_protection.balancing if self._prev_protection else ()
         m = await self.acquisition.acquire(balancing)
+        cells = m.cell_voltages_v
+        self._zero_guard.update(m.time_s, sum(cells) / len(cells) if cells else math.nan,
+                                m.current_a + self.acquisition.zero_offset_a)
         est = self.estimator.update(m, self._prev_protection)
         prot = self.protection.update(m, est, self._timing)
         self._prev_protection = prot
@@ -137,6 +152,7 @@ class PackCycle:
             estimate=est,
             protection=prot,
             timing=self._timing,
+            zero_calibration_refusal=self._zero_guard.refusal(),
         )
         self._seq += 1
         self.store.publish(state)

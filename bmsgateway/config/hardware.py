@@ -55,6 +55,18 @@ class CurrentSensorConfig(Section):
         description="rated measuring range (±A); default: what zero_v and sensitivity_v_per_a leave on the "
         "0..5 V input. Short-circuit and peak limits must lie below it",
     )
+    zero_band_a: float = Field(
+        2.0, gt=0.0, le=50.0, description="zero calibration: refused unless the raw reading (the offset it "
+        "would store) is within ±this",
+    )
+    zero_rest_s: float = Field(
+        30.0, ge=0.0, le=3600.0, description="zero calibration: the reading in the band and the cells' voltage "
+        "steady for this long first (cells at rest)",
+    )
+    zero_rest_dv_v: float = Field(
+        0.005, gt=0.0, le=0.1, description="zero calibration: largest change of the average cell voltage that "
+        "still counts as steady",
+    )
 
 
 class BusVoltageConfig(Section):

@@ -145,6 +145,11 @@ class Protection:
         self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
                          value=float(n), message=msg))
 
+    def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
+        """An operator command's outcome as an event (e.g. a refused zero calibration)."""
+        self._emit(Event(time_s=self._clock.now(), kind="command", condition=command, severity=severity,
+                         value=value, message=message))
+
     # -- persistence -------------------------------------------------------------------------
     @property
     def latch_version(self) -> int:

@@ -78,7 +78,7 @@ def test_balancing_energy_counted_matches_the_heat_in_the_simulator(tmp_path: Pa
 def test_zero_current_calibration_request(tmp_path: Path) -> None:
     async def main() -> None:
         cfg = _config(**{"simulator.scenario": "idle", "simulator.current_offset_a": 0.8,
-                         "simulator.current_noise_a": 0.0})
+                         "simulator.current_noise_a": 0.0, "hardware.current_sensor.zero_rest_s": 1.0})
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
         s = await _run(d, 20)
         assert s.measurement.current_a == pytest.approx(0.8, abs=0.05)  # the sensor's offset shows

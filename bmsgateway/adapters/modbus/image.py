@@ -77,7 +77,7 @@ class RegisterImage:
         # one table per contiguous block, so that encoding never walks the gap between blocks
         self._blocks = [RegisterTable(rows) for rows in _contiguous(self.table.registers)]
         self.writes = WriteHandler(self.table, settings, requests, config.modbus.pin,
-                                   config.modbus.unlock_timeout_s, clock)
+                                   config.modbus.unlock_timeout_s, clock, lambda: store.latest)
         self._key: tuple[PackState | None, Config] | None = None
         self._words: list[tuple[int, list[int]]] = []
         self._loaded: dict[int, tuple[PackState | None, Config]] = {}

@@ -7,7 +7,9 @@ Exception codes returned to the client (documented in docs/modbus-registers.md):
 * 01 ILLEGAL FUNCTION -- writes are locked (no valid PIN within ``modbus.unlock_timeout_s``); the
   Modbus specification allows 01 for "the server is in the wrong state for this request";
 * 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks), a value outside the register's range,
-  an unknown command code, or a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax);
+  an unknown command code, a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax, or
+  a limit outside the chemistry's envelope), or a zero-current calibration while current flows or
+  the cells are not at rest (``PackState.zero_calibration_refusal``);
 * 04 SERVER DEVICE FAILURE -- the daemon did not answer the change in time (process isolation).
 
 A multi-register write is all-or-nothing: every word is checked first, the config changes of the
@@ -18,7 +20,7 @@ that call accepted the changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -28,6 +30,7 @@ from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_wor
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.requests import CalibrateCurrentZero, Request, ResetCounters, ResetFaults
+from bmsgateway.state import PackState
 
 __all__ = [
     "DEVICE_FAILURE", "ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "RequestSink", "SettingsPort",
@@ -86,7 +89,9 @@ class WriteHandler:
         pin: int,
         unlock_timeout_s: float,
         clock: Clock,
+        latest: Callable[[], PackState | None] = lambda: None,
     ) -> None:
+        self._latest = latest  #: the newest snapshot (the zero calibration's preconditions)
         self._table = table
         self._settings = settings
         self._requests = requests
@@ -148,7 +153,14 @@ class WriteHandler:
             if reg.command == "command":
                 if raw not in COMMAND_CODES:
                     return ILLEGAL_VALUE
-                commands.append(_request(COMMAND_CODES[raw]))
+                request = _request(COMMAND_CODES[raw])
+                if isinstance(request, CalibrateCurrentZero):
+                    state = self._latest()
+                    reason = "no measurement yet" if state is None else state.zero_calibration_refusal
+                    if reason:
+                        log.warning("modbus_calibration_refused", reason=reason)
+                        return ILLEGAL_VALUE
+                commands.append(request)
             elif reg.command == "alarm_reset":
                 commands.append(ResetFaults(source=_SOURCE))
             elif reg.config_key is not None:
