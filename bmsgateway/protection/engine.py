@@ -120,6 +120,7 @@ class FaultEngine:
     def set_specs(self, specs: Sequence[ConditionSpec]) -> None:
         """Swap in a new table (new config); instances of keys that still exist keep their state."""
         self._specs = {s.key: s for s in specs}
+        self._table_keys = frozenset(self._specs)
         old = self._tracked
         self._tracked = {k: old.get(k, {}) for k in self._specs}
         # A latched instance of a key the new table no longer has stays (judged by its own spec):
@@ -283,9 +284,12 @@ class FaultEngine:
         """Clear latched instances whose condition is gone; returns how many were cleared."""
         n = 0
         for key, tracked in self._tracked.items():
+            # A latch of a condition the table no longer has is never fed again, so it can never be
+            # seen gone: the reset command (an explicit operator action) clears it.
+            orphan = key not in self._table_keys
             for loc in list(tracked):
                 inst = tracked[loc]
-                if inst.active and inst.gone:
+                if inst.active and (inst.gone or orphan):
                     spec = inst.frozen or self._specs[key]
                     self._deactivate(inst)
                     del tracked[loc]

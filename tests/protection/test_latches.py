@@ -116,3 +116,18 @@ def test_allow_discharge_relay_keeps_min_off_after_a_fault_cleared() -> None:
     rig.run(40.0, current_a=0.0)
     on = [e.time_s for e in rig.events if e.condition == "allow_discharge" and e.kind == "output"]
     assert len(on) == len(off) + 1 and 60.0 - 1e-6 <= on[-1] - off_at <= 60.2
+
+
+def test_a_saved_latch_of_an_unknown_condition_blocks_until_reset() -> None:
+    """A state file from another version may name a condition key this table lacks: it still
+    blocks what it blocked, and since it can never be re-evaluated the reset command clears it."""
+    rig = Rig()
+    n = rig.prot.restore_latched([{"key": "cell_over_voltage.fault_v0", "location": 3, "above": True,
+                                   "set_threshold": 3.75, "clear_threshold": 3.7, "blocks": 1}])
+    assert n == 1
+    st = rig.run(1.0)
+    assert not st.charge_allowed and st.discharge_allowed
+    rig.prot.reset_latched()
+    assert rig.run(0.5).charge_allowed
+    assert rig.prot.restore_latched([{"key": "no_such_condition.fault", "location": 0, "above": True,
+                                      "set_threshold": 1.0, "clear_threshold": 0.0}]) == 0
