@@ -22,6 +22,7 @@ import structlog
 from bmsgateway import __version__
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.adapters.base import Adapter, AdapterPorts
+from bmsgateway.adapters.status import status_line
 from bmsgateway.clock import Clock, RealClock
 from bmsgateway.config.model import Config
 from bmsgateway.cycle import PackCycle
@@ -40,6 +41,8 @@ from bmsgateway.store import SnapshotStore
 __all__ = ["Daemon", "Hardware", "build_hardware", "summary_fields"]
 
 log = structlog.get_logger("app")
+
+_PING_S = 1.0  #: watchdog ping interval (WatchdogSec in the unit is several times this)
 
 
 @dataclass
@@ -62,14 +65,21 @@ def build_hardware(config: Config, clock: Clock) -> Hardware:
         from bmsgateway.sim.pack import PackSimulator
 
         sim = PackSimulator(config, clock)
-        emu = EmulatedChain(chips, clock, sim, [b.cells for b in config.pack.boards], seed=config.simulator.seed)
+        emu = EmulatedChain(
+            chips,
+            clock,
+            sim,
+            [b.cells for b in config.pack.boards],
+            seed=config.simulator.seed,
+            extra_boards=config.simulator.unconfigured_boards,
+        )
         return Hardware(transport=emu, io=sim, bus=sim, offload=False, simulator=sim, emulator=emu)
     from bmsgateway.hal.gpiod_io import GpiodIO
     from bmsgateway.hal.spidev_transport import SpidevTransport
 
     spi = config.hardware.spi
     return Hardware(
-        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz),
+        transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz, spi.mode),
         io=GpiodIO(config.hardware.gpio),
         bus=None,
         offload=True,
@@ -83,11 +93,12 @@ def _r(x: float, nd: int = 3) -> float | None:
 def summary_fields(s: PackState) -> dict[str, Any]:
     """The fields of the periodic summary line (also used by ``simulate``)."""
     m, p, e = s.measurement, s.protection, s.estimate
-    return {
-        "t_s": round(s.time_s, 1),
+    return {  # what a person looks at first leads: voltage, current, SOC, state
         "pack_v": _r(s.pack_voltage_v, 2),
         "current_a": _r(m.current_a, 2),
         "soc_pct": _r(e.soc_pct, 1),
+        "state": str(p.state),
+        "t_s": round(s.time_s, 1),
         "min_cell_v": _r(s.min_cell_v),
         "min_cell": s.min_cell_index + 1 if s.min_cell_index >= 0 else None,
         "max_cell_v": _r(s.max_cell_v),
@@ -97,7 +108,6 @@ def summary_fields(s: PackState) -> dict[str, Any]:
         "boards_ok": sum(1 for b in m.boards if b.ok),
         "boards": len(m.boards),
         "pec_errors": sum(b.pec_errors_total for b in m.boards),
-        "state": p.state,
         "charge": p.allow_charge_relay,
         "discharge": p.allow_discharge_relay,
         "faults": sorted(a.condition for a in p.active if a.severity == "fault"),
@@ -159,6 +169,7 @@ class Daemon:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _adapters_task: asyncio.Task[None] | None = None
+    _last_ping: float = -math.inf
     _next_save_s: float = -math.inf
     _saved_latch_version: int = 0
 
@@ -173,13 +184,17 @@ class Daemon:
         log_events: bool = True,
     ) -> Daemon:
         clock = clock or RealClock()
-        sdir = Path(state_dir if state_dir is not None else config.system.state_dir)
+        sdir = config.system.resolved_state_dir(state_dir)
         requests = RequestQueue()
         settings = SettingsStore(config, sdir / "settings.json", requests)
         config = settings.load_overrides()
         saved, _problems = load_state(sdir / "state.json")  # load_state logs each problem itself
         hw = build_hardware(config, clock)
         chain = LTC681xChain(hw.transport, [b.chip for b in config.pack.boards], config.hardware.pec_retries)
+        # Start-up check: a chain that does not answer at all (SPI mode/speed, wiring) is a clear
+        # error now (ChainError, a RuntimeError: "no answer from board 1: ..."), not PEC errors forever.
+        chain.wakeup()
+        chain.check_answers()
         acquisition = Acquisition(
             config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
         )
@@ -214,6 +229,15 @@ class Daemon:
             from bmsgateway.adapters.modbus.server import ModbusAdapter
 
             daemon.add_adapter(ModbusAdapter(config, store, settings, requests))
+        if adapters:
+            from bmsgateway.adapters.status import STATUS_FILE, StatusAdapter
+
+            daemon.add_adapter(StatusAdapter(sdir / STATUS_FILE))
+        if adapters and config.history.enabled:
+            from bmsgateway.adapters.history import HistoryAdapter
+
+            hdir = Path(config.history.dir) if config.history.dir else sdir / "history"
+            daemon.add_adapter(HistoryAdapter(config.history, hdir))
         return daemon
 
     # -- listeners -------------------------------------------------------------------------
@@ -243,7 +267,23 @@ class Daemon:
             log.info("event", **event_fields(ev))
 
     def _watchdog(self, s: PackState) -> None:
-        self.notifier.watchdog()
+        """Called after every completed cycle: a stalled cycle stops the pings and systemd restarts us.
+
+        Pinged at most every ``_PING_S`` of wall time (with a one-line STATUS=), not at 10 Hz.
+        """
+        now = time.monotonic()
+        if now - self._last_ping >= _PING_S:
+            self._last_ping = now
+            self.notifier.watchdog(status_line(s))
+
+    async def first_valid_snapshot(self) -> PackState:
+        """The first snapshot in which the chain answered (some cell measured)."""
+        seq = -1
+        while True:
+            s = await self.store.wait_next(seq)
+            seq = s.seq
+            if any(v == v for v in s.measurement.cell_voltages_v):
+                return s
 
     # -- adapters ----------------------------------------------------------------------------
     def add_adapter(self, adapter: Adapter) -> None:
@@ -333,6 +373,7 @@ class Daemon:
                     await self._task
         finally:
             self.cycle.protection.shutdown()
+            log.info("outputs_opened", reason="daemon stopping: contactors, relays and heater/cooler are open")
             if self._adapters_task is not None:
                 self._adapters_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -355,8 +396,6 @@ class Daemon:
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
         self.notifier = SystemdNotifier(self.config.system.watchdog)
-        if self.notifier.active:
-            self.cycle.listeners.append(self._watchdog)
         log.info(
             "started",
             version=__version__,
@@ -366,8 +405,18 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        await self.start(duration_s=duration_s)
-        self.notifier.ready(status="running")
+        await self.start(duration_s=duration_s)  # returns once every adapter has started or failed (and logged why)
+        # READY only once the pack is measured: a chain that never answers fails the start-up
+        # (systemd's TimeoutStartSec) instead of reporting a running BMS that sees nothing.
+        wait_first: asyncio.Future[PackState] = asyncio.ensure_future(self.first_valid_snapshot())
+        pending: list[asyncio.Future[Any]] = [wait_first] + ([self._task] if self._task is not None else [])
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if wait_first.done():
+            self.notifier.ready(status=status_line(wait_first.result()))
+            if self.notifier.active:  # pings start after READY, from each completed cycle
+                self.cycle.listeners.append(self._watchdog)
+        else:
+            wait_first.cancel()
         code = 0
         try:
             await self.wait()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bmsgateway import __version__
-from bmsgateway.commands import bench_loop, check_config, run, simulate
+from bmsgateway.commands import bench_latency, bench_loop, check_config, run, simulate
 from bmsgateway.commands.common import UsageError
 from bmsgateway.runtime.logging import configure_logging, flush_logging
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     bench_loop.register_bench(bench_sub)
+    bench_latency.register_bench(bench_sub)
     _optional(sub, bench_sub)
     return parser
 
@@ -37,9 +38,11 @@ def _optional(
     bench_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Subcommands of the estimation and Modbus layers."""
-    from bmsgateway.commands import bench_modbus, bench_soc, command, registers, replay
+    from bmsgateway.commands import bench_modbus, bench_soc, command, health, history, registers, replay
 
     command.register(sub)
+    history.register(sub)
+    health.register(sub)
     replay.register(sub)
     registers.register(sub)
     bench_soc.register_bench(bench_sub)

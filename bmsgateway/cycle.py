@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -95,42 +95,52 @@ class PackCycle:
     def config(self) -> Config:
         return self._config
 
-    def _apply_requests(self) -> None:
-        for req in self._requests.drain():
-            if isinstance(req, ApplyConfig):
-                self._config = req.config
-                self._zero_guard.configure(req.config.hardware.current_sensor)
-                self.acquisition.apply_config(req.config)
-                self.estimator.apply_config(req.config)
-                self.protection.apply_config(req.config)
-                log.info("config_applied", source=req.source)
-            elif isinstance(req, ResetFaults):
-                self.protection.reset_latched()
-                log.info("faults_reset", source=req.source)
-            elif isinstance(req, ResetCounters):
-                self.estimator.reset_counters()
-                log.info("counters_reset", source=req.source)
-            elif isinstance(req, CalibrateCurrentZero):
-                reason = self._zero_guard.refusal()
-                if reason:
-                    self.protection.note_command("calibrate_current_zero", "warning", f"refused: {reason}")
-                    log.warning("current_zero_calibration_refused", source=req.source, reason=reason)
-                    continue
-                offset = self.acquisition.calibrate_zero()
-                self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
-                self.protection.note_command("calibrate_current_zero", "info",
-                                             f"zero offset set to {offset:+.3f} A", offset)
-                log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
+    # -- requests: one handler per request type -------------------------------------------------
+    def _apply_config(self, req: ApplyConfig) -> None:
+        self._config = req.config
+        self._zero_guard.configure(req.config.hardware.current_sensor)
+        self.acquisition.apply_config(req.config)
+        self.estimator.apply_config(req.config)
+        self.protection.apply_config(req.config)
+        log.info("config_applied", source=req.source)
 
-    async def run_once(self) -> PackState:
-        """One complete cycle; returns the published snapshot."""
-        start_s = self._clock.now()
-        # Wall time on purpose (not the injected clock): the real cost of the software, which is
-        # what a loop overrun is about, also when simulated time runs faster.
-        t_wall0 = time.perf_counter()
-        self._apply_requests()
-        balancing = self._prev_protection.balancing if self._prev_protection else ()
-        m = await self.acquisition.acquire(balancing)
+    def _reset_faults(self, req: ResetFaults) -> None:
+        self.protection.reset_latched()
+        log.info("faults_reset", source=req.source)
+
+    def _reset_counters(self, req: ResetCounters) -> None:
+        self.estimator.reset_counters()
+        log.info("counters_reset", source=req.source)
+
+    def _calibrate_zero(self, req: CalibrateCurrentZero) -> None:
+        reason = self._zero_guard.refusal()
+        if reason:
+            self.protection.note_command("calibrate_current_zero", "warning", f"refused: {reason}")
+            log.warning("current_zero_calibration_refused", source=req.source, reason=reason)
+            return
+        offset = self.acquisition.calibrate_zero()
+        self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
+        self.protection.note_command("calibrate_current_zero", "info", f"zero offset set to {offset:+.3f} A", offset)
+        log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
+
+    def _apply_requests(self) -> None:
+        handlers: dict[type, Callable[[Any], None]] = {
+            ApplyConfig: self._apply_config,
+            ResetFaults: self._reset_faults,
+            ResetCounters: self._reset_counters,
+            CalibrateCurrentZero: self._calibrate_zero,
+        }
+        for req in self._requests.drain():
+            handlers[type(req)](req)
+
+    def step(self, m: Measurement, start_s: float, t_wall0: float | None = None) -> PackState:
+        """The pure part of a cycle: one measurement -> estimate -> protect -> the snapshot.
+
+        The one statement of the stage order (estimate, then protect with that estimate); the
+        live cycle calls it after acquiring, and so can replay and the benchmarks.
+        """
+        if t_wall0 is None:
+            t_wall0 = time.perf_counter()
         cells = m.cell_voltages_v
         self._zero_guard.update(m.time_s, sum(cells) / len(cells) if cells else math.nan,
                                 m.current_a + self.acquisition.zero_offset_a)
@@ -155,6 +165,18 @@ class PackCycle:
             zero_calibration_refusal=self._zero_guard.refusal(),
         )
         self._seq += 1
+        return state
+
+    async def run_once(self) -> PackState:
+        """One complete cycle; returns the published snapshot."""
+        start_s = self._clock.now()
+        # Wall time on purpose (not the injected clock): the real cost of the software, which is
+        # what a loop overrun is about, also when simulated time runs faster.
+        t_wall0 = time.perf_counter()
+        self._apply_requests()
+        balancing = self._prev_protection.balancing if self._prev_protection else ()
+        m = await self.acquisition.acquire(balancing)
+        state = self.step(m, start_s, t_wall0)
         self.store.publish(state)
         for listener in self.listeners:
             listener(state)

@@ -15,6 +15,13 @@ means "not read" (NaN). The cell count comes from the header; when it differs fr
 the header wins for the estimator and the protection engine is skipped (its thresholds are per
 board and cell); the result says so.
 
+Scoring against a truth file (``time_s,soc_1..soc_N``, SOC as fractions 0..1, e.g. from a lab
+or an electrochemical model; rows matched by time): per cell and for the pack, the RMS and the
+largest error in percentage points, and the *coverage*: the share of the scored time in which the
+truth lies inside the estimator's own +/- 2 sigma band. The pack SOC is scored against the true
+SOC of the weakest cell (the lowest true SOC), which is what the pack SOC stands for (see
+``bmsgateway.estimation.pack_soc``). The first ``skip_s`` seconds (convergence) are not scored.
+
 Output CSV: ``time_s,soc_pack,soc_1,...,soc_N,events`` where ``events`` lists this row's events as
 ``kind:condition@location`` separated by ``;``.
 """
@@ -22,20 +29,38 @@ Output CSV: ``time_s,soc_pack,soc_1,...,soc_N,events`` where ``events`` lists th
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from bmsgateway.clock import VirtualClock
+from bmsgateway.config import ConfigError, parse_config
 from bmsgateway.config.model import Config
 from bmsgateway.estimation import Estimator
 from bmsgateway.state import BoardHealth, EstimateStatus, Event, Measurement, ProtectionStatus
 
-__all__ = ["MemoryIO", "ReplayResult", "Trace", "TraceError", "read_trace", "replay", "write_result_csv"]
+__all__ = [
+    "GOALS",
+    "MemoryIO",
+    "ReplayResult",
+    "Trace",
+    "TraceError",
+    "Truth",
+    "read_trace",
+    "read_truth",
+    "reference_config",
+    "replay",
+    "score",
+    "score_capacity",
+    "score_reference",
+    "write_result_csv",
+]
 
 _CELL = re.compile(r"^v(\d+)$")
 _TEMP = re.compile(r"^t(\d+)$")
@@ -117,14 +142,21 @@ def _parse(text: str, source: str) -> Trace:
     return trace
 
 
-def read_trace(path: str | Path) -> Trace:
-    """Read and check a trace file; raises ``TraceError`` with file and line on any problem."""
+def read_text(path: str | Path) -> str:
+    """A CSV file's text; ``.gz`` files are decompressed. ``TraceError`` names the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = p.read_bytes()
+        if p.suffix == ".gz":
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise TraceError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return _parse(text, str(p))
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read and check a trace file (``.csv`` or ``.csv.gz``); ``TraceError`` names file and line."""
+    return _parse(read_text(path), str(path))
 
 
 class MemoryIO:
@@ -153,6 +185,8 @@ class ReplayRow:
     soc_pct: float
     cell_soc_pct: tuple[float, ...]
     events: tuple[Event, ...]
+    soc_sigma_pct: float = math.nan
+    cell_soc_sigma_pct: tuple[float, ...] = ()
 
 
 @dataclass
@@ -180,7 +214,10 @@ class ReplayResult:
             "capacity_wh": f.capacity_wh,
             "rated_capacity_ah": f.rated_capacity_ah,
             "soh_pct": f.soh_pct,
+            "soc_sigma_pct": f.soc_sigma_pct,
+            "cell_soc_sigma_pct": list(f.cell_soc_sigma_pct),
             "cell_capacity_ah": list(f.cell_capacity_ah),
+            "cell_capacity_learnt": list(f.cell_capacity_learnt),
             "cell_resistance_ohm": list(f.cell_resistance_ohm),
             "current_offset_a": self.current_offset_a,
             "charge_in_ah": f.charge_in_ah,
@@ -220,8 +257,14 @@ def _measurements(trace: Trace, config: Config, same_layout: bool) -> Iterator[M
         )
 
 
-def replay(trace: Trace, config: Config, *, protection: bool = True) -> ReplayResult:
-    """Run the estimator (and, if asked and possible, the protection engine) over ``trace``."""
+def replay(
+    trace: Trace, config: Config, *, protection: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> ReplayResult:
+    """Run the estimator (and, if asked and possible, the protection engine) over ``trace``.
+
+    ``progress`` (if given) is called now and then with the share of the trace done (0..1).
+    """
     notes: list[str] = []
     n = trace.cell_count
     same_layout = n == config.pack.cell_count
@@ -242,14 +285,18 @@ def replay(trace: Trace, config: Config, *, protection: bool = True) -> ReplayRe
     prev: ProtectionStatus | None = None
     rows: list[ReplayRow] = []
     est = EstimateStatus()
-    for m in _measurements(trace, config, same_layout):
+    every = max(1, len(trace.times_s) // 100)
+    for k, m in enumerate(_measurements(trace, config, same_layout)):
+        if progress is not None and k % every == 0:
+            progress(k / len(trace.times_s))
         clock.advance(m.time_s - clock.now())
         est = estimator.update(m, prev)
         events: tuple[Event, ...] = ()
         if engine is not None:
             prev = engine.update(m, est, None)
             events = prev.events
-        rows.append(ReplayRow(m.time_s, est.soc_pct, est.cell_soc_pct, events))
+        rows.append(ReplayRow(m.time_s, est.soc_pct, est.cell_soc_pct, events, est.soc_sigma_pct,
+                              est.cell_soc_sigma_pct))
     return ReplayResult(rows, est, estimator.current_bias_a, n, engine is not None, notes)
 
 
@@ -268,3 +315,231 @@ def write_result_csv(result: ReplayResult, out: TextIO) -> None:
             *(f"{s:.4f}" for s in r.cell_soc_pct),
             ";".join(_event_text(e) for e in r.events),
         ])
+
+
+@dataclass
+class Truth:
+    """True SOC (fractions) per row: ``soc[k][i]`` at ``times_s[k]`` for cell i."""
+
+    times_s: list[float]
+    soc: list[tuple[float, ...]]
+
+
+def read_truth(path: str | Path) -> Truth:
+    """Read ``time_s,soc_1..soc_N`` (``.csv`` or ``.csv.gz``); ``TraceError`` names file and line."""
+    text = read_text(path)
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if not header or header[0].strip() != "time_s" or not header[1:] or any(
+        h.strip() != f"soc_{k + 1}" for k, h in enumerate(header[1:])
+    ):
+        raise TraceError(f"{path}:1: header must be time_s,soc_1..soc_N")
+    truth = Truth([], [])
+    for lineno, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise TraceError(f"{path}:{lineno}: {len(row)} fields, the header has {len(header)}")
+        try:
+            values = [float(x) for x in row]
+        except ValueError:
+            raise TraceError(f"{path}:{lineno}: not a number in {','.join(row)!r}") from None
+        truth.times_s.append(values[0])
+        truth.soc.append(tuple(values[1:]))
+    if not truth.times_s:
+        raise TraceError(f"{path}: no data rows after the header")
+    return truth
+
+
+def _errors(est: list[float], sigma: list[float], true: list[float]) -> dict[str, float]:
+    n = len(est)
+    if n == 0:
+        return {"rms_pp": math.nan, "max_pp": math.nan, "coverage_2sigma_pct": math.nan, "mean_sigma_pp": math.nan}
+    err = [e - t for e, t in zip(est, true, strict=True)]
+    inside = sum(1 for d, s in zip(err, sigma, strict=True) if abs(d) <= 2.0 * s)
+    return {
+        "rms_pp": math.sqrt(math.fsum(d * d for d in err) / n),
+        "max_pp": max(abs(d) for d in err),
+        "coverage_2sigma_pct": 100.0 * inside / n,
+        "mean_sigma_pp": math.fsum(sigma) / n,
+    }
+
+
+def score(result: ReplayResult, truth: Truth, skip_s: float = 0.0) -> dict[str, Any]:
+    """Errors of the replayed estimates against ``truth`` (see the module docstring).
+
+    Raises ``TraceError`` when the truth has another cell count or shares no time with the trace.
+    """
+    n = result.cell_count
+    if truth.soc and len(truth.soc[0]) != n:
+        raise TraceError(f"truth has {len(truth.soc[0])} cells, the trace {n}")
+    by_time = dict(zip(truth.times_s, truth.soc, strict=True))
+    t0 = result.rows[0].time_s if result.rows else 0.0
+    cells_est: list[list[float]] = [[] for _ in range(n)]
+    cells_sig: list[list[float]] = [[] for _ in range(n)]
+    cells_true: list[list[float]] = [[] for _ in range(n)]
+    pack_est: list[float] = []
+    pack_sig: list[float] = []
+    pack_true: list[float] = []
+    for r in result.rows:
+        if r.time_s - t0 < skip_s:
+            continue
+        true = by_time.get(r.time_s)
+        if true is None:
+            continue
+        sig = r.cell_soc_sigma_pct or (math.nan,) * n
+        for i in range(n):
+            cells_est[i].append(r.cell_soc_pct[i])
+            cells_sig[i].append(sig[i])
+            cells_true[i].append(100.0 * true[i])
+        pack_est.append(r.soc_pct)
+        pack_sig.append(r.soc_sigma_pct)
+        pack_true.append(100.0 * min(true))
+    if not pack_est:
+        raise TraceError("the truth shares no time_s with the trace after the skipped start")
+    cells = [_errors(cells_est[i], cells_sig[i], cells_true[i]) for i in range(n)]
+    return {
+        "scored_rows": len(pack_est),
+        "skip_s": skip_s,
+        "cells": cells,
+        "mean_cell_rms_pp": math.fsum(c["rms_pp"] for c in cells) / n,
+        "max_cell_error_pp": max(c["max_pp"] for c in cells),
+        "min_cell_coverage_2sigma_pct": min(c["coverage_2sigma_pct"] for c in cells),
+        "pack": _errors(pack_est, pack_sig, pack_true),
+    }
+
+
+# -- reference data sets ------------------------------------------------------------------------
+#
+# Reference data sets for the SOC estimator: a folder with a trace, the true SOC and the cell.
+#
+# Why: "how good is the SOC" must be answerable on data the project did not simulate itself (an
+# electrochemical model, a lab cycler), with the product's own code. A folder holds::
+#
+#     trace.csv[.gz]   time_s,current_a,v1..vN[,t1..tM]       (what ``bmsgateway replay`` reads)
+#     truth.csv[.gz]   time_s,soc_1..soc_N                     (true SOC, fractions 0..1)
+#     ocv.csv          soc,ocv_v                               (the cell's OCV table, SOC 0..1)
+#     cell.json        nominal_capacity_ah, suggested_vmin_v / _vbalance_v / _vmax_v, description
+#     meta.json        optional: capacity_ah (true capacity per cell) for the capacity check
+#
+# The config is what a user would write for such a pack: one board per 12 cells, the folder's OCV
+# table (in percent), its thresholds, the nominal capacity as rated; everything else default. This
+# is the format of the PyBaMM traces in ``tests/data/pybamm`` (read the README there).
+
+#: Scored goals a data set of this kind must meet (issue 14); reported next to the figures.
+GOALS = {"mean_cell_rms_pp": 2.5, "max_cell_error_pp": 8.0, "pack_rms_pp": 3.0, "coverage_2sigma_pct": 90.0}
+
+
+def _file(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    raise TraceError(f"{folder}: no {name} or {name}.gz")
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TraceError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise TraceError(f"{path}: expected a JSON object")
+    return data
+
+
+def _ocv_table(path: Path) -> list[list[float]]:
+    rows = list(csv.reader(io.StringIO(read_text(path))))
+    if not rows or [h.strip() for h in rows[0]] != ["soc", "ocv_v"]:
+        raise TraceError(f"{path}:1: header must be soc,ocv_v")
+    try:
+        return [[round(100.0 * float(s), 6), float(v)] for s, v in (r for r in rows[1:] if r)]
+    except ValueError:
+        raise TraceError(f"{path}: not a number in the table") from None
+
+
+def _preset(cell: dict[str, Any]) -> str:
+    text = f"{cell.get('description', '')} {cell.get('dataset', '')}".upper()
+    for name in ("LFP", "LTO", "NMC", "NCA", "LCO", "LMO"):
+        if name in text:
+            return name
+    return "Li-ion"
+
+
+def reference_config(folder: str | Path, cells: int, thermistors: int) -> Config:
+    """The config a user would write for the folder's cells (see the module docstring)."""
+    d = Path(folder)
+    cell = _json(d / "cell.json")
+    boards = []
+    left, t_left = cells, thermistors
+    while left > 0:
+        k = min(12, left) if left - min(12, left) == 0 or left - min(12, left) >= 4 else left - 4
+        t = min(5, t_left)
+        boards.append({"chip": "LTC6811", "cells": k, "thermistors": t})
+        left -= k
+        t_left -= t
+    try:
+        return parse_config({
+            "pack": {
+                "capacity_ah": float(cell["nominal_capacity_ah"]),
+                "boards": boards,
+                "chemistry": {
+                    "preset": _preset(cell),
+                    "vmin_v": float(cell["suggested_vmin_v"]),
+                    "vbalance_v": float(cell["suggested_vbalance_v"]),
+                    "vmax_v": float(cell["suggested_vmax_v"]),
+                    "ocv_table": _ocv_table(d / "ocv.csv"),
+                },
+            },
+        }, str(d))
+    except KeyError as exc:
+        raise TraceError(f"{d / 'cell.json'}: missing {exc.args[0]}") from None
+    except ConfigError as err:
+        raise TraceError(f"{d}: the derived config is invalid: {'; '.join(err.problems)}") from None
+
+
+def score_capacity(result: ReplayResult, true_ah: list[float]) -> dict[str, Any]:
+    """Learnt capacities against the truth: error per cell (None while not learnt), worst error."""
+    est = result.final
+    errs: list[float | None] = []
+    for k, true in enumerate(true_ah):
+        learnt = k < len(est.cell_capacity_learnt) and est.cell_capacity_learnt[k]
+        errs.append(100.0 * (est.cell_capacity_ah[k] / true - 1.0) if learnt else None)
+    learnt_errs = [abs(e) for e in errs if e is not None]
+    return {
+        "true_capacity_ah": true_ah,
+        "capacity_error_pct": errs,
+        "learnt_cells": len(learnt_errs),
+        "max_learnt_error_pct": max(learnt_errs) if learnt_errs else None,
+        "soh_pct": est.soh_pct if math.isfinite(est.soh_pct) else None,
+    }
+
+
+def score_reference(
+    folder: str | Path,
+    *,
+    config: Config | None = None,
+    skip_s: float = 7200.0,
+    protection: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Replay the folder's trace from no saved state and score it (``TraceError`` on bad files)."""
+    d = Path(folder)
+    trace = read_trace(_file(d, "trace.csv"))
+    truth = read_truth(_file(d, "truth.csv"))
+    cfg = config or reference_config(d, trace.cell_count, trace.temperature_count)
+    result = replay(trace, cfg, protection=protection, progress=progress)
+    out: dict[str, Any] = {"dataset": d.name, **score(result, truth, skip_s)}
+    meta_path = d / "meta.json"
+    if meta_path.exists():
+        caps = _json(meta_path).get("capacity_ah")
+        if isinstance(caps, list) and len(caps) == trace.cell_count:
+            out["capacity"] = score_capacity(result, [float(c) for c in caps])
+    out["current_offset_learnt_a"] = result.current_offset_a
+    out["goals_met"] = (
+        out["mean_cell_rms_pp"] <= GOALS["mean_cell_rms_pp"]
+        and out["max_cell_error_pp"] <= GOALS["max_cell_error_pp"]
+        and out["pack"]["rms_pp"] <= GOALS["pack_rms_pp"]
+        and out["min_cell_coverage_2sigma_pct"] >= GOALS["coverage_2sigma_pct"]
+        and out["pack"]["coverage_2sigma_pct"] >= GOALS["coverage_2sigma_pct"]
+    )
+    return out

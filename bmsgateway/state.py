@@ -26,14 +26,18 @@ from typing import Any
 
 __all__ = [
     "ActiveCondition",
+    "BalancingMode",
     "BoardHealth",
     "ContactorState",
+    "ControlState",
     "CycleTiming",
     "EstimateStatus",
     "Event",
     "Measurement",
+    "Output",
     "PackState",
     "ProtectionStatus",
+    "RelayMode",
     "Severity",
     "event_from_dict",
     "extremes",
@@ -49,6 +53,57 @@ class Severity(StrEnum):
     FAULT = "fault"
 
 
+# -- the vocabulary every protocol reads (declared once; the order is the protocols' numbering) --
+class ControlState(StrEnum):
+    """The control state machine (Modbus and CANopen number them in this order, from 0)."""
+
+    INIT = "init"  #: started, contactors open, waiting for valid measurements
+    PRECHARGE = "precharge"
+    READY = "ready"  #: main contactors closed
+    FAULT = "fault"  #: a fault blocks both directions: everything open
+    STOPPED = "stopped"  #: shut down (daemon stopping): everything open
+
+    @property
+    def code(self) -> int:
+        return list(ControlState).index(self)
+
+
+class RelayMode(StrEnum):
+    """123\\SmartBMS allow-charge/allow-discharge relay algorithm."""
+
+    NORMAL = "normal"
+    CRITICAL = "critical"
+
+    @property
+    def code(self) -> int:
+        return list(RelayMode).index(self)
+
+
+class BalancingMode(StrEnum):
+    """Passive balancing strategy."""
+
+    OFF = "off"
+    THRESHOLD = "threshold"  #: 123\\SmartBMS: bleed every cell above Vbalance
+    DIFFERENTIAL = "differential"  #: ENNOID-BMS: bleed cells more than a delta above the lowest
+
+    @property
+    def code(self) -> int:
+        return list(BalancingMode).index(self)
+
+
+class Output(StrEnum):
+    """The digital outputs (GPIO lines on hardware, simulated relays in simulation), in bit order."""
+
+    PRECHARGE = "precharge"
+    CHARGE = "charge"
+    DISCHARGE = "discharge"
+    MAIN = "main"
+    ALLOW_CHARGE = "allow_charge"
+    ALLOW_DISCHARGE = "allow_discharge"
+    HEATER = "heater"
+    COOLER = "cooler"
+
+
 @dataclass(frozen=True, slots=True)
 class BoardHealth:
     """Communication health of one board in the daisy chain."""
@@ -62,6 +117,10 @@ class BoardHealth:
     die_temperature_c: float = NAN
     sum_of_cells_v: float = NAN  #: the chip's own SC measurement
     open_wires: tuple[int, ...] = ()  #: board-local sense inputs (C0..Cn) found open
+    #: why this board's ADC results are not trusted ("" = fine): conversion_timeout,
+    #: not_converted, frozen, self_test, muxfail, thermal_shutdown, supply, reference
+    adc_fault: str = ""
+    config_resets: int = 0  #: configuration found reset (watchdog/sleep) and rewritten, since start
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +139,10 @@ class Measurement:
     boards: tuple[BoardHealth, ...]
     open_wire_cells: tuple[int, ...] = ()  #: pack-wide sense wire numbers found open (0 = pack -)
     bus_voltage_v: float = NAN  #: load side of the contactors (for precharge)
+    #: chain wiring/configuration problems (extra board, chip type, cells wired), one text each
+    chain_faults: tuple[str, ...] = ()
+    chip_ov_cells: tuple[int, ...] = ()  #: cells the chips' own VOV comparator flags (pack index)
+    chip_uv_cells: tuple[int, ...] = ()  #: cells the chips' own VUV comparator flags (pack index)
 
     @property
     def cell_count(self) -> int:
@@ -123,11 +186,15 @@ class EstimateStatus:
     soc_pct: float = NAN
     cell_soc_pct: tuple[float, ...] = ()
     dod_pct: float = NAN
-    soh_pct: float = NAN
+    soh_pct: float = NAN  #: NaN until every (unfaulted) cell's capacity is learnt
     capacity_ah: float = NAN  #: estimated usable capacity
     capacity_wh: float = NAN
     rated_capacity_ah: float = NAN
-    cell_capacity_ah: tuple[float, ...] = ()
+    cell_capacity_ah: tuple[float, ...] = ()  #: learnt, or the rated value while not learnt
+    soc_sigma_pct: float = NAN  #: 1-sigma uncertainty of ``soc_pct`` (percentage points)
+    cell_soc_sigma_pct: tuple[float, ...] = ()  #: 1-sigma of each cell's SOC (percentage points)
+    cell_capacity_learnt: tuple[bool, ...] = ()  #: False: ``cell_capacity_ah`` is still the rated value
+    soc_excluded_cells: tuple[int, ...] = ()  #: cells left out of pack SOC and full/empty (sensor faults)
     cell_resistance_ohm: tuple[float, ...] = ()
     soc_calibrated: bool = False
     charge_in_ah: float = 0.0
@@ -209,16 +276,14 @@ class ContactorState:
 class ProtectionStatus:
     """Output of the protection / control stage."""
 
-    state: str = "init"  #: control state machine: init, precharge, ready, fault, stopped
-    relay_mode: str = "normal"
-    charge_allowed: bool = False
-    discharge_allowed: bool = False
+    state: ControlState = ControlState.INIT
+    relay_mode: RelayMode = RelayMode.NORMAL
+    charge_allowed: bool = False  #: the allow-charge relay output follows this
+    discharge_allowed: bool = False  #: the allow-discharge relay output follows this
     active: tuple[ActiveCondition, ...] = ()
     fault_bits: int = 0  #: bit n set = ConditionId with bit n active at fault level
     warning_bits: int = 0
     contactors: tuple[ContactorState, ...] = ()
-    allow_charge_relay: bool = False
-    allow_discharge_relay: bool = False
     cvl_v: float = 0.0
     ccl_a: float = 0.0
     dcl_a: float = 0.0
@@ -226,6 +291,15 @@ class ProtectionStatus:
     heater_on: bool = False
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
+
+    @property
+    def allow_charge_relay(self) -> bool:
+        """The allow-charge relay output (it is driven from ``charge_allowed``)."""
+        return self.charge_allowed
+
+    @property
+    def allow_discharge_relay(self) -> bool:
+        return self.discharge_allowed
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,13 @@ Why it is shaped this way:
   keeps growing; it is never replaced by the last good value (fail safe).
 * On real hardware the blocking SPI transfers run in a worker thread (``offload=True``) so the
   event loop stays responsive; in simulation they run inline (cheaper, deterministic).
+* A register that was not converted this cycle must never be read as fresh: every conversion is
+  preceded by CLRCELL/CLRAUX(/CLRSTAT) so a lost command reads 0xFFFF (NaN), completion is polled
+  (PLADC) with a bounded timeout that becomes a board ADC fault, the self tests run on an
+  interval, and a board whose every channel repeats exactly for ``stale_conversions`` conversions
+  while current flows is stale (a frozen ADC). Such a board's values are NaN this cycle.
+* The configuration (REFON = 1 as the reference does, VUV/VOV from the fault thresholds, DCC) is
+  written every cycle and read back: a mismatch means the chip slept/reset, and is counted.
 """
 
 from __future__ import annotations
@@ -22,11 +29,19 @@ from typing import TypeVar
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.hal.interfaces import BusVoltageSensor
+from bmsgateway.hal.ltc681x.commands import AdcMode
 from bmsgateway.hal.ltc681x.driver import LTC681xChain, detect_open_wires
+from bmsgateway.hal.ltc681x.registers import ConfigRegisters, overvoltage_code, undervoltage_code
 from bmsgateway.hal.thermistor import voltage_to_temperature_c
 from bmsgateway.state import BoardHealth, Measurement
 
 __all__ = ["Acquisition"]
+
+_POLL_STEP_S = 0.5e-3  #: PLADC poll period after the nominal conversion time
+_VA_RANGE_V = (4.5, 5.5)  #: analog supply VREG window (U: LTC6811 VREG 4.5..5.5 V)
+_VD_RANGE_V = (2.7, 3.6)  #: digital supply VREGD window (U: LTC6811 datasheet)
+_REF2_RANGE_V = (2.985, 3.015)  #: second reference 3.0 V ± 0.5 % (U: LTC6811 V_REF2 limits)
+_OW_MODES = {"fast": AdcMode.FAST, "normal": AdcMode.NORMAL, "filtered": AdcMode.FILTERED}
 
 NAN = math.nan
 INF = math.inf
@@ -65,6 +80,18 @@ class Acquisition:
         self._die_c = [NAN] * len(config.pack.boards)
         self._sc_v = [NAN] * len(config.pack.boards)
         self._open_local: list[tuple[int, ...]] = [() for _ in config.pack.boards]
+        nb = len(config.pack.boards)
+        self._started = False
+        self._timed_out = False
+        self._last_self_test_s = -INF
+        self._last_probe_s = -INF
+        self._self_test_bad: list[str] = [""] * nb  #: sticky until the next passing self test
+        self._status_bad: list[str] = [""] * nb
+        self._prev_codes: list[tuple[float, ...] | None] = [None] * nb
+        self._same_count = [0] * nb
+        self._config_resets = [0] * nb
+        self._chain_faults: tuple[str, ...] = ()
+        self._chip_flags: list[tuple[int, int]] = [(0, 0)] * nb  #: (uv, ov) from the last status read
 
     def apply_config(self, config: Config) -> None:
         """Take a new config (topology must not change at run time; limits and intervals may)."""
@@ -80,8 +107,14 @@ class Acquisition:
         self._cs = cs
         self._bv = config.hardware.bus_voltage
         self._cs_sign = -1.0 if cs.inverted else 1.0
-        self._status_interval_s = config.hardware.status_interval_s
-        self._open_wire_interval_s = config.hardware.open_wire_interval_s
+        hw = config.hardware
+        self._status_interval_s = hw.status_interval_s
+        self._open_wire_interval_s = hw.open_wire_interval_s
+        self._hw = hw
+        cv = config.protection.cell_voltage
+        lim = config.pack.limits
+        self._vov_code = overvoltage_code(lim.vmax_v + cv.ov_fault_margin_v)
+        self._vuv_code = undervoltage_code(lim.vmin_v - cv.uv_fault_margin_v)
 
     @property
     def raw_current_a(self) -> float:
@@ -99,9 +132,90 @@ class Acquisition:
             return await asyncio.to_thread(fn)
         return fn()
 
-    async def _convert(self, start: Callable[[], float]) -> None:
+    async def _convert(self, start: Callable[[], float]) -> bool:
+        """Start a conversion, wait its nominal time, then poll PLADC; False on timeout."""
+        chain = self._chain
         wait_s = await self._call(start)
         await self._clock.sleep(wait_s)
+        waited = wait_s
+        # Once a conversion timed out in this cycle the chain is known to hang: later waits of the
+        # cycle give up after the nominal time instead of stretching the cycle further.
+        timeout = wait_s if self._timed_out else max(self._hw.conversion_timeout_s, wait_s)
+        while not await self._call(chain.adc_done):
+            if waited >= timeout:
+                self._timed_out = True
+                return False
+            await self._clock.sleep(_POLL_STEP_S)
+            waited += _POLL_STEP_S
+        return True
+
+    def _write_config(self, masks: list[int]) -> None:
+        cfgs = [
+            ConfigRegisters(refon=True, vuv_code=self._vuv_code, vov_code=self._vov_code, dcc=m)
+            for m in masks
+        ]
+        self._chain.write_config(cfgs)
+
+    async def _self_test(self) -> None:
+        """CVST and AXST (pattern 1) and DIAGN; a failing board stays faulted until one passes."""
+        chain = self._chain
+        bad = [""] * len(self._cells_used)
+        for cells in (True, False):
+            await self._call(chain.clear_cells if cells else chain.clear_aux)
+            done = await self._convert(lambda c=cells: chain.start_self_test(c))  # type: ignore[misc]
+            res = await self._call(lambda c=cells: chain.self_test_failures(c))  # type: ignore[misc]
+            for b, (wrong, ok) in enumerate(zip(res.values, res.ok, strict=True)):
+                if ok and (wrong or not done):
+                    bad[b] = bad[b] or "self_test"
+        await self._convert(chain.start_mux_diagnostic)
+        st = await self._call(chain.read_status)
+        for b, (ok, reading) in enumerate(zip(st.ok, st.values, strict=True)):
+            if ok and reading.flags.muxfail:
+                bad[b] = bad[b] or "muxfail"
+        self._self_test_bad = bad
+
+    def _wiring_faults(
+        self, values: Sequence[Sequence[float]], ok: Sequence[bool], adc_fault: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Cells wired vs configured, from this cycle's cell reading.
+
+        Unused inputs are tied to the top cell and read 0 V: a configured cell that reads 0 V while
+        the board's other cells read a real voltage is most likely not wired (fewer cells than
+        configured); a channel above the configured count that reads a cell voltage means more.
+        """
+        out: list[str] = []
+        for b, used in enumerate(self._cells_used):
+            if not ok[b] or adc_fault[b]:
+                continue
+            chan = values[b]
+            real = [v for v in chan[:used] if v == v and v > 1.0]
+            if not real:
+                continue
+            zero = [i + 1 for i, v in enumerate(chan[:used]) if v == v and v < 0.05]
+            if zero:
+                out.append(
+                    f"board {b + 1}: configured cells {zero} read 0 V: fewer cells wired than the "
+                    f"configured {used}?"
+                )
+            above = [i + 1 for i, v in enumerate(chan[used:], start=used) if v == v and v > 0.5]
+            if above:
+                out.append(
+                    f"board {b + 1}: channels {above} above the configured {used} cells read a cell "
+                    "voltage: more cells wired than configured"
+                )
+        return tuple(out)
+
+    async def _probe_chain(self) -> None:
+        """One slot beyond the chain, chip types, and cells wired vs configured."""
+        chain = self._chain
+        faults: list[str] = []
+        if await self._call(chain.probe_beyond):
+            faults.append(
+                f"a board answers beyond the {chain.n_boards} configured: it is not monitored "
+                "(add it to [pack] boards)"
+            )
+        faults.extend(await self._call(chain.chip_type_mismatches))
+        self._chain_faults = tuple(faults)
 
     def _masks(self, balancing: Sequence[bool]) -> list[int]:
         masks = []
@@ -116,30 +230,117 @@ class Acquisition:
         return masks
 
     async def acquire(self, balancing: Sequence[bool] = ()) -> Measurement:
-        """Run one cycle of conversions and reads; never raises for a board that does not answer."""
+        """Run one cycle of conversions and reads; never raises for a board that does not answer.
+
+        The very first call checks that the chain answers at all and raises ``ChainError``
+        ("no answer from board 1: check SPI mode/speed and wiring") if it does not.
+        """
         chain = self._chain
+        hw = self._hw
         t0 = self._clock.now()
+        self._timed_out = False
         await self._call(chain.wakeup)
-        # DCC bits are refreshed every cycle: it also restores the config after a chip reset.
         masks = self._masks(balancing)
-        await self._call(lambda: chain.set_discharge(masks))
-        await self._convert(lambda: chain.start_cell_conversion(discharge_permitted=False))
+        if not self._started:
+            self._started = True
+            await self._call(lambda: self._write_config(masks))
+            await self._call(chain.check_answers)
+        # The configuration is written every cycle (DCC refresh, watchdog) and read back: a chip
+        # that lost it slept or reset; it is counted and written again.
+        await self._call(lambda: self._write_config(masks))
+        status_due = self._status_interval_s > 0 and t0 - self._last_status_s >= self._status_interval_s
+        # Read back with the status (1 s by default): the write above already repairs a reset
+        # every cycle; the read-back makes it visible and puts tREFUP back into the waits.
+        mism = await self._call(chain.config_mismatches) if status_due else None
+        if mism is not None and any(mism.values):
+            for b, m in enumerate(mism.values):
+                if m:
+                    self._config_resets[b] += 1
+            await self._call(lambda: self._write_config(masks))
+
+        if hw.self_test_interval_s > 0 and t0 - self._last_self_test_s >= hw.self_test_interval_s:
+            self._last_self_test_s = t0
+            await self._self_test()
+        probe = t0 - self._last_probe_s >= hw.chain_probe_interval_s if hw.chain_probe_interval_s > 0 else (
+            self._last_probe_s == -INF
+        )
+        if probe:
+            self._last_probe_s = t0
+            await self._probe_chain()
+
+        # Clear first: a conversion command that is lost leaves 0xFFFF (NaN), never last cycle's data.
+        await self._call(chain.clear_cells)
+        await self._call(chain.clear_aux)
+        if status_due:
+            await self._call(chain.clear_status)
+        cells_done = await self._convert(lambda: chain.start_cell_conversion(discharge_permitted=False))
         cells = await self._call(chain.read_cell_voltages)
-        await self._convert(chain.start_aux_conversion)
+        aux_done = await self._convert(chain.start_aux_conversion)
         aux = await self._call(chain.read_aux_voltages)
         now = self._clock.now()
         board_ok = [c and a for c, a in zip(cells.ok, aux.ok, strict=True)]
 
-        if self._status_interval_s > 0 and now - self._last_status_s >= self._status_interval_s:
+        if status_due:
             self._last_status_s = now
-            await self._convert(chain.start_status_conversion)
+            st_done = await self._convert(chain.start_status_conversion)
             status = await self._call(chain.read_status)
             for b, (ok, st) in enumerate(zip(status.ok, status.values, strict=True)):
-                self._die_c[b] = st.die_temperature_c if ok else NAN
-                self._sc_v[b] = st.sum_of_cells_v if ok else NAN
+                good = ok and st_done
+                self._die_c[b] = st.die_temperature_c if good else NAN
+                self._sc_v[b] = st.sum_of_cells_v if good else NAN
                 board_ok[b] = board_ok[b] and ok
+                reason = ""
+                if good and (st.va_v != st.va_v or st.vd_v != st.vd_v):
+                    reason = "not_converted"  # still cleared: the flag byte reads 0xFF, meaningless
+                elif good:
+                    f = st.flags
+                    if f.thsd:
+                        reason = "thermal_shutdown"
+                    elif not (_VA_RANGE_V[0] <= st.va_v <= _VA_RANGE_V[1]) or not (
+                        _VD_RANGE_V[0] <= st.vd_v <= _VD_RANGE_V[1]
+                    ):
+                        reason = "supply"
+                    self._chip_flags[b] = (f.uv_mask, f.ov_mask)
+                self._status_bad[b] = reason
 
-        if self._open_wire_interval_s > 0 and now - self._last_open_wire_s >= self._open_wire_interval_s:
+        # Per-board ADC health of this cycle's conversions.
+        adc_fault = [self._self_test_bad[b] or self._status_bad[b] for b in range(len(self._cells_used))]
+        cur_raw = self._current_raw(aux.values)
+        flowing = cur_raw == cur_raw and abs(cur_raw) >= hw.stale_min_current_a
+        for b, used in enumerate(self._cells_used):
+            if not (cells.ok[b] and aux.ok[b]):
+                continue  # a communication problem, handled as such
+            chan = cells.values[b][:used]
+            gp = aux.values[b]
+            missing = any(v != v for v in chan) or any(v != v for v in gp)
+            if missing:
+                adc_fault[b] = adc_fault[b] or ("not_converted" if cells_done and aux_done else "conversion_timeout")
+                self._prev_codes[b] = None
+                self._same_count[b] = 0
+                continue
+            ref2 = gp[-1]
+            if not _REF2_RANGE_V[0] <= ref2 <= _REF2_RANGE_V[1]:
+                adc_fault[b] = adc_fault[b] or "reference"
+            codes = (*chan, *gp)
+            if flowing and codes == self._prev_codes[b]:
+                self._same_count[b] += 1
+            elif codes != self._prev_codes[b]:
+                self._same_count[b] = 0
+            self._prev_codes[b] = codes
+            if self._same_count[b] >= hw.stale_conversions:
+                adc_fault[b] = adc_fault[b] or "frozen"
+        if probe:
+            self._chain_faults = self._chain_faults + self._wiring_faults(cells.values, cells.ok, adc_fault)
+        if not (cells_done and aux_done) and not any(adc_fault):
+            # PLADC never reported done: the boards that still read cleared are the stalled ones;
+            # if none can be told apart, every board's results of this cycle are suspect.
+            adc_fault = ["conversion_timeout"] * len(adc_fault)
+
+        if (
+            self._open_wire_interval_s > 0
+            and now - self._last_open_wire_s >= self._open_wire_interval_s
+            and not self._timed_out
+        ):
             self._last_open_wire_s = now
             await self._open_wire_check(board_ok)
 
@@ -151,9 +352,10 @@ class Acquisition:
             off = self._cell_offset[b]
             # an open sense wire C_n makes cells n and n+1 (1-based) read wrong: not fresh
             suspect = {c for w in self._open_local[b] for c in (w - 1, w)}
+            trusted = not adc_fault[b]
             for i in range(used):
                 v = chan[i]
-                if v == v and i not in suspect:
+                if trusted and v == v and i not in suspect:
                     cell_time[off + i] = t0
                     volts.append(v)
                 else:
@@ -161,18 +363,22 @@ class Acquisition:
         # thermistors and current
         temps: list[float] = []
         k = 0
-        vref, rpu, r25, beta = self._th
+        _vref_cfg, rpu, r25, beta = self._th
         for b, n in enumerate(self._therms):
             gp = aux.values[b]
+            # The divider is fed from REF2: use the REF2 the chip measured this cycle (its
+            # range is checked above; a board outside it has an ADC fault and reads NaN).
+            vref = gp[-1]
+            trusted = not adc_fault[b]
             for g in range(n):
-                v = gp[g]
+                v = gp[g] if trusted else NAN
                 t = voltage_to_temperature_c(v, vref, rpu, r25, beta) if v == v else NAN
                 if v == v:
                     self._temp_time[k] = t0  # read fine; an open/shorted NTC is a plausibility fault
                 temps.append(t)
                 k += 1
         cs = self._cs
-        v_cs = aux.values[cs.board][cs.gpio - 1]
+        v_cs = aux.values[cs.board][cs.gpio - 1] if not adc_fault[cs.board] else NAN
         if v_cs == v_cs:
             raw = self._cs_sign * (v_cs - cs.zero_v) / cs.sensitivity_v_per_a
             self._raw_current_a = raw
@@ -203,6 +409,8 @@ class Acquisition:
                     die_temperature_c=self._die_c[b],
                     sum_of_cells_v=self._sc_v[b],
                     open_wires=self._open_local[b],
+                    adc_fault=adc_fault[b],
+                    config_resets=self._config_resets[b],
                 )
             )
         sc = self._sc_v
@@ -217,6 +425,21 @@ class Acquisition:
         elif self._bus is not None:
             direct = self._bus.read_bus_voltage_v()
             bus_v = NAN if direct is None else direct
+        ov_cells: list[int] = []
+        uv_cells: list[int] = []
+        hi_flags = chain.high_cell_flags
+        for b, used in enumerate(self._cells_used):
+            uv, ov = self._chip_flags[b]
+            hf = hi_flags[b]
+            if hf is not None:
+                uv |= hf[0]
+                ov |= hf[1]
+            off = self._cell_offset[b]
+            for i in range(used):
+                if (ov >> i) & 1:
+                    ov_cells.append(off + i)
+                if (uv >> i) & 1:
+                    uv_cells.append(off + i)
         return Measurement(
             time_s=t0,
             cell_voltages_v=tuple(volts),
@@ -230,20 +453,33 @@ class Acquisition:
             boards=tuple(boards),
             open_wire_cells=open_cells,
             bus_voltage_v=bus_v,
+            chain_faults=self._chain_faults,
+            chip_ov_cells=tuple(ov_cells),
+            chip_uv_cells=tuple(uv_cells),
         )
 
+    def _current_raw(self, aux_values: Sequence[Sequence[float]]) -> float:
+        cs = self._cs
+        v = aux_values[cs.board][cs.gpio - 1]
+        return NAN if v != v else self._cs_sign * (v - cs.zero_v) / cs.sensitivity_v_per_a
+
     async def _open_wire_check(self, board_ok: list[bool]) -> None:
-        """ADOW pull-up twice, read; pull-down twice, read; compare (datasheet procedure)."""
+        """The reference procedure: CLRCELL, N × ADOW pull-up (each polled), read; the same with
+        pull-down; compare (Linduino ``LTC681x_run_openwire_multi``, datasheet algorithm)."""
         chain = self._chain
-        for _ in range(2):
-            await self._convert(lambda: chain.start_open_wire(pull_up=True))
-        pu = await self._call(chain.read_cell_voltages)
-        for _ in range(2):
-            await self._convert(lambda: chain.start_open_wire(pull_up=False))
-        pd = await self._call(chain.read_cell_voltages)
+        mode = _OW_MODES[self._hw.open_wire_mode]
+        reads = []
+        for pull_up in (True, False):
+            await self._call(chain.clear_cells)
+            done = True
+            for _ in range(self._hw.open_wire_repetitions):
+                done = await self._convert(lambda p=pull_up: chain.start_open_wire(p, mode)) and done  # type: ignore[misc]
+            reads.append((await self._call(chain.read_cell_voltages), done))
+        (pu, pu_done), (pd, pd_done) = reads
         found = detect_open_wires(pu.values, pd.values, self._cells_used)
-        for b in range(len(self._cells_used)):
-            if pu.ok[b] and pd.ok[b]:
+        for b, used in enumerate(self._cells_used):
+            complete = all(v == v for v in pu.values[b][:used]) and all(v == v for v in pd.values[b][:used])
+            if pu.ok[b] and pd.ok[b] and pu_done and pd_done and complete:
                 self._open_local[b] = tuple(found[b])
             else:
-                board_ok[b] = False
+                board_ok[b] = False  # the check could not run: its result is unknown

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bmsgateway.commands.common import UsageError
+from bmsgateway.commands.common import UsageError, percentile
 from bmsgateway.config import Config, parse_config
 
 __all__ = ["bench_config", "register_bench", "run", "run_bench"]
@@ -46,11 +46,6 @@ def bench_config(cells: int) -> Config:
     chip = "LTC6811" if max(sizes) <= 12 else "LTC6813"
     boards = [{"chip": chip, "cells": s, "thermistors": 2} for s in sizes]
     return parse_config({"pack": {"boards": boards}, "simulator": {"scenario": "constant"}}, "bench")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def _timed(fn: F, sink: list[float]) -> F:
@@ -101,7 +96,7 @@ async def run_bench(cells: int, cycles: int) -> dict[str, Any]:
         "chip": cfg.pack.boards[0].chip,
         "cycles": cycles,
         "per_cycle_ms": round(statistics.median(per_cycle) * ms, 4),
-        "per_cycle_p99_ms": round(_percentile(per_cycle, 0.99) * ms, 4),
+        "per_cycle_p99_ms": round(percentile(per_cycle, 0.99) * ms, 4),
         "emulator_ms": round(statistics.median(emu_cycle) * ms, 4),
         "estimation_ms": round(statistics.median(est_t) * ms, 4),
         "protection_ms": round(statistics.median(prot_t) * ms, 4),

@@ -33,6 +33,8 @@ import threading
 import time
 from typing import Any
 
+from bmsgateway.commands.common import percentile
+
 __all__ = ["register_bench", "run", "run_bench"]
 
 _MAX_READ = 125
@@ -128,13 +130,8 @@ async def _load(
 
 
 # --- phases ----------------------------------------------------------------------------------------
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
 def _jitter(periods_ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(_percentile(periods_ms, 0.50), 3), "p99_ms": round(_percentile(periods_ms, 0.99), 3),
+    return {"p50_ms": round(percentile(periods_ms, 0.50), 3), "p99_ms": round(percentile(periods_ms, 0.99), 3),
             "max_ms": round(max(periods_ms), 3) if periods_ms else float("nan"), "cycles": len(periods_ms),
             "cycles_over_5ms": sum(1 for p in periods_ms if p > 5.0)}
 
@@ -295,6 +292,7 @@ class _StandInCycle:
     async def run(self, stop: asyncio.Event) -> None:
         from bmsgateway.state import (
             BoardHealth,
+            ControlState,
             CycleTiming,
             EstimateStatus,
             Measurement,
@@ -316,7 +314,8 @@ class _StandInCycle:
             t0 = time.perf_counter()
             m = Measurement(start, tuple(3.3 + 0.001 * (i % 7) for i in range(cells)), (0.0,) * cells,
                             (25.0,) * temps, (0.0,) * temps, (0,) * temps, 10.0, 0.0, 3.3 * cells, boards)
-            state = PackState(seq, start, time.time(), m, EstimateStatus(soc_pct=50.0), ProtectionStatus(state="ready"),
+            state = PackState(seq, start, time.time(), m, EstimateStatus(soc_pct=50.0),
+                              ProtectionStatus(state=ControlState.READY),
                               CycleTiming(period_s, start - prev, time.perf_counter() - t0, 0))
             self.store.publish(state)
             for fn in self.listeners:

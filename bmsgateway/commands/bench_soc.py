@@ -22,27 +22,37 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
 from bmsgateway.clock import VirtualClock
+from bmsgateway.commands.common import UsageError, parse_duration_s
 from bmsgateway.config import Config
 from bmsgateway.config.simulator import SimulatorConfig
 from bmsgateway.estimation import Estimator
 from bmsgateway.estimation.pack_soc import pack_figures
+from bmsgateway.replay import GOALS, TraceError, score_reference
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.sim.scenario import SolarDayScenario
-from bmsgateway.state import BoardHealth, EstimateStatus, Measurement, ProtectionStatus
+from bmsgateway.state import BoardHealth, ControlState, EstimateStatus, Measurement, ProtectionStatus
 
-__all__ = ["BenchResult", "SimDriver", "bench_config", "register_bench", "run", "run_soc_bench"]
+__all__ = [
+    "BenchResult", "Progress", "SimDriver", "bench_config", "reference_folders", "register_bench", "run",
+    "run_reference", "run_soc_bench",
+]
 
 #: Share of the clear-sky PV current on each day of the benchmark (cycled if more days are run).
 CLOUDINESS = (1.0, 0.85, 0.35, 0.3, 0.95, 1.0, 0.5, 0.3, 1.0, 0.8)
 #: Charger absorption voltage per cell (CV phase) for LFP; the charge current tapers above it.
 _CV_PER_CELL_V = 3.45
 _WARMUP_S = 2 * 3600.0
+#: Errors are sampled every this many simulated seconds (not every step: the statistics over days
+#: are the same, the bench is faster).
+_SCORE_EVERY_S = 10.0
 
 
 class BenchScenario:
@@ -147,7 +157,7 @@ class SimDriver:
         elif not self.discharge_allowed and v_min > 3.25 and m.current_a > 1.0:
             self.discharge_allowed = True
             self.sim.set_output("allow_discharge", True)
-        return ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=self.discharge_allowed)
+        return ProtectionStatus(state=ControlState.READY, charge_allowed=True, discharge_allowed=self.discharge_allowed)
 
     def step(self, dt_s: float) -> None:
         self.clock.advance(dt_s)
@@ -210,9 +220,13 @@ class BenchResult:
 
 
 def run_soc_bench(
-    days: float = 10.0, step_s: float = 1.0, seed: int = 1, initial_error_pct: float = -30.0
+    days: float = 10.0, step_s: float = 1.0, seed: int = 1, initial_error_pct: float = -30.0,
+    progress: Callable[[float], None] | None = None,
 ) -> BenchResult:
-    """Run the benchmark and return its figures (see the module docstring)."""
+    """Run the benchmark and return its figures (see the module docstring).
+
+    ``progress`` (if given) is called now and then with the share done (0..1).
+    """
     wall0 = time.perf_counter()
     config = bench_config(seed)
     driver = SimDriver(config)
@@ -229,13 +243,16 @@ def run_soc_bench(
     plain_errs: list[float] = []
     smart_errs: list[float] = []
     cell_errs: list[float] = []
-    prev = ProtectionStatus(state="ready", charge_allowed=True, discharge_allowed=True)
+    prev = ProtectionStatus(state=ControlState.READY, charge_allowed=True, discharge_allowed=True)
     steps = round(days * 86400.0 / step_s)
     t0 = driver.clock.now()
     est_time_s = 0.0
     est = EstimateStatus()
     truth_soc = math.nan
-    for _ in range(steps):
+    every = max(1, round(_SCORE_EVERY_S / step_s))
+    for k in range(steps):
+        if progress is not None and k % 3600 == 0:
+            progress(k / steps)
         driver.step(step_s)
         m = driver.measure()
         c0 = time.perf_counter()
@@ -244,7 +261,7 @@ def run_soc_bench(
         p_soc = plain.update(m, prev)
         s_soc = smart.update(m, prev)
         prev = driver.control(m)
-        if m.time_s - t0 < _WARMUP_S:
+        if m.time_s - t0 < _WARMUP_S or k % every:
             continue
         true_cells = driver.sim.true_cell_soc_pct / 100.0
         truth_soc = pack_figures(np.clip(true_cells, 0.0, 1.0), true_cap, rated).soc_pct
@@ -286,6 +303,32 @@ def run_soc_bench(
     )
 
 
+class Progress:
+    """``label: 42 %`` rewritten in place on a terminal; silent when stderr is not one."""
+
+    def __init__(self, label: str, out: TextIO | None = None) -> None:
+        self._out = out if out is not None else sys.stderr
+        self._on = self._out.isatty()
+        self._label = label
+        self._last = -1
+
+    def __call__(self, share: float) -> None:
+        pct = int(100 * share)
+        if self._on and pct != self._last:
+            self._last = pct
+            self._out.write(f"\r{self._label}: {pct:3d} %")
+            self._out.flush()
+
+    def done(self) -> None:
+        if self._on:
+            self._out.write("\r" + " " * (len(self._label) + 8) + "\r")
+            self._out.flush()
+
+
+def _soh_text(soh_pct: float) -> str:
+    return f"{soh_pct:.1f} %" if math.isfinite(soh_pct) else "unknown (capacity not learnt yet)"
+
+
 def _print_table(r: BenchResult) -> None:
     print(f"SOC benchmark: {r.days:g} days at {r.step_s:g} s steps, start {r.initial_error_pct:+g} SOC points off")
     print("errors of the pack SOC after the first 2 h (percentage points):")
@@ -296,10 +339,62 @@ def _print_table(r: BenchResult) -> None:
     print(f"  worst single cell: RMS {r.cell_rms_error_pct:.2f}, max {r.cell_max_error_pct:.2f}")
     print(f"capacity error after {r.days:g} days: pack {r.capacity_error_pct:+.2f} %, "
           f"worst cell {r.cell_capacity_max_error_pct:.2f} %")
-    print(f"SOH {r.soh_pct:.1f} % (true {r.true_soh_pct:.1f} %), "
+    print(f"SOH {_soh_text(r.soh_pct)} (true {r.true_soh_pct:.1f} %), "
           f"current offset learnt {r.current_offset_estimate_a:+.3f} A (true +0.300 A)")
     print(f"goal RMS <= 2, max <= 5: {'met' if r.passed else 'NOT met'}; "
           f"{r.runtime_s:.0f} s, {r.estimator_update_us:.0f} us per estimator update")
+
+
+def reference_folders(path: Path) -> list[Path]:
+    """The data sets under ``path``: itself if it holds a trace, else each subfolder that does."""
+    def has_trace(d: Path) -> bool:
+        return (d / "trace.csv").exists() or (d / "trace.csv.gz").exists()
+
+    if has_trace(path):
+        return [path]
+    return sorted(d for d in path.iterdir() if d.is_dir() and has_trace(d)) if path.is_dir() else []
+
+
+def _print_reference(r: dict[str, Any]) -> None:
+    p = r["pack"]
+    cov = min(r["min_cell_coverage_2sigma_pct"], p["coverage_2sigma_pct"])
+    print(f"{r['dataset']:<12}{r['mean_cell_rms_pp']:8.2f}{r['max_cell_error_pp']:8.2f}{p['rms_pp']:8.2f}"
+          f"{p['max_pp']:8.2f}{cov:9.1f}   {'met' if r['goals_met'] else 'NOT met'}")
+    cap = r.get("capacity")
+    if cap is not None:
+        errs = ", ".join("not learnt" if e is None else f"{e:+.1f} %" for e in cap["capacity_error_pct"])
+        soh = "unknown" if cap["soh_pct"] is None else f"{cap['soh_pct']:.1f} %"
+        print(f"{'':12}capacity vs truth: {errs}; SOH {soh}; offset learnt {r['current_offset_learnt_a']:+.4f} A")
+
+
+def run_reference(folder: str, skip_s: float, as_json: bool) -> int:
+    """``bench soc --reference DIR``: score the estimator on every data set in DIR."""
+    folders = reference_folders(Path(folder))
+    if not folders:
+        print(f"bench soc: {folder}: no trace.csv[.gz] in it or in its subfolders", file=sys.stderr)
+        return 2
+    results = []
+    for d in folders:
+        progress = Progress(f"bench soc {d.name}")
+        try:
+            results.append(score_reference(d, skip_s=skip_s, progress=progress))
+        except TraceError as err:
+            progress.done()
+            print(f"bench soc: {err}", file=sys.stderr)
+            return 2
+        progress.done()
+    if as_json:
+        print(json.dumps(results, indent=2, default=lambda x: None))
+        return 0
+    print(f"SOC on reference data, from no saved state, after the first {skip_s / 3600:g} h "
+          "(percentage points; pack against the weakest cell):")
+    print(f"{'data set':<12}{'cell RMS':>8}{'max':>8}{'pack RMS':>8}{'max':>8}{'2-sigma':>9}   goals")
+    for r in results:
+        _print_reference(r)
+    g = GOALS
+    print(f"goals: mean cell RMS <= {g['mean_cell_rms_pp']:g}, max <= {g['max_cell_error_pp']:g}, "
+          f"pack RMS <= {g['pack_rms_pp']:g}, truth inside 2 sigma >= {g['coverage_2sigma_pct']:g} % of the time")
+    return 0
 
 
 def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -309,14 +404,27 @@ def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--step", type=float, default=1.0, help="step in seconds (default 1)")
     p.add_argument("--seed", type=int, default=1, help="simulator seed")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--reference", metavar="DIR", default=None,
+                   help="score on recorded data instead: a folder with trace.csv, truth.csv, ocv.csv, "
+                        "cell.json (or a folder of such folders), e.g. tests/data/pybamm")
+    p.add_argument("--skip", metavar="DURATION", default="2h", help="with --reference: not scored at the start")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.reference is not None:
+        try:
+            skip_s = parse_duration_s(args.skip)
+        except UsageError as err:
+            print(f"bench soc: --skip: {err}", file=sys.stderr)
+            return 2
+        return run_reference(args.reference, skip_s, args.json)
     if args.days <= 0 or args.step <= 0 or args.days * 86400.0 <= _WARMUP_S:
         print("bench soc: --days must cover more than the 2 h warm-up and --step must be > 0", file=sys.stderr)
         return 2
-    result = run_soc_bench(days=args.days, step_s=args.step, seed=args.seed)
+    progress = Progress("bench soc")
+    result = run_soc_bench(days=args.days, step_s=args.step, seed=args.seed, progress=progress)
+    progress.done()
     if args.json:
         out: dict[str, Any] = asdict(result)
         out["goal_met"] = result.passed

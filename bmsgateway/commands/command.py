@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES, WRITE_BASE
+from bmsgateway.adapters.modbus.bmsmap import WRITE_BASE
 from bmsgateway.commands.common import add_config_arg, load_or_exit
+from bmsgateway.requests import COMMANDS
 
 __all__ = ["register", "run"]
 
 #: command-line names of the command codes
-NAMES: dict[str, int] = {
-    "reset-faults": next(k for k, v in COMMAND_CODES.items() if v == "reset_faults"),
-    "reset-counters": next(k for k, v in COMMAND_CODES.items() if v == "reset_counters"),
-    "calibrate-current": next(k for k, v in COMMAND_CODES.items() if v == "calibrate_current_zero"),
-}
+NAMES: dict[str, int] = {c.cli_name: c.code for c in COMMANDS.values()}
 PIN_REGISTER = WRITE_BASE
 COMMAND_REGISTER = WRITE_BASE + 2
 EXCEPTIONS = {
@@ -45,14 +42,20 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config)
     if cfg is None:
         return 2
+    import logging
+
     from pymodbus.client import ModbusTcpClient
+
+    # pymodbus logs its own "Connection refused" line first: one line of ours says it all.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
     host = args.host or ("127.0.0.1" if cfg.modbus.tcp.host == "0.0.0.0" else cfg.modbus.tcp.host)
     port = args.port or cfg.modbus.tcp.port
     pin = cfg.modbus.pin if args.pin is None else args.pin
     client = ModbusTcpClient(host, port=port, timeout=5, retries=1)
     if not client.connect():  # type: ignore[no-untyped-call]
-        print(f"bmsgateway: cannot reach the daemon's Modbus TCP port at {host}:{port}", file=sys.stderr)
+        print(f"bmsgateway: cannot reach the daemon's Modbus TCP port at {host}:{port} (is the daemon running?)",
+              file=sys.stderr)
         return 1
     try:
         for address, value in ((PIN_REGISTER, pin), (COMMAND_REGISTER, NAMES[args.name])):

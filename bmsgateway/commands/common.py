@@ -13,7 +13,7 @@ from bmsgateway.config import Config, ConfigError, load_config
 
 __all__ = [
     "UsageError", "add_config_arg", "check_injection_times", "fmt_time", "load_or_exit", "parse_duration_s",
-    "parse_speed",
+    "parse_speed", "percentile",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
@@ -69,6 +69,12 @@ def fmt_time(t_s: float) -> str:
     m, rem = divmod(rem, 60_000)
     s, ms_part = divmod(rem, 1000)
     return f"{sign}{h:02d}:{m:02d}:{s:02d}.{ms_part:03d}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by rank (no interpolation); NaN when empty."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:

@@ -29,17 +29,32 @@ class EstimationConfig(Section):
     filter_interval_s: float = Field(
         1.0, ge=0.05, le=60.0, description="voltage correction period; coulomb counting runs every cycle"
     )
-    voltage_noise_v: float = Field(0.008, gt=0.0, le=0.5, description="cell voltage + model error, 1 sigma")
-    current_noise_a: float = Field(
-        0.3, ge=0.0, le=100.0, description="unmodelled current error (noise, gain) driving SOC drift"
+    voltage_noise_v: float = Field(0.008, gt=0.0, le=0.5, description="cell voltage noise at rest, 1 sigma")
+    model_error_v_per_c: float = Field(
+        0.15, ge=0.0, le=2.0,
+        description="1 sigma the cell model may be off per C-rate of current (diffusion, wrong R)",
+    )
+    relaxation_tau_s: float = Field(
+        300.0, gt=0.0, le=36000.0, description="how slowly the overpotential of past current fades"
+    )
+    ocv_error_v: float = Field(
+        0.003, ge=0.0, le=0.1, description="accuracy of the OCV table (bounds what a rest can teach)"
+    )
+    current_noise_a: float | None = Field(
+        None, ge=0.0, le=100.0,
+        description="unmodelled current error driving SOC drift (default 0.003 x capacity_ah)",
     )
     current_gain_noise_pct: float = Field(1.0, ge=0.0, le=20.0, description="current gain uncertainty")
-    initial_bias_std_a: float = Field(0.5, ge=0.0, le=100.0, description="current sensor offset, 1 sigma")
-    bias_limit_a: float = Field(
-        2.0, gt=0.0, le=1000.0, description="largest current sensor offset the filter may learn"
+    initial_bias_std_a: float | None = Field(
+        None, ge=0.0, le=100.0, description="current sensor offset, 1 sigma (default 0.01 x capacity_ah)"
     )
-    bias_drift_a_per_sqrt_h: float = Field(
-        0.05, ge=0.0, le=10.0, description="how fast the sensor offset may wander"
+    bias_limit_a: float | None = Field(
+        None, gt=0.0, le=1000.0,
+        description="largest current sensor offset the filter may learn (default 0.02 x capacity_ah)",
+    )
+    bias_drift_a_per_sqrt_h: float | None = Field(
+        None, ge=0.0, le=10.0,
+        description="how fast the sensor offset may wander (default 0.0005 x capacity_ah per sqrt(h))",
     )
     full_hold_s: float = Field(10.0, ge=0.0, le=3600.0, description="full condition held before 100 %")
     empty_hold_s: float = Field(30.0, ge=0.0, le=3600.0, description="cell below Vmin held before 0 %")
@@ -56,7 +71,15 @@ class EstimationConfig(Section):
     capacity_min_delta_soc_pct: float = Field(
         40.0, ge=10.0, le=100.0, description="SOC swing between two measuring points"
     )
-    capacity_learn_rate: float = Field(0.3, gt=0.0, le=1.0, description="weight of a new capacity sample")
+    capacity_learn_rate: float = Field(
+        0.3, gt=0.0, le=1.0, description="largest weight of one capacity sample once learnt (ageing)"
+    )
+    capacity_prior_std_pct: float = Field(
+        5.0, gt=0.0, le=50.0, description="how far a new cell's capacity may be from rated, 1 sigma"
+    )
+    capacity_learnt_std_pct: float = Field(
+        1.5, gt=0.0, le=50.0, description="a capacity counts as learnt below this 1 sigma"
+    )
     resistance_step_a: float = Field(
         5.0, gt=0.0, le=1000.0, description="current step that yields a resistance sample"
     )

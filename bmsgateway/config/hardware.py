@@ -12,11 +12,21 @@ __all__ = ["BusVoltageConfig", "CurrentSensorConfig", "GpioConfig", "HardwareCon
 
 
 class SpiConfig(Section):
-    """spidev device of the LTC6820 isoSPI master."""
+    """spidev device of the LTC6820 isoSPI master.
+
+    The LTC6820's POL and PHA pins set the SPI mode it expects (mode = 2·POL + PHA; the common
+    isoSPI HATs strap POL = PHA = 1, mode 3, as the Linduino DC1941/DC2792 boards do), and its
+    SLOW pin the clock: SLOW = 0 allows up to 1 MHz, SLOW = 1 needs tCLK >= 5 µs (<= 200 kHz,
+    LTC6820 datasheet isoSPI master timing). A mode or speed that does not match the strapping
+    gives no answer at all: the daemon stops at start with "no answer from board 1".
+    """
 
     bus: int = Field(0, ge=0, le=7)
     device: int = Field(0, ge=0, le=7)
-    speed_hz: int = Field(500_000, ge=10_000, le=1_000_000, description="SCK; the LTC6820 allows 1 MHz")
+    mode: int = Field(3, ge=0, le=3, description="SPI mode = 2*POL + PHA of the LTC6820 strapping")
+    speed_hz: int = Field(
+        500_000, ge=10_000, le=1_000_000, description="SCK; 1 MHz max (SLOW = 0), 200 kHz max with SLOW = 1"
+    )
 
 
 class GpioConfig(Section):
@@ -94,3 +104,24 @@ class HardwareConfig(Section):
     pec_retries: int = Field(2, ge=0, le=10, description="re-reads of a register group after a PEC error")
     open_wire_interval_s: float = Field(10.0, ge=0.0, le=3600.0, description="0 disables ADOW checks")
     status_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="ADSTAT (sum of cells, die temp)")
+    open_wire_repetitions: int = Field(
+        5, ge=1, le=50, description="ADOW per polarity (reference: 5); the filter capacitors need repeated pulls"
+    )
+    open_wire_mode: Literal["fast", "normal", "filtered"] = Field(
+        "normal", description="ADOW ADC mode: 27 kHz, 7 kHz or 26 Hz (26 Hz takes 0.2 s per ADOW)"
+    )
+    conversion_timeout_s: float = Field(
+        0.05, ge=0.005, le=2.0, description="PLADC polling gives up after this: the boards get an ADC fault"
+    )
+    self_test_interval_s: float = Field(
+        10.0, ge=0.0, le=86400.0, description="CVST/AXST/DIAGN self tests; 0 disables"
+    )
+    stale_conversions: int = Field(
+        300, ge=3, le=1_000_000, description="a board whose every channel repeats this many conversions is stale"
+    )
+    stale_min_current_a: float = Field(
+        5.0, ge=0.0, le=2000.0, description="the stale check counts only while |current| is at least this"
+    )
+    chain_probe_interval_s: float = Field(
+        10.0, ge=0.0, le=86400.0, description="read one slot beyond the chain (and chip types); 0 = only at start"
+    )

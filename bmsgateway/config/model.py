@@ -15,6 +15,7 @@ from bmsgateway.config.base import Section
 from bmsgateway.config.envelope import check_envelope
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
+from bmsgateway.config.history import HistoryConfig
 from bmsgateway.config.modbus import ModbusConfig
 from bmsgateway.config.pack import PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
@@ -36,6 +37,7 @@ class Config(Section):
     estimation: EstimationConfig = EstimationConfig()
     persistence: PersistenceConfig = PersistenceConfig()
     modbus: ModbusConfig = ModbusConfig()
+    history: HistoryConfig = HistoryConfig()
     config_version: int = Field(1, ge=1, le=1)
 
     @model_validator(mode="after")

@@ -170,6 +170,30 @@ class PackConfig(Section):
         return sum(b.thermistors for b in self.boards)
 
     @property
+    def board_cell_ranges(self) -> tuple[tuple[int, int], ...]:
+        """Per board, the pack-wide cell indices ``(first, end)`` it measures (bottom board first).
+
+        The one place the board/cell layout is computed; protection, the SunSpec modules and the
+        simulator read it from here.
+        """
+        out: list[tuple[int, int]] = []
+        first = 0
+        for b in self.boards:
+            out.append((first, first + b.cells))
+            first += b.cells
+        return tuple(out)
+
+    @property
+    def board_thermistor_ranges(self) -> tuple[tuple[int, int], ...]:
+        """Per board, the pack-wide thermistor indices ``(first, end)`` it reads."""
+        out: list[tuple[int, int]] = []
+        first = 0
+        for b in self.boards:
+            out.append((first, first + b.thermistors))
+            first += b.thermistors
+        return tuple(out)
+
+    @property
     def limits(self) -> CellLimits:
         return self.chemistry.resolve()
 

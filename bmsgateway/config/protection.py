@@ -18,6 +18,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.state import BalancingMode, RelayMode
 
 __all__ = [
     "BalancingConfig",
@@ -123,7 +124,7 @@ def _check_table(key: str, table: Table, unimodal: bool) -> None:
 class RelayConfig(Section):
     """The allow-charge / allow-discharge signal relays (123\\SmartBMS algorithm)."""
 
-    mode: Literal["normal", "critical"] = "normal"
+    mode: RelayMode = RelayMode.NORMAL
     charge_restart_soc_pct: float = Field(90.0, ge=0.0, le=100.0)
     discharge_restart_soc_pct: float = Field(20.0, ge=0.0, le=100.0)
     tmin_c: float = Field(0.0, ge=-40.0, le=80.0)
@@ -200,7 +201,7 @@ class LimitsConfig(Section):
 class BalancingConfig(Section):
     """Passive balancing through the LTC681x DCC bits."""
 
-    mode: Literal["off", "threshold", "differential"] = "differential"
+    mode: BalancingMode = BalancingMode.DIFFERENTIAL
     start_delta_v: float = Field(0.010, gt=0.0, le=0.5)
     stop_delta_v: float = Field(0.003, ge=0.0, le=0.5)
     max_board_temperature_c: float = Field(55.0, ge=0.0, le=100.0)
@@ -392,6 +393,9 @@ class SensorPlausibilityConfig(Section):
     thermistor_min_c: float = Field(-50.0, ge=-100.0, le=0.0, description="below reads as shorted/open")
     thermistor_max_c: float = Field(150.0, ge=50.0, le=300.0, description="above reads as shorted/open")
     thermistor_delay_s: float = Field(1.0, ge=0.0, le=600.0)
+    adc_fault_delay_s: float = Field(
+        0.3, ge=0.0, le=10.0, description="a board's ADC fault (lost/stalled/frozen conversion, self test) this long"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -65,6 +65,9 @@ class SimulatorConfig(Section):
     bus_discharge_time_constant_s: float = Field(
         60.0, gt=0.0, le=86400.0, description="DC-link decay through the inverter's bleed when all are open"
     )
+    unconfigured_boards: int = Field(
+        0, ge=0, le=8, description="answering LTC681x boards beyond the configured chain (a wiring fault)"
+    )
     contactor_close_time_s: float = Field(
         0.03, ge=0.0, le=2.0, description="delay from command to contact closing (and opening)"
     )

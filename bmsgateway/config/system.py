@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -16,7 +18,27 @@ class SystemConfig(Section):
 
     cycle_period_s: float = Field(0.1, ge=0.02, le=10.0, description="acquisition/protection period")
     summary_interval_s: float = Field(10.0, ge=0.5, le=86400.0, description="summary log line interval")
-    state_dir: str = Field("state", min_length=1, description="directory for persistent state")
+    state_dir: str = Field(
+        "",
+        description="directory for persistent state; empty: $STATE_DIRECTORY (systemd), else the user's "
+        "data directory ($XDG_STATE_HOME or ~/.local/state)/bmsgateway",
+    )
+
+    def resolved_state_dir(self, override: str | Path | None = None) -> Path:
+        """Where state lives: the override (``--state-dir``), the configured path, or the default.
+
+        The default is the service's state directory under systemd (``StateDirectory=`` sets
+        ``$STATE_DIRECTORY``) and a per-user data directory otherwise, never the current directory.
+        """
+        if override:
+            return Path(override)
+        if self.state_dir:
+            return Path(self.state_dir)
+        service = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        if service:
+            return Path(service)
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "bmsgateway"
     watchdog: bool = Field(True, description="ping the systemd watchdog from the pack cycle when run under systemd")
     stale_after_s: float = Field(
         2.0, ge=0.1, le=60.0,

@@ -41,9 +41,10 @@ from numpy.typing import NDArray
 
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
+from bmsgateway.config.ocv import OcvCurve
 from bmsgateway.estimation.capacity import CapacityLearner
 from bmsgateway.estimation.counters import Counters
-from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.estimation.faulted import untrusted_cells
 from bmsgateway.estimation.pack_soc import pack_figures
 from bmsgateway.estimation.resistance import ResistanceLearner
 from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning
@@ -61,18 +62,36 @@ _MAX_STEP_S = 60.0
 _log = structlog.get_logger(__name__)
 
 
+def _scaled(value: float | None, per_ah: float, capacity_ah: float) -> float:
+    """A configured current figure, or its default in proportion to the cell capacity.
+
+    Why: the sensor of a pack is sized for its cells, so "0.3 A of noise" means a lot for 2 Ah
+    cells and little for 300 Ah ones; defaults in proportion to the capacity fit both.
+    """
+    return value if value is not None else per_ah * capacity_ah
+
+
 def _tuning(config: Config) -> FilterTuning:
     e = config.estimation
+    cap = config.pack.capacity_ah
     return FilterTuning(
         r1_ohm=e.r1_ohm,
         tau_s=e.tau_s,
         coulomb_efficiency=e.coulomb_efficiency,
         voltage_noise_v=e.voltage_noise_v,
-        current_noise_a=e.current_noise_a,
+        current_noise_a=_scaled(e.current_noise_a, 0.003, cap),
         current_gain_noise=e.current_gain_noise_pct / 100.0,
-        bias_drift_a_per_sqrt_h=e.bias_drift_a_per_sqrt_h,
-        bias_limit_a=e.bias_limit_a,
+        bias_drift_a_per_sqrt_h=_scaled(e.bias_drift_a_per_sqrt_h, 0.0005, cap),
+        bias_limit_a=_scaled(e.bias_limit_a, 0.02, cap),
+        rated_ah=cap,
+        model_error_v_per_c=e.model_error_v_per_c,
+        relaxation_tau_s=e.relaxation_tau_s,
+        ocv_error_v=e.ocv_error_v,
     )
+
+
+def _bias_std_a(config: Config) -> float:
+    return _scaled(config.estimation.initial_bias_std_a, 0.01, config.pack.capacity_ah)
 
 
 def _fit(values: list[float], n: int) -> FloatArray | None:
@@ -124,8 +143,12 @@ class Estimator:
         elif std is None:
             std = np.full(n, 10.0)
         cap = _fit(saved.cell_capacity_ah, n)
+        cap_std = _fit(saved.cell_capacity_std_ah, n)
+        prior_std = np.full(n, e.capacity_prior_std_pct / 100.0 * self._rated_ah)
         if cap is None:
             cap = np.full(n, self._rated_ah)
+        if cap_std is None:  # a capacity saved without its uncertainty was never really learnt
+            cap, cap_std = np.full(n, self._rated_ah), prior_std
         r0 = _fit(saved.cell_resistance_ohm, n)
         if r0 is None:
             r0 = np.full(n, e.r0_ohm)
@@ -135,18 +158,13 @@ class Estimator:
             soc=soc / 100.0,
             soc_std=std / 100.0,
             bias_a=np.full(n, saved.current_bias_a),
-            bias_std_a=e.initial_bias_std_a,
+            bias_std_a=_bias_std_a(self._config),
         )
         self._capacity = CapacityLearner(
-            cap, self._rated_ah, e.capacity_min_delta_soc_pct / 100.0, e.capacity_learn_rate
+            cap, cap_std, self._rated_ah, e.capacity_min_delta_soc_pct / 100.0, e.capacity_learn_rate,
+            e.capacity_learnt_std_pct / 100.0,
         )
-        charge = _fit(saved.cell_charge_ah, n)
-        a_soc = _fit(saved.capacity_anchor_soc_pct, n)
-        a_charge = _fit(saved.capacity_anchor_charge_ah, n)
-        if charge is not None and a_soc is not None and a_charge is not None:
-            self._capacity.charge_ah = charge
-            self._capacity.anchor_soc = a_soc / 100.0
-            self._capacity.anchor_charge_ah = a_charge
+        # Capacity anchors are not restored: their time base (the monotonic clock) restarts.
         self._resistance = ResistanceLearner(r0, e.resistance_step_a, e.resistance_forget)
         self._counters = Counters.from_dict(saved.counters)
         self._zero_offset_a = saved.current_zero_offset_a
@@ -162,7 +180,9 @@ class Estimator:
         self._last = EstimateStatus()
         self._day_minute = -1
         self._day_text = ""
-        self._learnt: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # cached tuples
+        self._learnt: tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]] | None = None  # cached
+        self._excluded = np.zeros(n, dtype=bool)
+        self._excluded_key: object = None
 
     def apply_config(self, config: Config) -> None:
         """Take a new config; learnt values stay unless the cell count changed."""
@@ -179,6 +199,7 @@ class Estimator:
         self._capacity.rated_ah = self._rated_ah
         self._capacity.min_delta_soc = e.capacity_min_delta_soc_pct / 100.0
         self._capacity.learn_rate = e.capacity_learn_rate
+        self._capacity.learnt_std = e.capacity_learnt_std_pct / 100.0
         self._resistance.step_a = e.resistance_step_a
         self._resistance.forget = e.resistance_forget
 
@@ -189,7 +210,7 @@ class Estimator:
     def set_current_zero_offset(self, offset_a: float) -> None:
         """A new zero calibration: the learnt residual offset no longer applies."""
         self._zero_offset_a = offset_a
-        self._filter.reset_bias(0.0, self._est.initial_bias_std_a)
+        self._filter.reset_bias(0.0, _bias_std_a(self._config))
 
     @property
     def current_zero_offset_a(self) -> float:
@@ -237,6 +258,10 @@ class Estimator:
         self._last_time_s = t
 
         v = self._cells(m.cell_voltages_v)
+        self._update_excluded(prev)
+        # A cell under a sense, open-wire or plausibility fault: its reading is not used at all
+        # (coulomb counting only), not for the filter and not for full / empty.
+        v_est = np.where(self._excluded, np.nan, v) if self._excluded.any() else v
         fresh_v = np.isfinite(v)
         if fresh_v.all():
             self._last_pack_v = float(v.sum())
@@ -263,32 +288,48 @@ class Estimator:
                 # dashboard), not the filter's corrected one: they must not move with the filter.
                 i_pack = 0.0 if in_dead_band else i_meas
                 self._counters.add(i_pack, self._last_pack_v, dt, bal_w, self._day(t))
-            self._resistance.observe(t, v, i_meas)
+            self._resistance.observe(t, v_est, i_meas)
             if self._acc_t_s >= self._est.filter_interval_s:
                 self._flush()
-                self._filter.update_voltage(v, i_cells, self._resistance.r0_ohm)
-                self._learn_capacity(np.zeros(self._n, dtype=bool))
+                self._filter.update_voltage(v_est, i_cells, self._resistance.r0_ohm)
+                self._learn_capacity(t, np.zeros(self._n, dtype=bool))
                 self._learnt = None
-            self._check_full(t, v, fresh_v, i_meas)
+            self._check_full(t, v_est, np.isfinite(v_est), i_meas)
         elif step_ok:
             self._counters.add(0.0, self._last_pack_v, dt, bal_w, self._day(t))
-        self._check_empty(t, v, fresh_v, prev)
+        self._check_empty(t, v_est, np.isfinite(v_est), prev)
         self._last = self._status()
         return self._last
+
+    def _update_excluded(self, prev: ProtectionStatus | None) -> None:
+        """Cells whose readings are not trusted now (see ``faulted``); cheap when nothing changed."""
+        key = prev.active if prev is not None else None
+        if key is self._excluded_key:
+            return
+        self._excluded_key = key
+        # No log line of its own: the fault's event says why, and the state lists the cells.
+        self._excluded = untrusted_cells(prev, self._n)
 
     def _flush(self) -> None:
         """Run the filter's prediction over the charge counted since its last step."""
         if self._acc_t_s > 0:
-            self._filter.predict(self._acc_t_s, self._acc_q_as / self._acc_t_s, self._capacity.capacity_ah)
+            cap = self._capacity
+            self._filter.predict(self._acc_t_s, self._acc_q_as / self._acc_t_s, cap.capacity_ah, cap.rel_std)
         self._acc_t_s = 0.0
         self._acc_q_as[:] = 0.0
 
-    def _learn_capacity(self, recalibrated: BoolArray) -> None:
+    def _learn_capacity(self, t: float, recalibrated: BoolArray) -> None:
+        """Offer measuring points: recalibrations, or rested cells certain on a steep part."""
         f = self._filter
+        if not (f.relaxed.any() or recalibrated.any()):
+            return  # no measuring point possible: skip the array work (most cycles under load)
         soc = f.soc
         steep = f.last_slope >= self._est.capacity_anchor_slope_mv_per_pct * 0.1  # mV/% -> V/unit
-        known = recalibrated | ((f.soc_std <= self._est.capacity_anchor_std_pct / 100.0) & steep)
-        self._capacity.anchor(soc, known)
+        certain = f.soc_std <= self._est.capacity_anchor_std_pct / 100.0
+        known = recalibrated | (certain & steep & f.relaxed & ~self._excluded)
+        std = np.where(recalibrated, self._est.recal_soc_std_pct / 100.0, f.soc_std)
+        bias_std = np.sqrt(f.p[:, 2, 2])
+        self._capacity.anchor(t, soc, std, known, f.tuning.current_gain_noise, bias_std)
 
     def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:
         if not fresh.any():
@@ -307,7 +348,7 @@ class Estimator:
         self._full_latched = True
         self._flush()
         self._filter.update_soc(np.ones(self._n), self._est.recal_soc_std_pct / 100.0, above)
-        self._learn_capacity(above)
+        self._learn_capacity(t, above)
         self._learnt = None
         self._recalibrated = True
         _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
@@ -325,7 +366,7 @@ class Estimator:
         self._empty_latched |= due
         self._flush()
         self._filter.update_soc(np.zeros(self._n), self._est.recal_soc_std_pct / 100.0, due)
-        self._learn_capacity(due)
+        self._learn_capacity(t, due)
         self._learnt = None
         self._recalibrated = True
         _log.info("soc_recalibrated", to_pct=0.0, cells=[int(i) for i in np.flatnonzero(due)])
@@ -340,10 +381,15 @@ class Estimator:
     def _status(self) -> EstimateStatus:
         soc = self._cell_soc()
         cap = self._capacity.capacity_ah
-        figures = pack_figures(soc, cap, self._rated_ah)
+        std = self._filter.soc_std
+        learnt = self._capacity.learnt
+        figures = pack_figures(soc, cap, self._rated_ah, std, learnt, ~self._excluded)
         c = self._counters
         if self._learnt is None:
-            self._learnt = (tuple(cap.tolist()), tuple(self._resistance.r0_ohm.tolist()))
+            shown = np.where(learnt, cap, self._rated_ah)  # rated until learnt
+            self._learnt = (
+                tuple(shown.tolist()), tuple(self._resistance.r0_ohm.tolist()), tuple(learnt.tolist())
+            )
         calibrated = self._recalibrated or bool(
             np.all(self._filter.soc_std <= self._est.calibrated_std_pct / 100.0)
         )
@@ -357,6 +403,10 @@ class Estimator:
             rated_capacity_ah=self._rated_ah,
             cell_capacity_ah=self._learnt[0],
             cell_resistance_ohm=self._learnt[1],
+            soc_sigma_pct=figures.soc_sigma_pct,
+            cell_soc_sigma_pct=tuple((std * 100.0).tolist()),
+            cell_capacity_learnt=self._learnt[2],
+            soc_excluded_cells=tuple(int(i) for i in np.flatnonzero(self._excluded)),
             soc_calibrated=calibrated,
             charge_in_ah=c.charge_in_ah,
             charge_out_ah=c.charge_out_ah,
@@ -379,6 +429,7 @@ class Estimator:
             cell_soc_pct=(soc * 100.0).tolist(),
             cell_soc_std_pct=(self._filter.soc_std * 100.0).tolist(),
             cell_capacity_ah=self._capacity.capacity_ah.tolist(),
+            cell_capacity_std_ah=self._capacity.capacity_std_ah.tolist(),
             cell_resistance_ohm=self._resistance.r0_ohm.tolist(),
             cell_charge_ah=self._capacity.charge_ah.tolist(),
             capacity_anchor_soc_pct=(self._capacity.anchor_soc * 100.0).tolist(),

@@ -1,31 +1,43 @@
 """Pack-level figures from the per-cell estimates.
 
-Pack SOC (documented definition): the charge the pack can still deliver before its *weakest* cell
-is empty, as a share of that plus the charge it can still take before its *strongest* cell is full:
+Pack SOC (documented definition): the SOC of the *weakest* cell, the one that will be empty
+first (least dischargeable charge, min_i SOC_i * C_i), because that is how much the pack can still
+deliver: 0 % when the first cell is empty, which is when discharging must stop. Near the top it
+rises to 100 % as the fullest cell approaches full (over the last ``FULL_BLEND`` of that cell's
+SOC), so that 100 % still means "charging must stop", as the 123\\SmartBMS shows it:
 
-    dischargeable_ah = min_i(SOC_i * C_i)          chargeable_ah = min_i((1 - SOC_i) * C_i)
-    SOC_pack         = dischargeable / (dischargeable + chargeable) * 100
+    SOC_pack = SOC_w + (1 - SOC_w) * r,    r = clip(1 - (1 - max_i SOC_i) / FULL_BLEND, 0, 1)
 
-With equal capacities this is SOC_min / (SOC_min + (100 - SOC_max)) * 100. It is 100 % as soon
-as one cell is full (charging must stop) and 0 % as soon as one cell is empty (discharging must
-stop), which matches the 123\\SmartBMS recalibration points. ``dischargeable + chargeable`` is the
-usable capacity of the pack as it is balanced now; it does not change while charging or
-discharging (all cells see the same current), only through balancing or ageing.
+Why not the share of dischargeable over dischargeable + chargeable (the earlier definition): on
+an unbalanced pack it is far from every cell (two cells at 35 % and 42 % gave 38 %, on the way up
+a pack reading 60 % had its weakest cell at 54 %), so it described no cell a user could check.
 
-SOH is the smallest cell capacity against the rated capacity: a perfectly balanced pack can use
-exactly its weakest cell's capacity, so that is the health figure that ageing reduces.
+Its 1-sigma is the weakest cell's (and, inside the blend, the fullest cell's through r).
+
+``usable_capacity_ah`` is what the pack can move between "first cell empty" and "first cell
+full": min_i(SOC_i C_i) + min_i((1 - SOC_i) C_i). SOH is the smallest cell capacity against the
+rated capacity (a balanced pack can use exactly its weakest cell's capacity); it is NaN while a
+cell's capacity is not learnt yet: the rated figure is not a measurement of health.
+
+Cells left out (``include`` False: readings under a sense fault) do not take part; when every
+cell is left out, all are used (a number from counting beats none).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PackFigures", "pack_figures"]
+__all__ = ["FULL_BLEND", "PackFigures", "pack_figures"]
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: SOC band (fraction) below full in which the pack SOC rises to 100 % with the fullest cell.
+FULL_BLEND = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +45,39 @@ class PackFigures:
     soc_pct: float
     usable_capacity_ah: float
     soh_pct: float
+    soc_sigma_pct: float = math.nan
 
 
-def pack_figures(soc: FloatArray, capacity_ah: FloatArray, rated_ah: float) -> PackFigures:
-    """Pack SOC (%), usable capacity (Ah) and SOH (%) from cell SOC fractions and capacities."""
+def pack_figures(
+    soc: FloatArray,
+    capacity_ah: FloatArray,
+    rated_ah: float,
+    soc_std: FloatArray | None = None,
+    learnt: BoolArray | None = None,
+    include: BoolArray | None = None,
+) -> PackFigures:
+    """Pack SOC (%), usable capacity (Ah), SOH (%) and SOC 1-sigma from cell fractions."""
     if len(soc) == 0:
-        return PackFigures(float("nan"), float("nan"), float("nan"))
-    dischargeable = float(np.min(soc * capacity_ah))
+        return PackFigures(math.nan, math.nan, math.nan)
+    if include is not None and include.any() and not include.all():
+        soc, capacity_ah = soc[include], capacity_ah[include]
+        soc_std = soc_std[include] if soc_std is not None else None
+        learnt = learnt[include] if learnt is not None else None
+    charge = soc * capacity_ah
+    w = int(np.argmin(charge))
+    top = int(np.argmax(soc))
+    dischargeable = float(charge[w])
     chargeable = float(np.min((1.0 - soc) * capacity_ah))
-    usable = dischargeable + chargeable
-    soc_pct = 100.0 * dischargeable / usable if usable > 0 else 100.0 * float(np.mean(soc))
-    return PackFigures(soc_pct, usable, 100.0 * float(np.min(capacity_ah)) / rated_ah)
+    s_w = float(soc[w])
+    r = min(1.0, max(0.0, 1.0 - (1.0 - float(soc[top])) / FULL_BLEND))
+    pack = s_w + (1.0 - s_w) * r
+    sigma = math.nan
+    if soc_std is not None:
+        sigma = (1.0 - r) * float(soc_std[w])
+        if 0.0 < r < 1.0:
+            sigma = math.hypot(sigma, (1.0 - s_w) * float(soc_std[top]) / FULL_BLEND)
+        sigma *= 100.0
+    soh = 100.0 * float(np.min(capacity_ah)) / rated_ah
+    if learnt is not None and not learnt.all():
+        soh = math.nan
+    return PackFigures(100.0 * pack, dischargeable + chargeable, soh, sigma)

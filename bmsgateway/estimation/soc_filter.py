@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bmsgateway.estimation.ocv import OcvCurve
+from bmsgateway.config.ocv import OcvCurve
 
 __all__ = ["CellSocFilter", "FilterTuning"]
 
@@ -54,6 +54,10 @@ class FilterTuning:
     current_gain_noise: float  #: fraction, e.g. 0.01 for 1 %
     bias_drift_a_per_sqrt_h: float
     bias_limit_a: float
+    rated_ah: float = 100.0  #: for C-rates
+    model_error_v_per_c: float = 0.0  #: 1-sigma voltage the model may be off per C of current
+    relaxation_tau_s: float = 300.0  #: decay of the overpotential after the current changed
+    ocv_error_v: float = 0.0  #: accuracy of the OCV table (correlated: bounds what rests can teach)
 
 
 class CellSocFilter:
@@ -80,6 +84,16 @@ class CellSocFilter:
         self.p[:, 1, 1] = (0.01) ** 2
         self.p[:, 2, 2] = bias_std_a**2
         self.last_slope = ocv.slope(self.x[:, 0])  #: dOCV/dSOC at the last voltage correction
+        #: |current| low-passed with the relaxation time constant: how loaded the cells were lately
+        self.load_a = 0.0
+        self.last_dt_s = 1.0  #: length of the last prediction step
+        #: SOC swung (fraction) since the voltage last pinned each cell's SOC (see ``predict``)
+        self.swing = np.zeros(n)
+        self.busy_s = 0.0  #: how long the cells have not been at rest (length of the current pulse)
+        #: 1-sigma model error (V) used in the last voltage correction, per cell
+        self.model_error_v = np.zeros(n)
+        #: cells whose last voltage correction was at rest (model error below the AFE noise)
+        self.relaxed = np.zeros(n, dtype=bool)
 
     @property
     def cell_count(self) -> int:
@@ -97,11 +111,21 @@ class CellSocFilter:
     def bias_a(self) -> FloatArray:
         return self.x[:, 2]
 
-    def predict(self, dt_s: float, current_a: FloatArray, capacity_ah: FloatArray) -> None:
-        """Advance by ``dt_s`` with the mean measured current through each cell over that time."""
+    def predict(
+        self, dt_s: float, current_a: FloatArray, capacity_ah: FloatArray, capacity_rel_std: FloatArray
+    ) -> None:
+        """Advance by ``dt_s`` with the mean measured current through each cell over that time.
+
+        ``capacity_rel_std`` is how uncertain each cell's capacity is (fraction): a capacity that
+        is 4 % off makes the counted SOC drift by 4 % of every swing, so it adds to the SOC's
+        process noise like a gain error of the current sensor does.
+        """
         if dt_s <= 0:
             return
         t = self.tuning
+        self.last_dt_s = dt_s
+        mean_abs = float(np.mean(np.abs(current_a - self.x[:, 2]))) if len(current_a) else 0.0
+        self.load_a += (mean_abs - self.load_a) * (1.0 - math.exp(-dt_s / t.relaxation_tau_s))
         true_i = current_a - self.x[:, 2]
         eta = np.where(true_i > 0, t.coulomb_efficiency, 1.0)
         k = eta / (3600.0 * capacity_ah)  # SOC per ampere-second
@@ -121,8 +145,14 @@ class CellSocFilter:
         n02 = p02 + f02 * p22
         n11 = a * a * p11 - 2 * a * g * p12 + g * g * p22
         n12 = a * p12 - g * p22
-        sigma_i2 = t.current_noise_a**2 + (t.current_gain_noise * current_a) ** 2
-        n00 = n00 + k * k * sigma_i2 * dt_s * _CURRENT_ERROR_CORRELATION_S
+        sigma_i2 = t.current_noise_a**2
+        # Gain and capacity errors are the same for the whole swing: the SOC error they cause is
+        # rel_error * (SOC swung since the voltage last pinned the SOC), so its variance grows
+        # with the square of that swing, not linearly with time.
+        ds = np.abs(k * true_i * dt_s)
+        rel2 = t.current_gain_noise**2 + np.square(capacity_rel_std)
+        n00 = n00 + k * k * sigma_i2 * dt_s * _CURRENT_ERROR_CORRELATION_S + rel2 * ds * (2.0 * self.swing + ds)
+        self.swing += ds
         n11 = n11 + g * g * sigma_i2
         n22 = p22 + t.bias_drift_a_per_sqrt_h**2 * dt_s / 3600.0
         self._store(n00, n01, n02, n11, n12, n22)
@@ -134,12 +164,20 @@ class CellSocFilter:
         ``current_a`` is the measured current through each cell at the moment of the reading.
         Returns the mask of cells that were corrected.
 
-        Standard EKF step (the OCV curve linearised at the prior SOC), with one guard: the SOC
-        never moves past the SOC the voltage itself points at, z = OCV^-1(V - V_rc - R0 * I).
-        Why: with a prior far off on the flat LFP plateau the tangent there is nearly flat, and
-        the full Kalman step would throw the SOC past the truth (to 0 % or 100 %); the offset
-        state would then take the blame for the slow way back.
+        EKF step (the OCV curve linearised at the prior SOC) whose measurement noise says how much
+        the voltage really tells at this moment: the AFE noise plus a model error that grows with
+        the current now and with the current of the last minutes (``load_a``, low-passed with the
+        relaxation time: a long pulse leaves diffusion overpotentials no RC pair describes, and
+        they fade only slowly after the current stops). So a rested cell pins its SOC where the
+        curve is steep; a loaded cell on the flat LFP plateau moves it by almost nothing.
+
+        Guards: the SOC never moves past the SOC the voltage itself points at,
+        z = OCV^-1(V - V_rc - R0 * I) (a prior far off on the flat plateau would otherwise be
+        thrown past the truth); and what a correction can teach is bounded by the OCV table's own
+        accuracy: the SOC variance a correction leaves is at least ``(ocv_error / slope)^2`` (or
+        what it was before, if that was smaller), since that error is the same at every rest.
         """
+        t = self.tuning
         x = self.x
         s = x[:, 0]
         i_true = current_a - x[:, 2]
@@ -151,16 +189,33 @@ class CellSocFilter:
         h0 = self.ocv.slope(s)
         self.last_slope = h0
         h2 = -r0_ohm
+        model_v = t.model_error_v_per_c / t.rated_ah * (0.5 * np.abs(i_true) + self.load_a)
+        self.model_error_v = model_v
+        self.relaxed = model_v < 0.5 * t.voltage_noise_v
+        self.busy_s = 0.0 if bool(self.relaxed.all()) else self.busy_s + self.last_dt_s
+        # The model error is not white: it stays for the relaxation time, and under a long pulse
+        # (diffusion) for the whole pulse. Corrections every dt would average it away as if it
+        # were noise and pull the SOC with it, so its variance counts once per correlation time:
+        # each correction gets dt / max(tau, pulse length) of its information, and what a whole
+        # pulse can teach grows only with the log of its length.
+        corr_s = max(t.relaxation_tau_s, self.busy_s)
+        model_var = np.square(model_v) * max(1.0, corr_s / self.last_dt_s)
         p = self.p
+        p00_before = p[:, 0, 0].copy()
         # P h^T for h = [h0, 1, h2]
         ph0 = p[:, 0, 0] * h0 + p[:, 0, 1] + p[:, 0, 2] * h2
         ph1 = p[:, 0, 1] * h0 + p[:, 1, 1] + p[:, 1, 2] * h2
         ph2 = p[:, 0, 2] * h0 + p[:, 1, 2] + p[:, 2, 2] * h2
-        s_var = h0 * ph0 + ph1 + h2 * ph2 + self.tuning.voltage_noise_v**2
+        s_var = h0 * ph0 + ph1 + h2 * ph2 + t.voltage_noise_v**2 + model_var
         step = np.abs(ph0 / s_var * innovation)
         reach = np.abs(z - s) + _OVERSHOOT_MARGIN
         scale = np.where(step > reach, reach / np.maximum(step, 1e-12), 1.0)
         self._correct((ph0, ph1, ph2), s_var, innovation * scale, use)
+        if t.ocv_error_v > 0:
+            floor = np.minimum(p00_before, np.square(t.ocv_error_v / np.maximum(h0, 1e-6)))
+            p[:, 0, 0] = np.where(use, np.maximum(p[:, 0, 0], floor), p[:, 0, 0])
+        # The swing whose correlated error is still in the SOC shrinks with the SOC's sigma.
+        self.swing *= np.sqrt(p[:, 0, 0] / p00_before)
         return use
 
     def update_soc(self, target: FloatArray, std: float, mask: BoolArray) -> None:

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from bmsgateway.state import Output
+
 __all__ = ["OUTPUT_NAMES", "BusVoltageSensor", "DigitalIO", "SpiTransport"]
 
-#: Names of the digital outputs; feedback inputs are ``<name>_feedback``.
-OUTPUT_NAMES: tuple[str, ...] = (
-    "precharge",
-    "charge",
-    "discharge",
-    "main",
-    "allow_charge",
-    "allow_discharge",
-    "heater",
-    "cooler",
-)
+#: Names of the digital outputs (declared once, as ``state.Output``); feedback inputs are ``<name>_feedback``.
+OUTPUT_NAMES: tuple[str, ...] = tuple(o.value for o in Output)
 
 
 @runtime_checkable

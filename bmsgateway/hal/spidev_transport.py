@@ -1,7 +1,8 @@
 """``SpidevTransport``: the LTC6820 isoSPI master on a Raspberry Pi SPI bus, through spidev.
 
-SPI mode 3 (CPOL = 1, CPHA = 1), full duplex with CS held low for the whole call (``xfer2``),
-at most 1 MHz (protocols.md 4.1). ``spidev`` is imported when a transport is created, so the
+SPI mode (default 3: CPOL = 1, CPHA = 1, as the LTC6820's POL/PHA pins are usually strapped)
+and clock (at most 1 MHz, 200 kHz with the LTC6820's SLOW pin high) come from ``[hardware.spi]``;
+full duplex with CS held low for the whole call (``xfer2``). ``spidev`` is imported when a transport is created, so the
 package imports (and the simulator runs) on machines without it.
 """
 
@@ -19,7 +20,7 @@ WAKE_CS_LOW_S = 300e-6
 class SpidevTransport:
     """``SpiTransport`` over ``/dev/spidev<bus>.<device>``."""
 
-    def __init__(self, bus: int, device: int, speed_hz: int) -> None:
+    def __init__(self, bus: int, device: int, speed_hz: int, mode: int = 3) -> None:
         try:
             import spidev  # optional dependency, only on the Pi
         except ImportError as exc:
@@ -31,7 +32,9 @@ class SpidevTransport:
             raise ValueError(f"speed_hz must be within 10 kHz..1 MHz for the LTC6820, got {speed_hz}")
         spi: Any = spidev.SpiDev()
         spi.open(bus, device)
-        spi.mode = 3
+        if mode not in (0, 1, 2, 3):
+            raise ValueError(f"SPI mode must be 0..3 (2*POL + PHA of the LTC6820), got {mode}")
+        spi.mode = mode
         spi.max_speed_hz = speed_hz
         spi.bits_per_word = 8
         self._spi = spi
@@ -51,6 +54,12 @@ class SpidevTransport:
         dummy = [0xFF] * self._wake_bytes
         for _ in range(max(1, chain_length)):
             self._spi.xfer2(dummy)
+
+    def wakeup_idle(self, chain_length: int) -> None:
+        """Ready the isoSPI ports: one dummy byte per device, each in its own CS frame
+        (Linduino ``wakeup_idle``); a sleeping core needs ``wakeup`` instead."""
+        for _ in range(max(1, chain_length)):
+            self._spi.xfer2([0xFF])
 
     def close(self) -> None:
         """Release the SPI device."""

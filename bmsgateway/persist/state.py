@@ -41,6 +41,7 @@ class SavedState:
     cell_soc_pct: list[float] = field(default_factory=list)
     cell_soc_std_pct: list[float] = field(default_factory=list)
     cell_capacity_ah: list[float] = field(default_factory=list)
+    cell_capacity_std_ah: list[float] = field(default_factory=list)  #: 1 sigma of the learnt capacity
     cell_resistance_ohm: list[float] = field(default_factory=list)
     cell_charge_ah: list[float] = field(default_factory=list)  #: capacity learner's charge count
     capacity_anchor_soc_pct: list[float] = field(default_factory=list)  #: NaN = no anchor
@@ -59,14 +60,15 @@ class SavedState:
 
 
 _FLOAT_LISTS = (
-    "cell_soc_pct", "cell_soc_std_pct", "cell_capacity_ah", "cell_resistance_ohm", "cell_charge_ah",
-    "capacity_anchor_soc_pct", "capacity_anchor_charge_ah",
+    "cell_soc_pct", "cell_soc_std_pct", "cell_capacity_ah", "cell_capacity_std_ah", "cell_resistance_ohm",
+    "cell_charge_ah", "capacity_anchor_soc_pct", "capacity_anchor_charge_ah",
 )
 _NAN_OK = ("capacity_anchor_soc_pct", "capacity_anchor_charge_ah")
 _RANGES: dict[str, tuple[float, float]] = {
     "cell_soc_pct": (0.0, 100.0),
     "cell_soc_std_pct": (0.0, 100.0),
     "cell_capacity_ah": (1e-6, 1e6),
+    "cell_capacity_std_ah": (0.0, 1e6),
     "cell_resistance_ohm": (1e-7, 10.0),
 }
 
@@ -212,9 +214,12 @@ def load_state(path: Path) -> tuple[SavedState, list[str]]:
     except Exception as exc:  # the daemon must start whatever happens here
         problems.append(f"{path}: unexpected error reading state ({exc!r}); using defaults")
         state = SavedState()
-    level = "info" if len(problems) <= 2 and "no state file" in problems[0] else "warning"
+    first_run = len(problems) == 2 and "no state file" in problems[0] and problems[1].startswith("using default")
+    if first_run:  # a first start is not a problem: one line, no warning
+        _log.info("no saved state, starting fresh", path=str(path))
+        return state, problems
     for p in problems:
-        getattr(_log, level)("state_file_problem", problem=p)
+        _log.warning("state_file_problem", problem=p)
     return state, problems
 
 

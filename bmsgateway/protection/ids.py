@@ -35,6 +35,9 @@ class ConditionId(StrEnum):
     CONTACTOR_FAILED_TO_CLOSE = "contactor_failed_to_close"
     PRECHARGE_FAILED = "precharge_failed"
     LOOP_OVERRUN = "loop_overrun"
+    ADC_FAULT = "adc_fault"
+    CHAIN_CONFIGURATION = "chain_configuration"
+    CHIP_VOLTAGE_FLAG = "chip_voltage_flag"
 
 
 #: bit number of each condition in the fault and warning bitfields (append-only).

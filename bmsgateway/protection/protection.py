@@ -39,11 +39,13 @@ from bmsgateway.protection.table import build_condition_table
 from bmsgateway.protection.thermal import ThermalControl
 from bmsgateway.state import (
     ContactorState,
+    ControlState,
     CycleTiming,
     EstimateStatus,
     Event,
     Measurement,
     ProtectionStatus,
+    RelayMode,
     extremes,
 )
 
@@ -70,7 +72,7 @@ class Protection:
         self._contactors = ContactorController(config.protection.contactors, io, self._out)
         self._thermal = ThermalControl(config.protection.thermal)
         lim = config.pack.limits
-        self._relays = RelayLogic("normal", lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
+        self._relays = RelayLogic(RelayMode.NORMAL, lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
         self._balancer = Balancer(config.protection.balancing, lim.vbalance_v, ())
         self._stopped = False
         self._allow_off_s: dict[str, float] = {}  #: when each allow relay last went from on to off
@@ -96,12 +98,8 @@ class Protection:
         self._vmin_v, self._vbal_v, self._vmax_v = lim.vmin_v, lim.vbalance_v, lim.vmax_v
         self._n_cells = config.pack.cell_count
         self._cvl_nominal_v = self._n_cells * lim.vbalance_v
-        ranges: list[tuple[int, int]] = []
-        first = 0
-        for b in config.pack.boards:
-            ranges.append((first, first + b.cells))
-            first += b.cells
-        self._board_ranges = tuple(ranges)
+        ranges = config.pack.board_cell_ranges
+        self._board_ranges = ranges
         r = p.relays
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
@@ -243,6 +241,7 @@ class Protection:
             eng.flags("thermistor_fault.fault", self._bad_thermistors(m), t)
 
         eng.scalar("current_sensor_stuck.warning", self._stuck_seconds(cur, t), t)
+        self._feed_chips(m, t)
 
         if timing is not None and timing.period_s > 0:
             eng.scalar("loop_overrun.warning", timing.duration_s / timing.period_s, t)
@@ -299,18 +298,17 @@ class Protection:
         self._out.set("cooler", cooler, t)
 
         state = (
-            "fault" if blocks == Blocks.BOTH
-            else "precharge" if ctl.precharging
-            else "ready" if ctl.closed_mains
-            else "init"
+            ControlState.FAULT if blocks == Blocks.BOTH
+            else ControlState.PRECHARGE if ctl.precharging
+            else ControlState.READY if ctl.closed_mains
+            else ControlState.INIT
         )
         events = tuple(self._cycle_events)
         self._cycle_events.clear()
         return ProtectionStatus(
             state=state, relay_mode=self._relays.mode, charge_allowed=charge_allowed,
             discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
-            contactors=self._contactor_states(), allow_charge_relay=charge_allowed,
-            allow_discharge_relay=discharge_allowed, cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
+            contactors=self._contactor_states(), cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
             balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
         )
 
@@ -324,6 +322,19 @@ class Protection:
         elif on and not was_on and t - self._allow_off_s.get(name, -math.inf) < self._relays.min_off_s - 1e-6:
             return False
         return on
+
+    def _feed_chips(self, m: Measurement, t: float) -> None:
+        """Battery monitor chip conditions: ADC faults per board, chain wiring, chip comparators."""
+        eng = self._engine
+        bad = [b.index for b in m.boards if b.adc_fault]
+        if bad or eng.tracking("adc_fault.fault"):
+            eng.flags("adc_fault.fault", bad, t)
+        if m.chain_faults or eng.tracking("chain_configuration.fault"):
+            eng.flags("chain_configuration.fault", (0,) if m.chain_faults else (), t)
+        if m.chip_ov_cells or eng.tracking("chip_voltage_flag.over"):
+            eng.flags("chip_voltage_flag.over", m.chip_ov_cells, t)
+        if m.chip_uv_cells or eng.tracking("chip_voltage_flag.under"):
+            eng.flags("chip_voltage_flag.under", m.chip_uv_cells, t)
 
     def _feed_communication(self, m: Measurement, t: float) -> None:
         eng = self._engine
@@ -390,7 +401,7 @@ class Protection:
         if cur == cur and dt > 0:
             soc += cur * dt / 3600.0 / cap * 100.0
         if fresh:
-            full = lo >= self._vbal_v if self._relays.mode == "normal" else s >= self._cvl_nominal_v
+            full = lo >= self._vbal_v if self._relays.mode == RelayMode.NORMAL else s >= self._cvl_nominal_v
             if full:
                 soc = 100.0
         self._soc_fallback_pct = min(100.0, max(0.0, soc))
@@ -436,7 +447,7 @@ class Protection:
         self._cycle_events.clear()
         active, fbits, wbits, _ = self._engine.summary()
         return ProtectionStatus(
-            state="stopped", relay_mode=self._relays.mode, active=active, fault_bits=fbits,
+            state=ControlState.STOPPED, relay_mode=self._relays.mode, active=active, fault_bits=fbits,
             warning_bits=wbits, contactors=self._contactor_states(), cvl_v=self._cvl_v,
             balancing=self._balancer._off, events=events,
         )

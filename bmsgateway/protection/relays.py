@@ -33,6 +33,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bmsgateway.state import RelayMode
+
 __all__ = ["RelayInputs", "RelayLogic"]
 
 
@@ -53,7 +55,7 @@ class RelayLogic:
     """The two relay states and the table; ``update`` returns (charge, discharge)."""
 
     def __init__(
-        self, mode: str, vmin_v: float, vbalance_v: float, vmax_v: float, tmin_c: float, tmax_c: float,
+        self, mode: RelayMode, vmin_v: float, vbalance_v: float, vmax_v: float, tmin_c: float, tmax_c: float,
         charge_restart_soc_pct: float, discharge_restart_soc_pct: float, min_off_s: float = 0.0,
     ) -> None:
         self.mode = mode
@@ -80,7 +82,7 @@ class RelayLogic:
         temp_ok = have_t and tlo > self.tmin_c and thi < self.tmax_c
         temp_bad = have_t and (tlo < self.tmin_c or thi > self.tmax_c)
         comm = i.communication_ok
-        critical = self.mode == "critical"
+        critical = self.mode == RelayMode.CRITICAL
 
         c_dis = (not comm) or temp_bad or (have_v and hi >= self.vmax_v)
         d_dis = (not comm) or temp_bad or (have_v and lo <= self.vmin_v)

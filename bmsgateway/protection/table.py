@@ -149,6 +149,21 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         Blocks.NONE, "s", "pack",
         f"identical current readings of at least {cur.stuck_min_current_a:g} A for stuck_time_s")
 
+    # battery monitor chips (hal/ltc681x, acquisition/sampler.py)
+    add("adc_fault.fault", C.ADC_FAULT, F, True, 1.0, s.adc_fault_delay_s, 0.0, 2.0, Blocks.BOTH, "flag", "board",
+        "a board's conversions cannot be trusted: lost (registers still cleared), not finished within "
+        "hardware.conversion_timeout_s, every channel frozen for hardware.stale_conversions conversions "
+        "while current flows, or a failed self test (CVST/AXST, MUXFAIL, thermal shutdown, VA/VD/REF2)")
+    add("chain_configuration.fault", C.CHAIN_CONFIGURATION, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag",
+        "pack", "the chain does not match [pack] boards: a board answers beyond the configured chain, "
+        "a chip type differs, or a channel shows more or fewer cells wired than configured")
+    add("chip_voltage_flag.over", C.CHIP_VOLTAGE_FLAG, F, True, 1.0, cv.fault_delay_s, 0.0, cv.clear_delay_s,
+        Blocks.CHARGE, "flag", "cell", f"the chip's own VOV comparator (written as Vmax + "
+        f"{cv.ov_fault_margin_v:g} V) flags the cell: an independent second over-voltage check")
+    add("chip_voltage_flag.under", C.CHIP_VOLTAGE_FLAG, F, True, 1.0, cv.fault_delay_s, 0.0, cv.clear_delay_s,
+        Blocks.DISCHARGE, "flag", "cell", f"the chip's own VUV comparator (written as Vmin - "
+        f"{cv.uv_fault_margin_v:g} V) flags the cell: an independent second under-voltage check")
+
     # contactors and sequence
     ct = p.contactors
     add("contactor_welded.fault", C.CONTACTOR_WELDED, F, True, ct.feedback_delay_s, 0.0, 0.0, 1.0, Blocks.BOTH,

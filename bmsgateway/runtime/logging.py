@@ -143,7 +143,7 @@ def configure_logging(
     if use_json:
         processors.append(structlog.processors.JSONRenderer())
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
+        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False))  # V, A, SOC lead
     old, _writer = _writer, _Writer(out, use_json, queue_records)
     if old is not None:
         old.flush(0.5)

@@ -23,6 +23,8 @@ class SystemdNotifier:
         if addr:
             self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # Called from the pack cycle: a full socket buffer drops a ping, it never blocks the cycle.
+            self._sock.setblocking(False)
         usec = os.environ.get("WATCHDOG_USEC")
         self.watchdog_interval_s: float | None = int(usec) / 2e6 if (usec and self._sock) else None
 
@@ -39,8 +41,8 @@ class SystemdNotifier:
     def ready(self, status: str = "") -> None:
         self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
-    def watchdog(self) -> None:
-        self.notify("WATCHDOG=1")
+    def watchdog(self, status: str = "") -> None:
+        self.notify("WATCHDOG=1" + (f"\nSTATUS={status}" if status else ""))
 
     def stopping(self) -> None:
         self.notify("STOPPING=1")

@@ -18,6 +18,8 @@ negative):
 ``pec_errors:B[=P]``    board B corrupts each reply with probability P (default 1.0) from then on.
 ``dead_board:B``        board B stops answering.
 ``stuck_current``       the Hall sensor's GPIO voltage freezes at its present value.
+``adc_stall:B``         board B's ADC stops: conversions never finish, its registers keep their data.
+``adc_drop:B=P``        board B loses a fraction P (0..1) of its conversion commands.
 ``welded:NAME``         contactor NAME (precharge, charge, discharge, main) stays closed once closed.
 ``no_close:NAME``       contactor NAME never closes.
 ======================  =========================================================================
@@ -55,6 +57,8 @@ Kind = Literal[
     "open_wire",
     "pec_errors",
     "dead_board",
+    "adc_stall",
+    "adc_drop",
     "stuck_current",
     "welded",
     "no_close",
@@ -69,12 +73,14 @@ KINDS: dict[str, Literal["index", "name", "none"]] = {
     "open_wire": "index",
     "pec_errors": "index",
     "dead_board": "index",
+    "adc_stall": "index",
+    "adc_drop": "index",
     "stuck_current": "none",
     "welded": "name",
     "no_close": "name",
 }
 #: Kinds that the chip emulator applies.
-CHAIN_KINDS: frozenset[str] = frozenset({"pec_errors", "dead_board"})
+CHAIN_KINDS: frozenset[str] = frozenset({"pec_errors", "dead_board", "adc_stall", "adc_drop"})
 CONTACTOR_TARGETS: tuple[str, ...] = ("precharge", "charge", "discharge", "main")
 
 _UNITS_S = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -164,11 +170,13 @@ def parse_injection(text: str) -> Injection:
         lowest = 0 if kind == "open_wire" else 1
         if target < lowest:
             raise ValueError(f"{text!r}: target of {kind} counts from {lowest}, got {target}")
+    if kind == "adc_drop" and value is None:
+        raise ValueError(f"{text!r}: adc_drop needs '=P', the fraction of conversions lost (e.g. adc_drop:1=0.5)")
     if value is not None:
-        if kind != "pec_errors":
-            raise ValueError(f"{text!r}: only pec_errors takes '=value' (a probability)")
+        if kind not in ("pec_errors", "adc_drop"):
+            raise ValueError(f"{text!r}: only pec_errors and adc_drop take '=value' (a probability)")
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{text!r}: pec_errors probability {value} must be within 0..1")
+            raise ValueError(f"{text!r}: {kind} probability {value} must be within 0..1")
     return Injection(kind=cast(Kind, kind), target=target, at_s=at_s, value=value, text=text.strip())
 
 
@@ -186,6 +194,10 @@ class ChainFaultTarget(Protocol):
     def set_corruption(self, board: int, probability: float) -> None: ...
 
     def corrupt_next(self, board: int, count: int) -> None: ...
+
+    def set_stalled(self, board: int, stalled: bool = True) -> None: ...
+
+    def set_drop(self, board: int, probability: float) -> None: ...
 
 
 class InjectionTarget(Protocol):
@@ -259,5 +271,9 @@ class FaultInjector:
         board = inj.target - 1
         if inj.kind == "dead_board":
             self._emulator.set_dead(board, True)
+        elif inj.kind == "adc_stall":
+            self._emulator.set_stalled(board, True)
+        elif inj.kind == "adc_drop":
+            self._emulator.set_drop(board, 1.0 if inj.value is None else inj.value)
         else:
             self._emulator.set_corruption(board, 1.0 if inj.value is None else inj.value)

@@ -32,7 +32,7 @@ from bmsgateway.hal.thermistor import temperature_to_voltage_v
 from bmsgateway.sim.cell import CellBank, CellParameters
 from bmsgateway.sim.faults import CHAIN_KINDS, Injection
 from bmsgateway.sim.io import CONTACTOR_NAMES, DcLink, OutputBank
-from bmsgateway.sim.ocv import OcvCurve
+from bmsgateway.sim.ocv import simulator_curve
 from bmsgateway.sim.scenario import ConstantScenario, IdleScenario, Scenario, make_scenario
 from bmsgateway.sim.sensors import HallSensor, NoisePool
 from bmsgateway.sim.thermal import ThermalModel
@@ -91,7 +91,7 @@ class PackSimulator:
             initial_soc_pct=sim.initial_soc_pct,
             initial_soc_spread_pct=sim.initial_soc_spread_pct,
         )
-        self._cells = CellBank(params, OcvCurve(self._limits.ocv_table), sim.balance_resistance_ohm)
+        self._cells = CellBank(params, simulator_curve(self._limits.ocv_table), sim.balance_resistance_ohm)
         self._thermal = ThermalModel(
             n,
             sim.ambient_temperature_c,

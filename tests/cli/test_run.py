@@ -131,7 +131,7 @@ def test_run_speaks_the_systemd_notify_protocol(tmp_path: Path) -> None:
     )
     got: list[str] = []
     try:
-        while "WATCHDOG=1" not in got:
+        while not any(m.startswith("WATCHDOG=1") for m in got):
             got.append(sock.recv(256).decode())
         assert got[0].startswith("READY=1")
         proc.send_signal(signal.SIGTERM)

@@ -18,16 +18,18 @@ class Rig:
     chain: LTC681xChain
     cells_used: list[int]
 
+    def settle(self, nominal_s: float) -> None:
+        """Wait a started conversion out: its nominal time, then PLADC polls until done."""
+        assert self.chain.wait_done(self.clock.advance, nominal_s, timeout_s=1.0)
+
     def cells(self) -> ChainRead[list[float]]:
-        """One full ADCV: wait the returned time on the virtual clock, then read."""
-        self.clock.advance(self.chain.start_cell_conversion())
+        """One full ADCV: CLRCELL, wait until the chips report done, then read."""
+        self.chain.clear_cells()
+        self.settle(self.chain.start_cell_conversion())
         return self.chain.read_cell_voltages()
 
-    def open_wire_readings(self) -> tuple[list[list[float]], list[list[float]]]:
-        self.clock.advance(self.chain.start_open_wire(pull_up=True))
-        pu = self.chain.read_cell_voltages()
-        self.clock.advance(self.chain.start_open_wire(pull_up=False))
-        pd = self.chain.read_cell_voltages()
+    def open_wire_readings(self, repetitions: int = 5) -> tuple[list[list[float]], list[list[float]]]:
+        pu, pd = self.chain.open_wire_readings(self.clock.advance, repetitions)
         assert all(pu.ok) and all(pd.ok)
         return pu.values, pd.values
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bmsgateway.hal.ltc681x import AdcMode, ConfigRegisters
-from bmsgateway.hal.ltc681x.commands import RDCV, WRCFGA, adcv_code, frame
+from bmsgateway.hal.ltc681x.commands import RDCV, T_REFUP_S, WRCFGA, adcv_code, frame
 from bmsgateway.hal.ltc681x.pec import append_pec
 from bmsgateway.hal.ltc681x.registers import encode_cfga
 from tests.hal.ltc681x_helpers import board_voltages, make_rig
@@ -37,8 +37,12 @@ def test_channel_counts_and_conversion_time() -> None:
     rig = make_rig(["LTC6811", "LTC6813"])
     assert [rig.chain.channels(b) for b in range(2)] == [12, 18]
     only_6811 = make_rig(["LTC6811"])
-    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3)
-    assert only_6811.chain.start_cell_conversion(AdcMode.FAST) == pytest.approx(1.113e-3)
+    # REFON = 0: the reference is off before every conversion, so each wait includes tREFUP.
+    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 * 1.02 + T_REFUP_S)
+    only_6811.chain.write_config([ConfigRegisters(refon=True)])
+    assert only_6811.chain.start_cell_conversion(AdcMode.NORMAL) == pytest.approx(2.335e-3 * 1.02 + T_REFUP_S)
+    # With REFON = 1 the reference stays up after the first conversion: the nominal table time.
+    assert only_6811.chain.start_cell_conversion(AdcMode.FAST) == pytest.approx(1.113e-3 * 1.02)
     # The chain waits for its slowest chip.
     assert rig.chain.start_cell_conversion() > only_6811.chain.start_cell_conversion()
 
@@ -50,8 +54,7 @@ def test_results_appear_only_after_the_conversion_time() -> None:
     assert not rig.chain.adc_done()
     assert all(math.isnan(v) for v in early.values[0])  # still cleared after power-on
     assert early.ok == [True, True]  # communication is fine; there is just no result yet
-    rig.clock.advance(t_s)
-    assert rig.chain.adc_done()
+    rig.settle(t_s)
     first = rig.chain.read_cell_voltages().values
 
     rig.afe.cells_v[0] = [3.5] * 12
@@ -59,9 +62,27 @@ def test_results_appear_only_after_the_conversion_time() -> None:
     rig.clock.advance(t_s * 0.9)
     assert not rig.chain.adc_done()
     assert rig.chain.read_cell_voltages().values == first  # previous contents while converting
-    rig.clock.advance(t_s * 0.11)
-    assert rig.chain.adc_done()
+    rig.settle(t_s * 0.1)
     assert rig.chain.read_cell_voltages().values[0] == [3.5] * 12
+
+
+def test_a_driver_reading_at_the_nominal_time_is_early_without_refon() -> None:
+    """The chip's own time: table time × its clock error + tREFUP while the reference is off."""
+    rig = make_rig(["LTC6811"])
+    nominal = 2.335e-3  # the table time alone, what the old driver waited
+    rig.chain.clear_cells()
+    rig.chain.start_cell_conversion()
+    rig.clock.advance(nominal)
+    assert not rig.chain.adc_done()
+    assert all(math.isnan(v) for v in rig.chain.read_cell_voltages().values[0])  # wrong: no values
+    assert not rig.emu.reference_up(0)
+    # The fixed driver sets REFON and polls: after the first conversion the reference stays up.
+    rig.chain.write_config([ConfigRegisters(refon=True)])
+    rig.settle(rig.chain.start_cell_conversion())
+    assert rig.emu.reference_up(0)
+    rig.chain.clear_cells()
+    rig.settle(rig.chain.start_cell_conversion())
+    assert not any(math.isnan(v) for v in rig.chain.read_cell_voltages().values[0])
 
 
 def test_clear_cells_reads_nan_until_next_conversion() -> None:
@@ -195,10 +216,10 @@ def test_discharge_paused_during_adcv_unless_permitted() -> None:
     rig = make_rig(["LTC6811"])
     rig.chain.set_discharge([0b1])
     rig.afe.discharge_log.clear()
-    rig.clock.advance(rig.chain.start_cell_conversion(discharge_permitted=False))
+    rig.settle(rig.chain.start_cell_conversion(discharge_permitted=False))
     assert rig.afe.discharge_log == [(0, 0), (0, 0b1)]  # paused for the sample, then back on
     rig.afe.discharge_log.clear()
-    rig.clock.advance(rig.chain.start_cell_conversion(discharge_permitted=True))
+    rig.settle(rig.chain.start_cell_conversion(discharge_permitted=True))
     assert rig.afe.discharge_log == []
 
 
@@ -244,7 +265,7 @@ def test_emulator_answers_reads_bottom_board_first() -> None:
 def test_aux_voltages_and_ref2() -> None:
     rig = make_rig(["LTC6811", "LTC6813"])
     rig.afe.gpios_v = [[0.1, 0.2, 0.3, 0.4, 0.5], [1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9]]
-    rig.clock.advance(rig.chain.start_aux_conversion())
+    rig.settle(rig.chain.start_aux_conversion())
     read = rig.chain.read_aux_voltages()
     assert read.ok == [True, True]
     assert read.values[0] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 3.0])
@@ -255,7 +276,7 @@ def test_aux_voltages_and_ref2() -> None:
 def test_gpio_pulled_down_reads_zero() -> None:
     rig = make_rig(["LTC6811"])
     rig.chain.write_config([ConfigRegisters(gpio_pulldown_off=0b11101)])  # GPIO2 pulled low
-    rig.clock.advance(rig.chain.start_aux_conversion())
+    rig.settle(rig.chain.start_aux_conversion())
     values = rig.chain.read_aux_voltages().values[0]
     assert values[1] == 0.0 and values[0] == pytest.approx(1.5)
 
@@ -263,7 +284,7 @@ def test_gpio_pulled_down_reads_zero() -> None:
 def test_status_sum_of_cells_and_die_temperature() -> None:
     rig = make_rig(["LTC6811", "LTC6813"], [12, 15])
     rig.afe.die_temps_c = [31.0, 160.0]
-    rig.clock.advance(rig.chain.start_status_conversion())
+    rig.settle(rig.chain.start_status_conversion())
     read = rig.chain.read_status()
     assert read.ok == [True, True]
     for b, n in enumerate([12, 15]):

@@ -48,6 +48,10 @@ def measurement(
     open_wires: Sequence[int] = (),
     bus_v: float = NAN,
     die_c: float = 30.0,
+    adc_fault: Sequence[str] | None = None,
+    chain_faults: Sequence[str] = (),
+    chip_ov: Sequence[int] = (),
+    chip_uv: Sequence[int] = (),
 ) -> Measurement:
     """A Measurement for a pack of ``boards`` equal boards; scalars are broadcast."""
     cv = tuple(cells) if isinstance(cells, Sequence) else (float(cells),) * n_cells
@@ -57,7 +61,8 @@ def measurement(
     per_board_t = max(1, len(tv) // boards)
     health = tuple(
         BoardHealth(index=i, chip="LTC6811", ok=ok[i], pec_errors_total=0, failed_cycles=fc[i],
-                    last_ok_s=t, die_temperature_c=die_c)
+                    last_ok_s=t, die_temperature_c=die_c,
+                    adc_fault=adc_fault[i] if adc_fault is not None else "")
         for i in range(boards)
     )
     measured = pack_measured_v if pack_measured_v is not None else (
@@ -76,6 +81,9 @@ def measurement(
         boards=health,
         open_wire_cells=tuple(open_wires),
         bus_voltage_v=bus_v,
+        chain_faults=tuple(chain_faults),
+        chip_ov_cells=tuple(chip_ov),
+        chip_uv_cells=tuple(chip_uv),
     )
 
 

@@ -82,6 +82,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any], in
     ("pack_voltage_implausible.warning", sum_off(0.4), sum_off(0.2), sum_off(0.1), -1),
     ("pack_voltage_implausible.fault", sum_off(0.9), sum_off(0.5), sum_off(0.2), -1),
     ("thermistor_fault.fault", {"temps": [25.0, NAN, 25.0, 25.0], "temp_age_s": [0.0, 2.0, 0.0, 0.0]}, None, {}, 1),
+    ("adc_fault.fault", {"adc_fault": ["", "frozen"]}, None, {}, 1),
+    ("chain_configuration.fault", {"chain_faults": ["a board answers beyond the 2 configured"]}, None, {}, 0),
+    ("chip_voltage_flag.over", {"chip_ov": (5,)}, None, {}, 5),
+    ("chip_voltage_flag.under", {"chip_uv": (2,)}, None, {}, 2),
 ]
 
 

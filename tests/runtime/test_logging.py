@@ -98,9 +98,10 @@ def test_daemon_keeps_cycling_and_stops_on_sigterm_with_a_stuck_stdout_reader(tm
 
         recv_until(lambda: any(m.startswith("READY=1") for _, m in got), 60)
         ready_at = next(t for t, m in got if m.startswith("READY=1"))
-        recv_until(None, 8.0)  # summaries every 0.5 s and the fault events: the 4 KiB pipe is long full
-        pings = [t for t, m in got if m == "WATCHDOG=1" and t > ready_at + 5.0]
-        assert len(pings) >= 10, got[-5:]  # the cycle pings every 100 ms, stuck reader or not
+        recv_until(None, 10.0)  # summaries every 0.5 s and the fault events: the 4 KiB pipe is long full
+        pings = [t for t, m in got if m.startswith("WATCHDOG=1") and t > ready_at + 5.0]
+        # the cycle pings (rate-limited to about one a second), stuck reader or not
+        assert len(pings) >= 3 and pings[-1] > ready_at + 8.0, got[-5:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:

@@ -17,6 +17,9 @@ import pytest
 from bmsgateway.state import PackState
 from tests.scenarios.harness import Recording, simulate
 
+# Two simulated 30 h days (module fixtures): far from the 2 s budget of a unit test on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
+
 HOURS = 30.0
 BASE = {
     "simulator.scenario": "solar_day",

@@ -24,14 +24,14 @@ def test_driver_reads_the_simulated_cells_and_sensors() -> None:
     close_all(sim, clock)
     _emu, chain = _chain(sim, clock)
     chain.wakeup()
-    clock.advance(chain.start_cell_conversion())
+    assert chain.wait_done(clock.advance, chain.start_cell_conversion(), 1.0)
     cells = chain.read_cell_voltages()
     assert all(cells.ok)
     read = [v for board, b in zip(cells.values, sim.config.pack.boards, strict=True) for v in board[: b.cells]]
     true_v = sim.true_cell_voltages_v
     assert read == pytest.approx(true_v.tolist(), abs=2e-4)
 
-    clock.advance(chain.start_aux_conversion())
+    assert chain.wait_done(clock.advance, chain.start_aux_conversion(), 1.0)
     aux = chain.read_aux_voltages()
     th = sim.config.pack.thermistor
     t_c = voltage_to_temperature_c(aux.values[0][0], th.vref_v, th.pullup_ohm, th.r25_ohm, th.beta_k)
@@ -59,10 +59,10 @@ def test_injected_dead_board_stops_its_replies() -> None:
     injector = FaultInjector(sim, emu)
     injector.schedule(["dead_board:2@10s"])
     chain.wakeup()
-    clock.advance(chain.start_cell_conversion())
+    assert chain.wait_done(clock.advance, chain.start_cell_conversion(), 1.0)
     assert all(chain.read_cell_voltages().ok)
     clock.advance(10.0)
     assert [str(i) for i in injector.poll(clock.now())] == ["dead_board:2@10s"]
     chain.wakeup()
-    clock.advance(chain.start_cell_conversion())
+    assert chain.wait_done(clock.advance, chain.start_cell_conversion(), 1.0)
     assert chain.read_cell_voltages().ok == [True, False]

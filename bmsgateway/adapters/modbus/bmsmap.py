@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 from bmsgateway import __version__
 from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, constant, reserved
-from bmsgateway.hal.interfaces import OUTPUT_NAMES
 from bmsgateway.protection.ids import CONDITION_BITS
-from bmsgateway.state import PackState
+from bmsgateway.requests import COMMANDS
+from bmsgateway.state import BalancingMode, ControlState, Output, PackState, RelayMode
 
 __all__ = [
     "BMS_MAP_END",
@@ -38,13 +38,15 @@ WRITE_BASE = 1000
 BMS_MAP_END = 1025
 
 #: control state machine values (ProtectionStatus.state) as enum numbers.
-CONTROL_STATES: tuple[str, ...] = ("init", "precharge", "ready", "fault", "stopped")
-RELAY_MODES: tuple[str, ...] = ("normal", "critical")
-BALANCING_MODES: tuple[str, ...] = ("off", "threshold", "differential")
+# The numbering is the declaration order of the vocabulary enums (state.py), shared by every protocol.
+CONTROL_STATES: tuple[str, ...] = tuple(ControlState)
+RELAY_MODES: tuple[str, ...] = tuple(RelayMode)
+BALANCING_MODES: tuple[str, ...] = tuple(BalancingMode)
 #: value written to the command register -> request.
-COMMAND_CODES: dict[int, str] = {1: "reset_faults", 2: "reset_counters", 3: "calibrate_current_zero"}
+COMMAND_CODES: dict[int, str] = {c.code: c.command.value for c in COMMANDS.values()}
 
 _CONDITION_DOC = tuple(sorted((bit, str(cond)) for cond, bit in CONDITION_BITS.items()))
+OUTPUT_NAMES: tuple[str, ...] = tuple(Output)
 _OUTPUT_DOC = tuple((i, name) for i, name in enumerate(OUTPUT_NAMES))
 
 
@@ -174,7 +176,9 @@ def _pack() -> list[Register]:
                  _live(lambda s: _number(s.max_temperature_index)), group=g),
         Register(45, "bus_voltage_v", "u32", "load-side (bus) voltage behind the contactors",
                  _live(lambda s: s.measurement.bus_voltage_v), "V", 0.001, group=g),
-        reserved(47, 13, g),
+        Register(47, "soc_sigma_pct", "u16", "1-sigma uncertainty of soc_pct (percentage points)",
+                 _live(lambda s: s.estimate.soc_sigma_pct), "%", 0.1, group=g),
+        reserved(48, 12, g),
     ]
 
 

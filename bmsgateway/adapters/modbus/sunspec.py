@@ -26,7 +26,7 @@ from bmsgateway import __version__
 from bmsgateway.adapters.modbus.table import DType, EncodeContext, Register, Value, constant
 from bmsgateway.config.model import Config
 from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
-from bmsgateway.state import PackState
+from bmsgateway.state import ControlState, PackState
 
 __all__ = ["END_MODEL_ID", "SUNS_MARKER", "load_model", "sunspec_registers"]
 
@@ -179,7 +179,7 @@ def _charge_status(s: PackState, _c: Config) -> int:
 
 
 _STATE_802 = {"init": 2, "precharge": 2, "ready": 3, "fault": 99, "stopped": 1}
-_STATE_VND = {"init": 0, "precharge": 1, "ready": 2, "fault": 3, "stopped": 4}
+_STATE_VND = {st.value: st.code for st in ControlState}  # the vocabulary's numbering, as the flat map
 
 
 def _contactor_bits(s: PackState) -> int:

@@ -29,7 +29,7 @@ from bmsgateway.adapters.modbus.bmsmap import COMMAND_CODES
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
-from bmsgateway.requests import CalibrateCurrentZero, Request, ResetCounters, ResetFaults
+from bmsgateway.requests import CalibrateCurrentZero, Request, ResetFaults, command_by_name
 from bmsgateway.state import PackState
 
 __all__ = [
@@ -63,11 +63,9 @@ _SOURCE = "modbus"
 
 
 def _request(kind: str) -> Request:
-    if kind == "reset_faults":
-        return ResetFaults(source=_SOURCE)
-    if kind == "reset_counters":
-        return ResetCounters(source=_SOURCE)
-    return CalibrateCurrentZero(source=_SOURCE)
+    spec = command_by_name(kind)
+    assert spec is not None  # COMMAND_CODES is built from the same table
+    return spec.make(_SOURCE)
 
 
 def _engineering(reg: Register, raw: int) -> float | int:

@@ -1,6 +1,7 @@
 """Driver software time per acquisition cycle at ~255 cells: ``python -m bmsgateway.hal.ltc681x.benchmark``.
 
-One cycle = ADCV + all cell groups + ADAX + all aux groups, against the emulated chain. The
+One cycle = CLRCELL, CLRAUX, ADCV polled to completion + all cell groups, ADAX polled + all aux
+groups (each burst preceded by an isoSPI idle wake), against the emulated chain. The
 emulator's own time (``emulator_time_s``) is subtracted, so the figure is what the driver costs
 on top of the SPI transfers on real hardware.
 """
@@ -25,9 +26,11 @@ def driver_time_per_cycle_s(chip: str, boards: int, cells_per_board: int, cycles
         emu_before = emu.emulator_time_s
         t0 = time.perf_counter()
         for _ in range(cycles):
-            clock.advance(chain.start_cell_conversion())
+            chain.clear_cells()
+            chain.clear_aux()
+            chain.wait_done(clock.advance, chain.start_cell_conversion(), timeout_s=0.05)
             cells = chain.read_cell_voltages()
-            clock.advance(chain.start_aux_conversion())
+            chain.wait_done(clock.advance, chain.start_aux_conversion(), timeout_s=0.05)
             aux = chain.read_aux_voltages()
         total = time.perf_counter() - t0
         emu_s = emu.emulator_time_s - emu_before

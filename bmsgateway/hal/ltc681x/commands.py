@@ -4,16 +4,37 @@ Every command on the wire is CMD0, CMD1 (an 11-bit code, MSB first) followed by 
 (protocols.md 4.1/4.3). The frames are built once at import so the acquisition cycle never
 computes a command PEC.
 
-Conversion times (protocols.md 4.5) are what the caller must wait before reading results; the
-driver never sleeps. LTC6811 ADCV values are the datasheet table (LTC6804/6811, Table 5). The
-422 Hz and 1 kHz entries, the LTC6813 values (6 cells per ADC instead of 4: ADCV × 1.5; 10 aux
-channels instead of 6: ADAX × 1.67) and ADSTAT (≈ 0.67 × ADCV, from 1 563 µs at 7 kHz) are
-scaled estimates, rounded up, so a caller that waits them is never early. Polling PLADC
-(``LTC681xChain.adc_done``) is exact.
+Conversion times (protocols.md 4.5) are the *nominal* time until the results are readable; the
+driver never sleeps, and the sampler does not trust them alone: it waits this long and then polls
+PLADC until the chips report done, with a bounded timeout (``LTC681xChain.adc_done``).
+
+Where each timing constant comes from (V = verified against a stored source, U = not verified,
+taken from the LTC6811-1/LTC6813-1 datasheets as remembered or scaled; rounded so that a driver
+waiting them is never early):
+
+* ADCV all cells on an LTC6811, 27 kHz/14 kHz/7 kHz/3 kHz/2 kHz/26 Hz: 1 113/1 288/2 335/3 033/
+  4 430/201 317 µs — V: LTC6804-1 datasheet Table 35 (same ADC core and command set) and
+  Table 5 (t6C); 422 Hz = 12 807 µs and 1 kHz = 7 153 µs — U (LTC6811 datasheet Table 5).
+* ADAX all GPIOs + REF2: the same times as ADCV on the LTC6811 — V: LTC6804 Table 35 (CHG = 000
+  row equals the CH = 000 row).
+* ADSTAT all (SC, ITMP, VA, VD) 748/865/1 563/2 028/2 959/134 218 µs — V: LTC6804 Table 9 (t4C);
+  here as 0.67 × ADCV, which is ≥ every Table 9 entry.
+* LTC6813: ADCV × 1.5 (3 ADCs × 6 cells instead of 4) and ADAX × 1.67 (10 aux channels instead of
+  6) — U: scaled estimates, not the LTC6813 Table; polling makes an error here cost only time.
+* ``T_REFUP_S`` = 4.4 ms, reference power-up after it was off (REFON = 0 or after sleep) — U:
+  LTC6811 Electrical Characteristics tREFUP max.
+* ``T_IDLE_S`` = 4.3 ms, isoSPI port idle timeout — V (minimum): Linduino LTC681x
+  ``wakeup_idle`` comment "idle after 4.3 ms of no isoSPI activity"; the LTC6820 slave's own
+  t_IDLE is 5.7 ms typical (LTC6820 datasheet, IDLE Mode and Wake-Up Detection).
+* ``T_SLEEP_S`` = 1.8 s, watchdog/sleep timeout (minimum of 1.8..2.2 s) — U: LTC6811 tSLEEP.
+* ``T_WAKE_S`` = 400 µs, core wake-up time from SLEEP — U: LTC6811 tWAKE max; the Linduino
+  ``wakeup_sleep`` holds CS low 300 µs per device (V).
+* Self-test patterns (CVST/AXST, ST = 01/10) — V: LTC6804 Table 35.
 """
 
 from __future__ import annotations
 
+import functools
 from enum import Enum, IntEnum
 
 from bmsgateway.hal.ltc681x.chips import chip_info
@@ -24,9 +45,12 @@ __all__ = [
     "ADCV",
     "ADOW",
     "ADSTAT",
+    "AXST",
     "CLRAUX",
     "CLRCELL",
     "CLRSTAT",
+    "CVST",
+    "DIAGN",
     "PLADC",
     "RDAUX",
     "RDCFGA",
@@ -34,6 +58,11 @@ __all__ = [
     "RDCV",
     "RDSTATA",
     "RDSTATB",
+    "T_DIAGN_S",
+    "T_IDLE_S",
+    "T_REFUP_S",
+    "T_SLEEP_S",
+    "T_WAKE_S",
     "WRCFGA",
     "WRCFGB",
     "AdcMode",
@@ -42,9 +71,12 @@ __all__ = [
     "adcv_code",
     "adow_code",
     "adstat_code",
+    "axst_code",
     "command_code",
     "conversion_time_s",
+    "cvst_code",
     "frame",
+    "self_test_code",
 ]
 
 WRCFGA = 0x001
@@ -61,12 +93,15 @@ CLRCELL = 0x711
 CLRAUX = 0x712
 CLRSTAT = 0x713
 PLADC = 0x714
+DIAGN = 0x715  #: mux decoder self test; result in MUXFAIL (status B)
 
 # Bases of the conversion commands; option bits are ORed in (protocols.md 4.3).
 ADCV = 0x260
 ADOW = 0x228
 ADAX = 0x460
 ADSTAT = 0x468
+CVST = 0x207  #: cell ADC digital-filter self test (| MD bits | ST << 5)
+AXST = 0x407  #: aux ADC digital-filter self test (| MD bits | ST << 5)
 _MD_MASK = 0x180
 _DCP_BIT = 0x010
 _PUP_BIT = 0x040
@@ -114,6 +149,34 @@ def adstat_code(mode: AdcMode = AdcMode.NORMAL, chst: int = 0) -> int:
     return ADSTAT | _md_bits(mode) | (chst & 0x7)
 
 
+def cvst_code(mode: AdcMode = AdcMode.NORMAL, st: int = 1) -> int:
+    """CVST: the cell ADCs convert a known self-test value into every cell register."""
+    return CVST | _md_bits(mode) | ((st & 0x3) << 5)
+
+
+def axst_code(mode: AdcMode = AdcMode.NORMAL, st: int = 1) -> int:
+    """AXST: the aux ADC converts the self-test value into every aux register."""
+    return AXST | _md_bits(mode) | ((st & 0x3) << 5)
+
+
+# Expected self-test result code by (ST, MD) with ADCOPT = 0 (LTC6804 Table 35, verified):
+# 27 kHz and 14 kHz differ from the other modes.
+_SELF_TEST: dict[tuple[int, int], int] = {
+    (1, AdcMode.FAST): 0x9565,
+    (2, AdcMode.FAST): 0x6A9A,
+}
+_SELF_TEST_14K = {1: 0x9553, 2: 0x6AAC}
+
+
+def self_test_code(st: int, mode: AdcMode, adcopt: bool = False) -> int:
+    """The code every register must hold after CVST/AXST with self-test pattern ``st`` (1 or 2)."""
+    if st not in (1, 2):
+        raise ValueError(f"self test pattern must be 1 or 2, got {st}")
+    if mode == AdcMode.FAST:
+        return _SELF_TEST_14K[st] if adcopt else _SELF_TEST[(st, AdcMode.FAST)]
+    return 0x9555 if st == 1 else 0x6AAA
+
+
 def command_code(frame_bytes: bytes | bytearray | memoryview) -> int:
     """The 11-bit command code in the first two bytes of a frame."""
     return ((frame_bytes[0] & 0x07) << 8) | frame_bytes[1]
@@ -133,12 +196,14 @@ def frame(code: int) -> bytes:
 
 def _prebuild() -> None:
     """Build every frame the driver uses so the first acquisition cycle is as fast as the rest."""
-    fixed = (WRCFGA, WRCFGB, RDCFGA, RDCFGB, RDSTATA, RDSTATB, CLRCELL, CLRAUX, CLRSTAT, PLADC)
+    fixed = (WRCFGA, WRCFGB, RDCFGA, RDCFGB, RDSTATA, RDSTATB, CLRCELL, CLRAUX, CLRSTAT, PLADC, DIAGN)
     for code in (*fixed, *RDCV, *RDAUX):
         frame(code)
     for mode in AdcMode:
         frame(adax_code(mode))
         frame(adstat_code(mode))
+        frame(cvst_code(mode))
+        frame(axst_code(mode))
         for dcp in (False, True):
             frame(adcv_code(mode, dcp))
             for pup in (False, True):
@@ -168,7 +233,15 @@ _CHIP_FACTOR: dict[tuple[Conversion, str], float] = {
 }
 _MARGIN_US = 10  # rounding margin on the scaled entries
 
+T_REFUP_S = 4.4e-3  #: reference power-up (U: LTC6811 tREFUP max)
+T_IDLE_S = 4.3e-3  #: isoSPI idle timeout, minimum (V: Linduino wakeup_idle; LTC6820 5.7 ms typ)
+T_SLEEP_S = 1.8  #: watchdog: no valid command this long -> config reset, sleep (U: tSLEEP min)
+T_WAKE_S = 400e-6  #: SLEEP -> STANDBY after a wake pulse (U: tWAKE max)
+#: DIAGN (mux decoder self test) time (U: the Linduino header says "roughly 1 ms").
+T_DIAGN_S = 1.0e-3
 
+
+@functools.lru_cache(maxsize=256)
 def conversion_time_s(kind: Conversion, chip: str, mode: AdcMode, adcopt: bool = False) -> float:
     """Seconds from the conversion command until the results of one ``chip`` are readable."""
     name = chip_info(chip).name

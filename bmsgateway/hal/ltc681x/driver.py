@@ -11,13 +11,18 @@ three table look-ups (``pec.PEC_TABLE16``); command frames are prebuilt in ``com
 
 Failures are explicit: a register group whose PEC still fails after ``pec_retries`` re-reads gives
 NaN for its values and ``ok = False`` for that board — never the previous value.
+
+As the manufacturer's reference does (Linduino LTC681x: ``wakeup_idle`` before every command
+group), every burst starts with an isoSPI idle wake (``wake_before_burst``): a Pi thread that is
+a few ms late would otherwise find the port idle and lose the frame. Conversion waits include
+tREFUP whenever the reference may be off (first conversion, after a watchdog reset).
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -25,7 +30,7 @@ from bmsgateway.hal.interfaces import SpiTransport
 from bmsgateway.hal.ltc681x import commands as cmd
 from bmsgateway.hal.ltc681x.chips import ChipInfo, chip_info
 from bmsgateway.hal.ltc681x.commands import AdcMode, Conversion
-from bmsgateway.hal.ltc681x.pec import PEC_TABLE16, append_pec
+from bmsgateway.hal.ltc681x.pec import PEC_TABLE16, append_pec, check_pec
 from bmsgateway.hal.ltc681x.registers import (
     CLEARED_CODE,
     LSB_V,
@@ -39,7 +44,7 @@ from bmsgateway.hal.ltc681x.registers import (
     encode_cfgb,
 )
 
-__all__ = ["OPEN_WIRE_THRESHOLD_V", "ChainRead", "LTC681xChain", "detect_open_wires"]
+__all__ = ["OPEN_WIRE_THRESHOLD_V", "ChainError", "ChainRead", "LTC681xChain", "detect_open_wires"]
 
 T = TypeVar("T")
 _Codes = tuple[int, int, int]
@@ -48,7 +53,12 @@ _SEED_INDEX = 16 << 1  # (PEC seed << 1), XORed with the first data word
 #: Datasheet open-wire criterion: cell n+1 reads this much lower with pull-up than with pull-down.
 OPEN_WIRE_THRESHOLD_V = -0.4
 _ZERO_V = 0.5 * LSB_V  # "reads 0.0000 V": below half an LSB
+_CLOCK_MARGIN = 1.02
 _CODES_PER_V = 10_000.0  # dividing (not multiplying by 1e-4) gives 3.3, not 3.3000000000000003
+
+
+class ChainError(RuntimeError):
+    """The chain does not answer at all (wrong SPI mode/speed, wiring): a start-up error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,13 @@ _AUX_SLOTS: dict[str, tuple[tuple[int, int, int], ...]] = {
 class LTC681xChain:
     """Driver for a daisy chain of LTC6811/LTC6813 boards behind one ``SpiTransport``."""
 
-    def __init__(self, transport: SpiTransport, chips: Sequence[str], pec_retries: int = 2) -> None:
+    def __init__(
+        self,
+        transport: SpiTransport,
+        chips: Sequence[str],
+        pec_retries: int = 2,
+        wake_before_burst: bool = True,
+    ) -> None:
         if not chips:
             raise ValueError("a chain needs at least one board")
         if pec_retries < 0:
@@ -98,6 +114,14 @@ class LTC681xChain:
         self._cfgb_boards = [b for b, i in enumerate(self._infos) if i.has_cfgb]
         self._all_boards = list(range(n))
         self._time_cache: dict[tuple[Conversion, AdcMode], float] = {}
+        #: Send an isoSPI idle wake before every burst (the reference's ``wakeup_idle``).
+        self.wake_before_burst = wake_before_burst
+        self._wake_idle_fn = getattr(transport, "wakeup_idle", None) or transport.wakeup
+        #: False while a chip's reference may be off: the next conversion then needs tREFUP.
+        self._ref_up = False
+        #: LTC6813 C13..C18 compare flags from the last aux read: (uv, ov) masks with bit 12 =
+        #: cell 13, or None (LTC6811, failed read, or no cell conversion since the clear).
+        self.high_cell_flags: list[tuple[int, int] | None] = [None] * self.n_boards
 
     # ------------------------------------------------------------------ chain facts
 
@@ -117,17 +141,26 @@ class LTC681xChain:
     # ------------------------------------------------------------------ low level
 
     def wakeup(self) -> None:
-        """Wake every chip (after sleep or isoSPI idle) before a burst of commands."""
+        """Wake every chip from SLEEP (long CS pulses, ``wakeup_sleep``); also readies isoSPI."""
         self._transport.wakeup(self.n_boards)
 
+    def wake_idle(self) -> None:
+        """Ready the isoSPI ports (a dummy byte per device, ``wakeup_idle``); cores stay as they are."""
+        self._wake_idle_fn(self.n_boards)
+
+    def _xfer(self, tx: bytes) -> bytes:
+        if self.wake_before_burst:
+            self._wake_idle_fn(self.n_boards)
+        return self._transport.transfer(tx)
+
     def _command(self, code: int) -> None:
-        self._transport.transfer(cmd.frame(code))
+        self._xfer(cmd.frame(code))
 
     def _write(self, code: int, payloads: Sequence[bytes]) -> None:
         """Write one 6-byte payload per board; the top board's slot goes out first."""
         parts = [cmd.frame(code)]
         parts.extend(append_pec(p) for p in reversed(payloads))
-        self._transport.transfer(b"".join(parts))
+        self._xfer(b"".join(parts))
 
     @overload
     def _read(self, code: int, boards: Sequence[int], raw: Literal[False]) -> list[_Codes | None]: ...
@@ -145,7 +178,7 @@ class LTC681xChain:
         tab = PEC_TABLE16
         errors = self.pec_errors
         for _attempt in range(self.pec_retries + 1):
-            rx = self._transport.transfer(tx)
+            rx = self._xfer(tx)
             if len(rx) != len(tx):
                 for b in pending:
                     errors[b] += 1
@@ -181,9 +214,79 @@ class LTC681xChain:
         self._write(cmd.WRCFGA, [encode_cfga(c) for c in cfgs])
         if self._any_cfgb:
             self._write(cmd.WRCFGB, [encode_cfgb(c) for c in cfgs])
+        if any(c.refon != old.refon for c, old in zip(cfgs, self._configs, strict=True)):
+            self._ref_up = False
         self._configs = list(cfgs)
         self._time_cache.clear()
 
+    def config_mismatches(self) -> ChainRead[bool]:
+        """Read the configuration back; value True for a board whose chip lost what was written.
+
+        Compared: REFON, ADCOPT, VUV, VOV, DCC and DCTO (DTEN/MUTE are read-only, GPIO bits read
+        the pin levels). A mismatch means a watchdog/sleep reset (or a corrupted write): the
+        caller rewrites the configuration, and the reference is off again.
+        """
+        read = self.read_config()
+        out: list[bool] = []
+        for got, want, ok in zip(read.values, self._configs, read.ok, strict=True):
+            if not ok or got is None:
+                out.append(False)
+                continue
+            out.append(
+                (got.refon, got.adcopt, got.vuv_code, got.vov_code, got.dcc, got.dcto)
+                != (want.refon, want.adcopt, want.vuv_code, want.vov_code, want.dcc, want.dcto)
+            )
+        if any(out):
+            self._ref_up = False
+        return ChainRead(out, read.ok)
+
+    def reference_lost(self) -> None:
+        """The chips may have reset (sleep): the next conversion waits tREFUP again."""
+        self._ref_up = False
+
+    def check_answers(self) -> None:
+        """Start-up check: raise ``ChainError`` naming the first board that does not answer."""
+        read = self.read_config()
+        if not read.ok[0]:
+            raise ChainError("no answer from board 1: check SPI mode/speed and wiring")
+        for b, ok in enumerate(read.ok):
+            if not ok:
+                raise ChainError(
+                    f"no answer from board {b + 1} (boards 1..{b} answer): check the isoSPI link "
+                    f"between board {b} and board {b + 1}, and the configured chip types"
+                )
+
+    def probe_beyond(self) -> bool:
+        """Read one slot beyond the configured chain: True if a board answers there.
+
+        An answering extra board is a board nobody monitors (configuration fault).
+        """
+        n = self.n_boards
+        tx = cmd.frame(cmd.RDCFGA) + b"\xff" * (8 * (n + 1))
+        rx = self._xfer(tx)
+        if len(rx) != len(tx):
+            return False
+        slot = rx[4 + 8 * n : 4 + 8 * (n + 1)]
+        return slot != b"\xff" * 8 and check_pec(slot)
+
+    def chip_type_mismatches(self) -> list[str]:
+        """Boards whose configuration register group B answer contradicts the configured chip."""
+        tx = cmd.frame(cmd.RDCFGB) + self._read_pad
+        rx = self._xfer(tx)
+        a = self._read(cmd.RDCFGA, self._all_boards, raw=True)
+        problems: list[str] = []
+        if len(rx) != len(tx):
+            return problems
+        for b, info in enumerate(self._infos):
+            if a[b] is None:
+                continue  # this board does not answer at all: communication, not type
+            slot = rx[4 + 8 * b : 12 + 8 * b]
+            answers_b = slot != b"\xff" * 8 and check_pec(slot)
+            if info.has_cfgb and not answers_b:
+                problems.append(f"board {b + 1}: configured {info.name} but it has no CFGB (an LTC6811?)")
+            elif not info.has_cfgb and answers_b:
+                problems.append(f"board {b + 1}: configured {info.name} but it answers RDCFGB (an LTC6813?)")
+        return problems
     def read_config(self) -> ChainRead[ConfigRegisters | None]:
         """Read the configuration back (None and ok = False for a board whose read failed)."""
         a = self._read(cmd.RDCFGA, self._all_boards, raw=True)
@@ -222,11 +325,16 @@ class LTC681xChain:
         key = (kind, mode)
         t = self._time_cache.get(key)
         if t is None:
-            t = max(
+            # + 2 %: the chips' ADC clock tolerance (U), so the first PLADC poll usually finds
+            # the conversion done; polling still decides.
+            t = _CLOCK_MARGIN * max(
                 cmd.conversion_time_s(kind, i.name, mode, c.adcopt)
                 for i, c in zip(self._infos, self._configs, strict=True)
             )
             self._time_cache[key] = t
+        if not self._ref_up:
+            t += cmd.T_REFUP_S
+            self._ref_up = all(c.refon for c in self._configs)
         return t
 
     def start_cell_conversion(self, mode: AdcMode = AdcMode.NORMAL, discharge_permitted: bool = False) -> float:
@@ -251,9 +359,10 @@ class LTC681xChain:
     def start_open_wire(self, pull_up: bool, mode: AdcMode = AdcMode.NORMAL) -> float:
         """ADOW with pull-up or pull-down currents; results land in the cell registers.
 
-        Procedure: pull-up conversion(s), ``read_cell_voltages``, pull-down conversion(s), read,
-        then ``detect_open_wires``. The datasheet recommends two or more ADOW per polarity on real
-        chips (the input filter capacitors need time to move).
+        Procedure (Linduino ``LTC681x_run_openwire_multi``): CLRCELL, then 5 × (ADOW pull-up,
+        poll), read; CLRCELL, 5 × (ADOW pull-down, poll), read; ``detect_open_wires``. The sense
+        filter capacitors need repeated 100 µA pulls before an open input moves 400 mV: the
+        reference uses the 26 Hz/2 kHz mode; faster modes need more repetitions.
         """
         self._command(cmd.adow_code(pull_up, mode))
         return self._conversion_time_s(Conversion.CELLS, mode)
@@ -261,8 +370,66 @@ class LTC681xChain:
     def adc_done(self) -> bool:
         """PLADC poll: True once every chip has finished its conversion."""
         tx = cmd.frame(cmd.PLADC) + b"\xff"
-        rx = self._transport.transfer(tx)
+        rx = self._xfer(tx)
         return len(rx) == len(tx) and rx[4] != 0
+
+    def wait_done(
+        self, advance: Callable[[float], None], nominal_s: float, timeout_s: float, step_s: float = 2e-4
+    ) -> bool:
+        """Blocking wait for a conversion: ``advance(nominal_s)``, then poll PLADC every ``step_s``
+        until done; False if ``timeout_s`` (from the command) passed first. For synchronous
+        callers (tests, benchmarks); the sampler does the same on its async clock."""
+        advance(nominal_s)
+        waited = nominal_s
+        while not self.adc_done():
+            if waited >= timeout_s:
+                return False
+            advance(step_s)
+            waited += step_s
+        return True
+
+    def open_wire_readings(
+        self, advance: Callable[[float], None], repetitions: int = 5, mode: AdcMode = AdcMode.NORMAL,
+        timeout_s: float = 0.5,
+    ) -> tuple[ChainRead[list[float]], ChainRead[list[float]]]:
+        """The reference open-wire procedure, blocking: CLRCELL, ``repetitions`` × ADOW pull-up
+        (each polled to completion), read; the same with pull-down. Returns (pull-up, pull-down)."""
+        out = []
+        for pull_up in (True, False):
+            self.clear_cells()
+            for _ in range(repetitions):
+                self.wait_done(advance, self.start_open_wire(pull_up, mode), timeout_s)
+            out.append(self.read_cell_voltages())
+        return out[0], out[1]
+
+    def start_self_test(self, cells: bool, mode: AdcMode = AdcMode.NORMAL, st: int = 1) -> float:
+        """CVST (``cells``) or AXST: the ADCs convert a known pattern; returns the nominal wait."""
+        self._command(cmd.cvst_code(mode, st) if cells else cmd.axst_code(mode, st))
+        return self._conversion_time_s(Conversion.CELLS if cells else Conversion.AUX, mode)
+
+    def self_test_failures(self, cells: bool, mode: AdcMode = AdcMode.NORMAL, st: int = 1) -> ChainRead[bool]:
+        """Read the registers after ``start_self_test``: True for a board whose codes are wrong."""
+        groups = self._cell_boards if cells else self._aux_boards
+        codes = cmd.RDCV if cells else cmd.RDAUX
+        bad = [False] * self.n_boards
+        ok = [True] * self.n_boards
+        for g, boards in enumerate(groups):
+            results = self._read(codes[g], boards, raw=False)
+            for b in boards:
+                r = results[b]
+                if r is None:
+                    ok[b] = False
+                    continue
+                want = cmd.self_test_code(st, mode, self._configs[b].adcopt)
+                used = (r[0],) if (not cells and self._infos[b].name == "LTC6813" and g == 3) else r
+                if any(c != want for c in used):
+                    bad[b] = True
+        return ChainRead(bad, ok)
+
+    def start_mux_diagnostic(self) -> float:
+        """DIAGN: the multiplexer self test; MUXFAIL in status B afterwards."""
+        self._command(cmd.DIAGN)
+        return cmd.T_DIAGN_S
 
     def clear_cells(self) -> None:
         """CLRCELL: cell registers read 0xFFFF (NaN) until the next conversion completes."""
@@ -315,11 +482,23 @@ class LTC681xChain:
                 r = results[b]
                 if r is None:
                     ok[b] = False
+                    if g == 3:
+                        self.high_cell_flags[b] = None
                     continue
                 vals = values[b]
                 for slot, code in zip(self._aux_slots[b][g], r, strict=True):
                     if slot >= 0:
                         vals[slot] = NAN if code == cleared else code / per_v
+                if g == 3:  # LTC6813 aux D: bytes 2-4 hold the C13..C18 UV/OV pairs
+                    pairs = r[1] | ((r[2] & 0xFF) << 16)
+                    if pairs == 0xFFFFFF:
+                        self.high_cell_flags[b] = None  # cleared, no cell conversion since
+                    else:
+                        uv = ov = 0
+                        for k in range(6):
+                            uv |= ((pairs >> (2 * k)) & 1) << (12 + k)
+                            ov |= ((pairs >> (2 * k + 1)) & 1) << (12 + k)
+                        self.high_cell_flags[b] = (uv, ov)
         return ChainRead(values, ok)
 
     def read_status(self) -> ChainRead[StatusReading]:
@@ -353,21 +532,23 @@ def detect_open_wires(
 ) -> list[list[int]]:
     """Open sense wires per board from one pull-up and one pull-down ADOW reading (datasheet method).
 
-    With N cells used on a board: wire C0 is open if cell 1 reads 0 V with pull-up; wire Cn
-    (0 < n < N) is open if cell n+1 reads more than 0.4 V lower with pull-up than with pull-down;
-    the top wire CN is open if cell N reads 0 V with pull-down. Returns board-local sense input
-    numbers (0..N), ascending. NaN readings never report a wire as open.
+    With N cells used on a board: wire Cn (0 <= n < N) is open if cell n+1 reads more than 0.4 V
+    lower with pull-up than with pull-down (C0 also if cell 1 reads 0 V with pull-up); the top
+    wire CN is open if cell N reads more than 0.4 V higher with pull-up, or 0 V with pull-down.
+    Returns board-local sense input numbers (0..N), ascending. NaN readings never report a wire as open.
     """
     result: list[list[int]] = []
     for pu, pd, n_cells in zip(pull_up, pull_down, cells_used, strict=True):
         open_wires: list[int] = []
         if n_cells > 0:
-            if 0.0 <= pu[0] < _ZERO_V:
-                open_wires.append(0)
-            for n in range(1, n_cells):
-                if pu[n] - pd[n] < OPEN_WIRE_THRESHOLD_V:
+            # Wire C(n) open (n < N): cell n+1 reads >= 400 mV lower with pull-up than with
+            # pull-down; for C0 also "cell 1 reads 0 V with pull-up" (a strong pull).
+            for n in range(n_cells):
+                if pu[n] - pd[n] < OPEN_WIRE_THRESHOLD_V or (n == 0 and 0.0 <= pu[0] < _ZERO_V):
                     open_wires.append(n)
-            if 0.0 <= pd[n_cells - 1] < _ZERO_V and n_cells not in open_wires:
+            top = n_cells - 1
+            # Top wire: cell N reads >= 400 mV higher with pull-up, or 0 V with pull-down.
+            if pu[top] - pd[top] > -OPEN_WIRE_THRESHOLD_V or 0.0 <= pd[top] < _ZERO_V:
                 open_wires.append(n_cells)
         result.append(open_wires)
     return result

@@ -10,8 +10,20 @@ Modelled behaviour:
 
 * a command whose PEC is wrong is ignored by every chip (no reply, no watchdog reset);
 * conversions sample the analog inputs when the command arrives; results become readable only
-  when the conversion time (``commands.conversion_time_s``) has passed on the injected clock;
-  until then reads return the previous register contents and PLADC reads 0x00;
+  when the chip's *own* conversion time has passed on the injected clock: the datasheet time of
+  that mode and chip, times the chip's ADC clock error (seeded, 0..+1.5 % slow), plus the
+  reference power-up time tREFUP when the reference was off (REFON = 0 lets it power down after
+  every conversion; a chip that slept always starts with it off). Until then reads return the
+  previous register contents (0xFFFF after CLRCELL/CLRAUX/CLRSTAT) and PLADC reads 0x00, exactly
+  what a driver that reads too early gets from a real chip;
+* isoSPI idle: after ``T_IDLE_S`` without traffic the port idles and the next frame only wakes it
+  (that frame is lost: no command executed, reply bytes 0xFF) unless the host woke it first
+  (``wakeup_idle``/``wakeup``);
+* self tests: CVST/AXST fill the registers with the datasheet pattern, DIAGN sets MUXFAIL;
+* open wire: each sense input has a filter capacitor; an open input keeps its charge and each
+  ADOW moves it by I × t_conversion / C (100 µA into ``OPEN_WIRE_FILTER_F``) towards the rail it
+  is pulled to, so a few fast ADOWs do not move it the 400 mV the detection needs;
+* LTC6813 C13..C18 UV/OV flags live in aux group D (bytes 2-4), written by cell conversions;
 * ADCV/ADOW with DCP = 0 pause the discharge switches while sampling (the AFE sees the mask
   drop to 0 and come back), so the reading is taken without balance current;
 * ADOW: an open sense wire follows the 100 µA current sources — pulled up to the next connected
@@ -25,8 +37,14 @@ Modelled behaviour:
   0xFF, so the PEC fails); their watchdogs run out as on real hardware;
 * an LTC6811 in a mixed chain ignores LTC6813-only commands and its reply slot reads 0xFF.
 
-Not modelled: isoSPI idle (the 5 ms port timeout), the discharge timer (DCTO), the LTC6813's
-C13-C18 compare flags (aux group D) and the GPIO read-back of pin levels (reads the written bits).
+Fault knobs beyond PEC errors and dead boards: ``set_stalled`` (the ADC stops mid-conversion:
+PLADC stays busy, registers keep their contents), ``set_drop`` (a fraction of the conversion
+commands is lost for that board), ``set_frozen`` (conversions complete but the codes never
+change), ``set_muxfail``, ``set_self_test_fail``; ``extra_boards`` appends answering chips beyond
+the configured chain.
+
+Not modelled: partial register updates during a conversion (results appear all at once at the
+end), the discharge timer (DCTO) and the GPIO read-back of pin levels (reads the written bits).
 """
 
 from __future__ import annotations
@@ -53,7 +71,16 @@ from bmsgateway.hal.ltc681x.registers import (
     v_to_code,
 )
 
-__all__ = ["REF2_V", "VA_V", "VD_V", "WATCHDOG_S", "AnalogFrontEnd", "EmulatedChain", "StaticAfe"]
+__all__ = [
+    "OPEN_WIRE_FILTER_F",
+    "REF2_V",
+    "VA_V",
+    "VD_V",
+    "WATCHDOG_S",
+    "AnalogFrontEnd",
+    "EmulatedChain",
+    "StaticAfe",
+]
 
 #: No valid command for this long: configuration reset, chip sleeps (tSLEEP, 1.8-2.2 s).
 WATCHDOG_S = 2.0
@@ -61,8 +88,16 @@ REF2_V = 3.0  #: second reference, measured with the GPIOs
 VA_V = 5.0  #: analog supply seen by ADSTAT
 VD_V = 3.0  #: digital supply seen by ADSTAT
 THSD_C = 150.0  #: die temperature that sets the thermal shutdown flag
+#: Sense-input filter capacitance seen by the 100 µA ADOW currents (an assumption: boards differ;
+#: with it one 7 kHz ADOW moves an open input ~0.11 V, a 26 Hz ADOW all the way).
+OPEN_WIRE_FILTER_F = 2.2e-6
+_ADOW_CURRENT_A = 100e-6
+_CLOCK_ERROR_MAX = 0.015  #: ADC clock tolerance modelled: conversions up to 1.5 % slower
 
 _CLEARED_SLOT = append_pec(b"\xff" * 6)
+#: PEC check result per 4-byte command head (there are few distinct commands; corrupted heads
+#: are cached too, which is harmless: the answer for the same bytes never changes).
+_COMMAND_OK: dict[bytes, bool] = {}
 _NO_REPLY_SLOT = b"\xff" * 8
 _CMD_MASK_ADCV = ~(0x180 | 0x010 | 0x007) & 0x7FF
 _CMD_MASK_ADOW = ~(0x180 | 0x040 | 0x010 | 0x007) & 0x7FF
@@ -134,6 +169,45 @@ def _slot(data: bytes) -> bytes:
     return append_pec(data)
 
 
+def _aux_d_slot(chip: _Chip) -> bytes:
+    """LTC6813 aux group D: GPIO9 code, the C13-C18 UV/OV flag bytes, one reserved byte."""
+    raw = chip.aux_slots[3]
+    return _slot(raw[:2] + chip.hi_flags + raw[5:6])
+
+
+class _ExtendedAfe:
+    """The configured boards' AFE plus fixed-voltage boards beyond the configured chain."""
+
+    def __init__(self, inner: AnalogFrontEnd, n_inner: int, extra: StaticAfe) -> None:
+        self._inner = inner
+        self._n = n_inner
+        self._extra = extra
+
+    def cell_inputs_v(self, board: int) -> Sequence[float]:
+        if board < self._n:
+            return self._inner.cell_inputs_v(board)
+        return self._extra.cell_inputs_v(board - self._n)
+
+    def gpio_inputs_v(self, board: int) -> Sequence[float]:
+        if board < self._n:
+            return self._inner.gpio_inputs_v(board)
+        return self._extra.gpio_inputs_v(board - self._n)
+
+    def die_temperature_c(self, board: int) -> float:
+        if board < self._n:
+            return self._inner.die_temperature_c(board)
+        return self._extra.die_temperature_c(board - self._n)
+
+    def open_wires(self, board: int) -> frozenset[int]:
+        if board < self._n:
+            return self._inner.open_wires(board)
+        return frozenset()
+
+    def set_discharge(self, board: int, mask: int) -> None:
+        if board < self._n:
+            self._inner.set_discharge(board, mask)
+
+
 def _groups_of_codes(codes: Sequence[int]) -> list[bytes]:
     """Reply slots for a run of 16-bit codes, 3 per group, little-endian."""
     out = []
@@ -161,6 +235,16 @@ class _Chip:
         self.last_cmd_s = 0.0
         self.asleep = True
         self.applied_mask = 0
+        self.ref_up = False  #: reference powered (REFON = 1 keeps it up after a conversion)
+        self.hi_flags = b"\x00\x00\x00"  #: LTC6813 C13-C18 UV/OV pairs (aux group D bytes 2-4)
+        self.clock_error = 0.0
+        self.stalled = False
+        self.drop_p = 0.0
+        self.frozen = False
+        self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
+        self.muxfail = False
+        self.self_test_fail = False
+        self.pin_state: dict[int, float] = {}  #: open input -> its filter capacitor voltage
 
     def config(self) -> ConfigRegisters:
         return decode_config(self.cfga, self.cfgb if self.info.has_cfgb else None)
@@ -174,6 +258,7 @@ class _Chip:
     def reset_config(self) -> None:
         self.cfga[:] = encode_cfga(ConfigRegisters())
         self.cfgb[:] = encode_cfgb(ConfigRegisters())
+        self.ref_up = False
 
     def refresh_stat_b(self) -> None:
         self.stat_b_slot = _slot(encode_status_b(self.vd_code, self.flags))
@@ -189,9 +274,20 @@ class EmulatedChain:
         afe: AnalogFrontEnd,
         cells_used: Sequence[int],
         seed: int = 0,
+        extra_boards: int = 0,
+        model_idle: bool = True,
     ) -> None:
         if len(cells_used) != len(chips):
             raise ValueError(f"cells_used has {len(cells_used)} entries for {len(chips)} chips")
+        if extra_boards < 0:
+            raise ValueError(f"extra_boards must be >= 0, got {extra_boards}")
+        n_cfg = len(chips)
+        if extra_boards:
+            # Answering boards beyond the configured chain, measuring 3.3 V cells of their own.
+            chips = [*chips, *([chips[-1]] * extra_boards)]
+            full = chip_info(chips[-1]).cells
+            cells_used = [*cells_used, *([full] * extra_boards)]
+            afe = _ExtendedAfe(afe, n_cfg, StaticAfe([[3.3] * full for _ in range(extra_boards)]))
         self._chips = [_Chip(chip_info(c)) for c in chips]
         for b, (chip, n) in enumerate(zip(self._chips, cells_used, strict=True)):
             if not 0 < n <= chip.info.cells:
@@ -200,6 +296,14 @@ class EmulatedChain:
         self._afe = afe
         self._cells_used = list(cells_used)
         self._rng = random.Random(seed)
+        for chip in self._chips:
+            chip.clock_error = self._rng.uniform(0.0, _CLOCK_ERROR_MAX)
+        self._model_idle = model_idle
+        self._last_activity_s = -1e18  #: isoSPI port starts idle
+        #: Frames lost because the isoSPI port was idle (diagnostics for tests).
+        self.idle_frames_lost = 0
+        #: Conversion commands that a board lost (``set_drop``).
+        self.dropped_conversions = 0
         self._dead = [False] * len(chips)
         self._corrupt_p = [0.0] * len(chips)
         self._corrupt_next = [0] * len(chips)
@@ -207,6 +311,8 @@ class EmulatedChain:
         self.emulator_time_s = 0.0
         #: Commands dropped because their PEC was wrong (diagnostics for tests).
         self.bad_command_pecs = 0
+        #: PLADC polls answered "busy" (diagnostics: a driver that polls sees some).
+        self.pladc_busy_polls = 0
 
     # ------------------------------------------------------------------ fault knobs
 
@@ -228,6 +334,31 @@ class EmulatedChain:
         """Corrupt exactly the next ``count`` register replies of ``board``."""
         self._corrupt_next[board] = max(0, count)
 
+    def set_stalled(self, board: int, stalled: bool = True) -> None:
+        """The ADC of ``board`` stops: conversions never finish (PLADC busy), registers keep data."""
+        self._chips[board].stalled = stalled
+        if not stalled:
+            self._chips[board].pending_commit = None
+
+    def set_drop(self, board: int, probability: float) -> None:
+        """``board`` loses this fraction of its conversion commands (seeded RNG)."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be within 0..1, got {probability}")
+        self._chips[board].drop_p = probability
+
+    def set_frozen(self, board: int, frozen: bool = True) -> None:
+        """Conversions of ``board`` complete but its result codes never change again."""
+        self._chips[board].frozen = frozen
+        self._chips[board].frozen_snapshot = None
+
+    def set_muxfail(self, board: int, fail: bool = True) -> None:
+        """DIAGN on ``board`` reports a multiplexer failure."""
+        self._chips[board].muxfail = fail
+
+    def set_self_test_fail(self, board: int, fail: bool = True) -> None:
+        """CVST/AXST on ``board`` return a wrong pattern (a broken digital filter)."""
+        self._chips[board].self_test_fail = fail
+
     # ------------------------------------------------------------------ introspection
 
     def config(self, board: int) -> ConfigRegisters:
@@ -239,6 +370,11 @@ class EmulatedChain:
         """DCC bits of ``board`` in effect now (bit 0 = cell 1)."""
         self.update()
         return self._chips[board].applied_mask
+
+    def reference_up(self, board: int) -> bool:
+        """True while the chip's reference is powered (conversions start without tREFUP)."""
+        self.update()
+        return self._chips[board].ref_up
 
     def asleep(self, board: int) -> bool:
         """True while ``board`` sleeps (watchdog expired, or never woken)."""
@@ -255,9 +391,10 @@ class EmulatedChain:
         """
         now = self._clock.now()
         for b, chip in enumerate(self._chips):
-            if chip.pending_commit is not None and now >= chip.pending_end_s:
+            if chip.pending_commit is not None and now >= chip.pending_end_s and not chip.stalled:
                 chip.pending_commit()
                 chip.pending_commit = None
+                chip.ref_up = bool(chip.cfga[0] & 0x04)  # REFON = 0: the reference powers down
             if not chip.asleep and now - chip.last_cmd_s > WATCHDOG_S:
                 chip.reset_config()
                 chip.asleep = True
@@ -285,6 +422,7 @@ class EmulatedChain:
         try:
             self.update()
             now = self._clock.now()
+            self._last_activity_s = now
             for b, chip in enumerate(self._chips):
                 if self._dead[b]:
                     break
@@ -293,6 +431,10 @@ class EmulatedChain:
                     chip.last_cmd_s = now
         finally:
             self.emulator_time_s += time.perf_counter() - t0
+
+    def wakeup_idle(self, chain_length: int) -> None:
+        """A dummy byte per device: the isoSPI ports become ready; sleeping cores stay asleep."""
+        self._last_activity_s = self._clock.now()
 
     def transfer(self, tx: bytes) -> bytes:
         """One CS-framed exchange: a command (+ write data or read clocks) in, the chain's bytes out."""
@@ -304,9 +446,20 @@ class EmulatedChain:
 
     def _transfer(self, tx: bytes) -> bytes:
         self.update()
+        now = self._clock.now()
+        idle = self._model_idle and now - self._last_activity_s > cmd.T_IDLE_S
+        self._last_activity_s = now
+        if idle:
+            # The CS edge wakes the port; the frame itself never reaches the chips.
+            self.idle_frames_lost += 1
+            return b"\xff" * len(tx)
         if len(tx) < 4:
             return b"\xff" * len(tx)
-        if not check_pec(tx[:4]):
+        head = bytes(tx[:4])
+        good = _COMMAND_OK.get(head)
+        if good is None:
+            good = _COMMAND_OK[head] = check_pec(head)
+        if not good:
             self.bad_command_pecs += 1
             return b"\xff" * len(tx)
         code = cmd.command_code(tx)
@@ -319,6 +472,8 @@ class EmulatedChain:
             return self._read_reply(tx, n_live, reader)
         if code == cmd.PLADC:
             busy = any(c.pending_commit is not None for c in self._chips[:n_live])
+            if busy:
+                self.pladc_busy_polls += 1
             return b"\xff" * 4 + (b"\x00" if busy else b"\xff") * (len(tx) - 4)
         if code in (cmd.WRCFGA, cmd.WRCFGB):
             self._write(code, tx[4:], n_live)
@@ -345,6 +500,8 @@ class EmulatedChain:
             return lambda chip: chip.cell_slots[g] if g < chip.info.cell_groups else _NO_REPLY_SLOT
         if code in cmd.RDAUX:
             g = cmd.RDAUX.index(code)
+            if g == 3:
+                return lambda chip: _aux_d_slot(chip) if g < chip.info.aux_groups else _NO_REPLY_SLOT
             return lambda chip: chip.aux_slots[g] if g < chip.info.aux_groups else _NO_REPLY_SLOT
         if code == cmd.RDSTATA:
             return lambda chip: chip.stat_a_slot
@@ -392,14 +549,30 @@ class EmulatedChain:
                     chip.cell_slots = [_CLEARED_SLOT] * chip.info.cell_groups
                 elif code == cmd.CLRAUX:
                     chip.aux_slots = [_CLEARED_SLOT] * chip.info.aux_groups
+                    chip.hi_flags = b"\xff\xff\xff"
                 else:
                     chip.stat_a_slot = chip.stat_b_slot = _CLEARED_SLOT
+            return
+        if code == cmd.DIAGN:
+            for b in range(n_live):
+                self._start(b, self._chips[b], self._diagn(self._chips[b]), cmd.T_DIAGN_S, now)
+            return
+        mode = cmd.AdcMode((code >> 7) & 0x3)
+        st = (code >> 5) & 0x3
+        base = code & ~(0x180 | 0x060) & 0x7FF
+        if base in (cmd.CVST, cmd.AXST) and st in (1, 2):
+            kind = Conversion.CELLS if base == cmd.CVST else Conversion.AUX
+            for b in range(n_live):
+                chip = self._chips[b]
+                adcopt = bool(chip.cfga[0] & 0x01)
+                pattern = cmd.self_test_code(st, mode, adcopt) ^ (0x0100 if chip.self_test_fail else 0)
+                t = cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
+                self._start(b, chip, self._self_test(chip, kind, pattern), t, now)
             return
         # Only the "all channels" forms (CH/CHG/CHST = 0) are modelled; the other channel
         # selections share code space with ADCVAX/ADCVSC and are ignored like unknown commands.
         if code & 0x007:
             return
-        mode = cmd.AdcMode((code >> 7) & 0x3)
         dcp = bool(code & 0x010)
         if code & _CMD_MASK_ADCV == cmd.ADCV or code & _CMD_MASK_ADOW == cmd.ADOW:
             kind = Conversion.CELLS
@@ -412,19 +585,71 @@ class EmulatedChain:
         pull = bool(code & 0x040) if code & _CMD_MASK_ADOW == cmd.ADOW else None
         for b in range(n_live):
             chip = self._chips[b]
+            if chip.drop_p > 0 and self._rng.random() < chip.drop_p:
+                self.dropped_conversions += 1
+                continue  # this board never saw the command: nothing starts, registers stay
             adcopt = bool(chip.cfga[0] & 0x01)
+            t = cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
             if kind is Conversion.CELLS:
-                commit = self._convert_cells(b, chip, dcp, pull)
+                commit = self._convert_cells(b, chip, dcp, pull, t)
             elif kind is Conversion.AUX:
                 commit = self._convert_aux(b, chip)
             else:
                 commit = self._convert_status(b, chip)
+            self._start(b, chip, commit, t, now)
+
+    def _start(self, board: int, chip: _Chip, commit: Callable[[], None], nominal_s: float, now: float) -> None:
+        """Schedule ``commit`` after this chip's own conversion time (clock error, tREFUP)."""
+        duration = nominal_s * (1.0 + chip.clock_error)
+        if not chip.ref_up:
+            duration += cmd.T_REFUP_S
+        if chip.frozen:
+
+            def commit_frozen() -> None:
+                # The first conversion of each kind after the fault still lands; every later one
+                # repeats it (a stuck digital filter / mux): registers refilled with the same codes.
+                before_cells, before_aux = chip.cell_slots, chip.aux_slots
+                commit()
+                snap_c, snap_a, snap_f = chip.frozen_snapshot or (None, None, chip.hi_flags)
+                if chip.cell_slots is not before_cells:
+                    if snap_c is None:
+                        snap_c, snap_f = list(chip.cell_slots), chip.hi_flags
+                    else:
+                        chip.cell_slots, chip.hi_flags = list(snap_c), snap_f
+                if chip.aux_slots is not before_aux:
+                    if snap_a is None:
+                        snap_a = list(chip.aux_slots)
+                    else:
+                        chip.aux_slots = list(snap_a)
+                chip.frozen_snapshot = (snap_c, snap_a, snap_f)
+
+            chip.pending_commit = commit_frozen
+        else:
             chip.pending_commit = commit
-            chip.pending_end_s = now + cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
+        chip.pending_end_s = now + duration
+
+    def _self_test(self, chip: _Chip, kind: Conversion, pattern: int) -> Callable[[], None]:
+        def commit() -> None:
+            if kind is Conversion.CELLS:
+                chip.cell_slots = _groups_of_codes([pattern] * (3 * chip.info.cell_groups))
+            else:
+                chip.aux_slots = _groups_of_codes([pattern] * (3 * chip.info.aux_groups))
+
+        return commit
+
+    def _diagn(self, chip: _Chip) -> Callable[[], None]:
+        def commit() -> None:
+            f = chip.flags
+            chip.flags = StatusFlags(f.uv_mask, f.ov_mask, f.thsd, chip.muxfail, f.rev)
+            chip.refresh_stat_b()
+
+        return commit
 
     # ------------------------------------------------------------------ conversions
 
-    def _pin_voltages(self, board: int, chip: _Chip, pull: bool | None) -> list[float]:
+    def _pin_voltages(
+        self, board: int, chip: _Chip, pull: bool | None, conversion_s: float = 0.0
+    ) -> list[float]:
         """Sense input voltages C0..Cmax relative to C0, with open wires applied."""
         n_used = self._cells_used[board]
         cells = list(self._afe.cell_inputs_v(board))[:n_used]
@@ -433,6 +658,8 @@ class EmulatedChain:
         for v in cells:
             pins.append(pins[-1] + v)
         opened = self._afe.open_wires(board)
+        for k in [k for k in chip.pin_state if k not in opened]:
+            del chip.pin_state[k]  # wire reconnected: its capacitor follows the cell again
         if opened:
             connected = [k for k in range(n_used + 1) if k not in opened]
             true = list(pins)
@@ -441,24 +668,34 @@ class EmulatedChain:
                     continue
                 above = [c for c in connected if c > k]
                 below = [c for c in connected if c < k]
-                if pull is True:  # pulled up to the next connected input above (top: held by V+)
-                    if k < n_used:
-                        pins[k] = true[above[0]] if above else true[n_used]
-                elif pull is False:  # pulled down to the next connected input below (C0: V-)
-                    if k > 0:
-                        pins[k] = true[below[-1]] if below else 0.0
-                elif 0 < k < n_used:  # floating input: settles between its neighbours
-                    lo = true[below[-1]] if below else 0.0
-                    hi = true[above[0]] if above else true[n_used]
-                    pins[k] = 0.5 * (lo + hi)
+                lo = true[below[-1]] if below else 0.0
+                hi = true[above[0]] if above else true[n_used]
+                if pull is None:
+                    if 0 < k < n_used:  # floating input: settles between its neighbours
+                        pins[k] = 0.5 * (lo + hi)
+                        chip.pin_state[k] = pins[k]
+                    continue
+                # ADOW: the 100 µA source moves the filter capacitor by I·t/C per conversion
+                # towards the rail it is pulled to (the next connected input; C0/top: held).
+                if pull and k >= n_used:
+                    hi = true[n_used]  # the top input is pulled towards V+, i.e. the true top
+                if not pull and k == 0:
+                    lo = 0.0  # C0 is pulled towards V-, i.e. its true potential
+                v = chip.pin_state.get(k, true[k])
+                step = _ADOW_CURRENT_A * conversion_s / OPEN_WIRE_FILTER_F
+                v = min(hi, v + step) if pull else max(lo, v - step)
+                chip.pin_state[k] = v
+                pins[k] = v
         top = pins[n_used]
         pins += [top] * (chip.info.cells - n_used)  # unused inputs tied to the top cell
         return pins
 
-    def _convert_cells(self, board: int, chip: _Chip, dcp: bool, pull: bool | None) -> Callable[[], None]:
+    def _convert_cells(
+        self, board: int, chip: _Chip, dcp: bool, pull: bool | None, conversion_s: float = 0.0
+    ) -> Callable[[], None]:
         if not dcp:
             self._apply_discharge(board, chip, paused=True)
-        pins = self._pin_voltages(board, chip, pull)
+        pins = self._pin_voltages(board, chip, pull, conversion_s)
         if not dcp:
             self._apply_discharge(board, chip, paused=False)
         codes = [v_to_code(pins[k + 1] - pins[k]) for k in range(chip.info.cells)]
@@ -467,12 +704,19 @@ class EmulatedChain:
         uv_code = (cfg.vuv_code + 1) * 16
         ov_code = cfg.vov_code * 16
         uv = ov = 0
-        for k, c in enumerate(codes[:12]):
+        for k, c in enumerate(codes):
             uv |= (c < uv_code) << k
             ov |= (c > ov_code) << k
+        pairs = 0
+        for k in range(12, chip.info.cells):
+            pairs |= ((uv >> k) & 1) << (2 * (k - 12)) | ((ov >> k) & 1) << (2 * (k - 12) + 1)
+        hi_flags = bytes((pairs & 0xFF, (pairs >> 8) & 0xFF, pairs >> 16))
+        uv &= 0xFFF
+        ov &= 0xFFF
 
         def commit() -> None:
             chip.cell_slots = slots
+            chip.hi_flags = hi_flags
             chip.flags = StatusFlags(uv, ov, chip.flags.thsd, chip.flags.muxfail, chip.flags.rev)
             chip.refresh_stat_b()
 

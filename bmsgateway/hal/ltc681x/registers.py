@@ -40,7 +40,14 @@ LSB_V = 1e-4
 CLEARED_CODE = 0xFFFF
 #: VUV/VOV compare thresholds are in steps of 16 LSB = 1.6 mV.
 _THRESHOLD_STEP_V = 16 * LSB_V
-# ITMP: T = ITMP × 100 µV / 7.6 mV/K − 276 °C (LTC6811/6813 datasheets).
+# ITMP: T = ITMP × 100 µV / 7.6 mV/K − 276 °C, for both chips.
+# * LTC6813: verified — the datasheet formula "ITMP • 100 µV / 7.6 mV/°C − 276 °C" as quoted in a
+#   public LTC6813 Linduino-style sketch (stored code corpus).
+# * LTC6811: the LTC6811-1 datasheet (ADSTAT, "Internal Die Temperature") gives the same 7.6 mV/°C
+#   and 276 °C — not verified here (the datasheet page is not in the stored corpus).
+# * 7.5 mV/°C and 273 °C (used by the DC2259 LTC6811 demo sketch) is the LTC6804 formula
+#   (verified: LTC6804-1/-2 datasheet, ADSTAT section, p. 27): a carry-over, off by ≈ 6 °C near
+#   25 °C on an LTC6811; this driver uses the LTC6811/6813 constants.
 _ITMP_V_PER_K = 7.6e-3
 _ITMP_OFFSET_C = 276.0
 

@@ -1,0 +1,199 @@
+"""The adapter seam: what any adapter may rely on, and what no adapter can break.
+
+* an adapter that crashes on every snapshot is restarted with a growing back-off, and the pack
+  cycle publishes exactly what it publishes without that adapter (same snapshots, same outputs);
+* an adapter that only looks every 50 cycles still gets every event, in order, by sequence number;
+* a stale snapshot is not served as fresh;
+* ``propose`` goes through the one validated path and does not run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bmsgateway.adapters.base import Adapter, AdapterPorts
+from bmsgateway.app import Daemon
+from bmsgateway.clock import VirtualClock
+from bmsgateway.commands.simulate import with_overrides
+from bmsgateway.config import Config
+from bmsgateway.requests import ResetFaults
+from bmsgateway.state import Event, PackState
+
+
+def _config() -> Config:
+    return with_overrides(Config(), {"persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False})
+
+
+def _quiet() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(50))
+
+
+def _outputs(s: PackState) -> tuple[Any, ...]:
+    p = s.protection
+    return (
+        s.seq, s.time_s, s.measurement.cell_voltages_v, s.measurement.current_a, p.state,
+        p.charge_allowed, p.discharge_allowed, tuple((c.name, c.commanded) for c in p.contactors),
+        p.cvl_v, p.ccl_a, p.dcl_a, p.balancing, s.estimate.soc_pct,
+    )
+
+
+class CrashOnEverySnapshot:
+    name = "crasher"
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    async def run(self, ports: AdapterPorts) -> None:
+        self.starts.append(time.monotonic())
+        ports.mark_started()
+        async for _ in ports.snapshots():
+            raise RuntimeError("this adapter fails on every snapshot")
+
+
+def test_a_crashing_adapter_is_restarted_with_backoff_and_the_cycle_is_unaffected(tmp_path: Path) -> None:
+    _quiet()
+
+    async def main() -> None:
+        crasher = CrashOnEverySnapshot()
+        assert isinstance(crasher, Adapter)
+        d = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path / "a", log_events=False)
+        d.add_adapter(crasher)
+        seen: list[PackState] = []
+        d.cycle.listeners.append(seen.append)
+        await d.start()
+        # The cycle runs on the virtual clock (as fast as it can) while the adapter keeps crashing.
+        deadline = time.monotonic() + 20.0
+        while len(crasher.starts) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        n = len(seen)
+        await d.stop()
+        assert len(crasher.starts) >= 3, "the crashed adapter was not started again"
+        gaps = [b - a for a, b in zip(crasher.starts, crasher.starts[1:], strict=False)]
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.5 * gaps[0] * 0.9, f"no growing back-off: {gaps}"
+        assert d.adapter_restarts["crasher"] >= 2
+        assert n > 50
+        # Every cycle was published, in order, with no gap.
+        assert [s.seq for s in seen[:n]] == list(range(n))
+
+        # The same pack without the adapter, cycle for cycle: identical snapshots and outputs.
+        ref = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path / "b", log_events=False)
+        ref_seen: list[PackState] = []
+        ref.cycle.listeners.append(ref_seen.append)
+        await ref.start()
+        while len(ref_seen) < n:
+            await asyncio.sleep(0)
+        await ref.stop()
+        for a, b in zip(seen[:n], ref_seen[:n], strict=True):
+            assert _outputs(a) == _outputs(b)
+        assert seen[n - 1].protection.state == "ready"
+
+    asyncio.run(main())
+
+
+class LooksEvery50Cycles:
+    name = "sleeper"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.next_seq = 0
+        self.looks = 0
+
+    async def run(self, ports: AdapterPorts) -> None:
+        ports.mark_started()
+        self.next_seq = ports.next_event_seq
+        last_look = -1
+        async for s in ports.snapshots():
+            if s.seq - last_look < 50:
+                continue
+            last_look = s.seq
+            self.looks += 1
+            new = ports.events_since(self.next_seq)
+            if new:
+                self.events.extend(new)
+                self.next_seq = new[-1].seq + 1
+
+
+def test_an_adapter_that_sleeps_through_50_cycles_receives_every_event_in_order(tmp_path: Path) -> None:
+    _quiet()
+
+    async def main() -> None:
+        sleeper = LooksEvery50Cycles()
+        d = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path, log_events=False)
+        d.add_adapter(sleeper)
+        produced: list[Event] = []
+
+        def command_now_and_then(s: PackState) -> None:
+            produced.extend(s.protection.events)
+            if s.seq % 7 == 3:  # a reset command every 7 cycles: one "command" event each
+                d.requests.submit(ResetFaults(source="test"))
+
+        d.cycle.listeners.append(command_now_and_then)
+        await d.start()
+        while sleeper.looks < 8:
+            await asyncio.sleep(0)
+        await d.stop()
+        kept = [e for e in produced if e.seq < sleeper.next_seq]
+        assert len(kept) > 40
+        assert [e.seq for e in sleeper.events] == list(range(sleeper.events[0].seq, sleeper.next_seq))
+        assert sleeper.events == kept  # the same events, in the same order, nothing lost or doubled
+
+    asyncio.run(main())
+
+
+def test_event_sequence_numbers_continue_across_a_restart(tmp_path: Path) -> None:
+    _quiet()
+
+    async def main() -> None:
+        d = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path, log_events=False)
+        for _ in range(30):
+            await d.cycle.run_once()
+            await d.clock.sleep(0.1)
+        await d.stop()
+        last = max(e.seq for e in d.protection.event_log)
+        again = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path, log_events=False)
+        restored = list(again.protection.event_log)
+        assert restored[-1].seq == last
+        s = await again.cycle.run_once()
+        assert s.protection.events and min(e.seq for e in s.protection.events) == last + 1
+        await again.stop()
+
+    asyncio.run(main())
+
+
+def test_stale_snapshots_are_not_served_as_fresh_and_propose_runs_off_the_loop(tmp_path: Path) -> None:
+    _quiet()
+
+    async def main() -> None:
+        clock = VirtualClock()
+        d = Daemon.build(_config(), clock, state_dir=tmp_path, log_events=False)
+        ports = d._ports_for("probe")
+        assert ports.fresh() is None  # nothing published yet
+        s = await d.cycle.run_once()
+        assert ports.fresh() is s
+        clock.advance(d.config.system.stale_after_s + 0.5)  # the cycle stalls
+        assert ports.fresh() is None and ports.latest() is s
+
+        loop_thread = threading.get_ident()
+        seen_threads: list[int] = []
+        original = d.settings.propose
+
+        def spy(changes: Any, source: str = "unknown") -> list[str]:
+            seen_threads.append(threading.get_ident())
+            return original(changes, source)
+
+        d.settings.propose = spy  # type: ignore[method-assign]
+        problems = await ports.propose({"protection.relays.mode": "critical"}, "test")
+        assert problems == [] and d.settings.config.protection.relays.mode == "critical"
+        assert seen_threads and seen_threads[0] != loop_thread
+        bad = await ports.propose({"pack.chemistry.vmin_v": 9.0}, "test")
+        assert bad and "pack.chemistry.vmin_v" in bad[0]
+        assert d.settings.config.protection.relays.mode == "critical"  # the refused change altered nothing
+        await d.stop()
+
+    asyncio.run(main())
