@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import structlog
 
+from bmsgateway.acquisition.calibration import ZeroCalibrationGuard
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
-from bmsgateway.protection.calibration import ZeroCalibrationGuard
 from bmsgateway.requests import (
     ApplyConfig,
     CalibrateCurrentZero,
