@@ -171,6 +171,7 @@ class Daemon:
     _adapters_task: asyncio.Task[None] | None = None
     _last_ping: float = -math.inf
     _next_save_s: float = -math.inf
+    _saved_latch_version: int = 0
 
     @classmethod
     def build(
@@ -211,6 +212,11 @@ class Daemon:
         # The event log outlives restarts: the protection stage owns it, the state file keeps it.
         restored = [ev for ev in map(event_from_dict, saved.events) if ev is not None]
         protection.event_log.restore(restored[-config.protection.event_log_size :])
+        # Latched faults outlive restarts too: active from the first cycle, until the reset command.
+        if saved.latched_faults:
+            n = protection.restore_latched(saved.latched_faults)
+            log.warning("latched_faults_restored", count=n,
+                        hint="cleared by the reset command once each condition is gone")
         store = SnapshotStore()
         cycle = PackCycle(config, acquisition, estimator, protection, store, requests, clock)
         cycle.event_log = protection.event_log
@@ -247,17 +253,21 @@ class Daemon:
 
     # -- listeners -------------------------------------------------------------------------
     def _persist(self, s: PackState) -> None:
-        # Building the saved state costs more than a cycle should spend: only when a save is due.
-        if s.time_s < self._next_save_s:
+        # Building the saved state costs more than a cycle should spend: only when a save is due,
+        # or at once when a latch was raised or cleared (a crash right after must not lose it).
+        latch_changed = self.protection.latch_version != self._saved_latch_version
+        if s.time_s < self._next_save_s and not latch_changed:
             return
         self._next_save_s = s.time_s + self.cycle.config.persistence.save_interval_s
-        self.saver.maybe_save(self._saved_state())
+        self._saved_latch_version = self.protection.latch_version
+        self.saver.maybe_save(self._saved_state(), force=latch_changed)
 
     def _saved_state(self) -> SavedState:
         """Estimator state + zero calibration + the protection event log, for the state file."""
         saved = self.estimator.saved_state()
         saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
         saved.events = [asdict(ev) for ev in self.protection.event_log]
+        saved.latched_faults = self.protection.latched_records()
         return saved
 
     def _log_summary(self, s: PackState) -> None:
@@ -355,7 +365,9 @@ class Daemon:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, until_s: float | None = None) -> None:
+    async def start(self, until_s: float | None = None, duration_s: float | None = None) -> None:
+        """Start adapters, then the pack cycle (until clock time ``until_s`` or for ``duration_s``
+        counted from when the cycle starts, if given)."""
         # Protection does not depend on any adapter: each runs as its own supervised task, one
         # that cannot start (port in use, ...) is reported and retried, and the pack cycle runs
         # regardless.
@@ -363,6 +375,8 @@ class Daemon:
         if self.adapters:
             self._adapters_task = asyncio.create_task(self._run_adapters(), name="bmsgateway.adapters")
             await self.wait_adapters_started()
+        if duration_s is not None:
+            until_s = self.clock.now() + duration_s
         self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
 
     def request_stop(self) -> None:
@@ -397,8 +411,10 @@ class Daemon:
         except Exception as exc:  # never let a disk problem hide the real shutdown reason
             log.error("final_save_failed", error=str(exc))
 
-    async def run_until_signal(self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> int:
-        """Run in the foreground until SIGTERM/SIGINT; exit code 0 on a clean stop."""
+    async def run_until_signal(
+        self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT), duration_s: float | None = None
+    ) -> int:
+        """Run in the foreground until SIGTERM/SIGINT (or for ``duration_s``); 0 on a clean stop."""
         loop = asyncio.get_running_loop()
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)
@@ -412,7 +428,7 @@ class Daemon:
             chemistry=str(self.config.pack.limits.chemistry),
             cycle_period_s=self.config.system.cycle_period_s,
         )
-        await self.start()  # returns once every adapter has started or failed (and logged why)
+        await self.start(duration_s=duration_s)  # returns once every adapter has started or failed (and logged why)
         # READY only once the pack is measured: a chain that never answers fails the start-up
         # (systemd's TimeoutStartSec) instead of reporting a running BMS that sees nothing.
         wait_first: asyncio.Future[PackState] = asyncio.ensure_future(self.first_valid_snapshot())

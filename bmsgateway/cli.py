@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from bmsgateway import __version__
 from bmsgateway.commands import bench_latency, bench_loop, check_config, run, simulate
 from bmsgateway.commands.common import UsageError
-from bmsgateway.runtime.logging import configure_logging
+from bmsgateway.runtime.logging import configure_logging, flush_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -71,12 +72,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("warning", "auto", stream=sys.stderr)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
     except UsageError as exc:
         print(f"bmsgateway: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # `bmsgateway simulate ... | head`: the reader has all it wants; stop quietly.
+        _silence_stdout()
+        return 0
+    finally:
+        flush_logging(2.0)  # log lines are written by a thread: let the last ones out
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

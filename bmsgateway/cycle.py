@@ -11,12 +11,14 @@ published snapshot; they never call into this loop. Persistence hands a copy to 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
 
+from bmsgateway.acquisition.calibration import ZeroCalibrationGuard
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
@@ -56,6 +58,7 @@ class ProtectionLike(Protocol):
     def apply_config(self, config: Config) -> None: ...
     def reset_latched(self) -> None: ...
     def shutdown(self) -> None: ...
+    def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
 
 
 class PackCycle:
@@ -87,6 +90,7 @@ class PackCycle:
         self._prev_protection: ProtectionStatus | None = None
         #: where writes from outside are recorded (the protection stage's event log; set by the daemon)
         self.event_log: EventLog | None = None
+        self._zero_guard = ZeroCalibrationGuard(config.hardware.current_sensor)
         #: callbacks run after each published snapshot (summary logging, watchdog, persistence)
         self.listeners: list[Callable[[PackState], None]] = []
         if on_state is not None:
@@ -99,6 +103,7 @@ class PackCycle:
     # -- requests: one handler per request type -------------------------------------------------
     def _apply_config(self, req: ApplyConfig) -> None:
         self._config = req.config
+        self._zero_guard.configure(req.config.hardware.current_sensor)
         self.acquisition.apply_config(req.config)
         self.estimator.apply_config(req.config)
         self.protection.apply_config(req.config)
@@ -113,8 +118,14 @@ class PackCycle:
         log.info("counters_reset", source=req.source)
 
     def _calibrate_zero(self, req: CalibrateCurrentZero) -> None:
+        reason = self._zero_guard.refusal()
+        if reason:
+            self.protection.note_command("calibrate_current_zero", "warning", f"refused: {reason}")
+            log.warning("current_zero_calibration_refused", source=req.source, reason=reason)
+            return
         offset = self.acquisition.calibrate_zero()
         self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
+        self.protection.note_command("calibrate_current_zero", "info", f"zero offset set to {offset:+.3f} A", offset)
         log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 
     def _apply_requests(self) -> None:
@@ -147,6 +158,9 @@ class PackCycle:
         """
         if t_wall0 is None:
             t_wall0 = time.perf_counter()
+        cells = m.cell_voltages_v
+        self._zero_guard.update(m.time_s, sum(cells) / len(cells) if cells else math.nan,
+                                m.current_a + self.acquisition.zero_offset_a)
         est = self.estimator.update(m, self._prev_protection)
         prot = self.protection.update(m, est, self._timing)
         self._prev_protection = prot
@@ -165,6 +179,7 @@ class PackCycle:
             estimate=est,
             protection=prot,
             timing=self._timing,
+            zero_calibration_refusal=self._zero_guard.refusal(),
         )
         self._seq += 1
         return state

@@ -324,6 +324,9 @@ class PackState:
     estimate: EstimateStatus
     protection: ProtectionStatus
     timing: CycleTiming
+    #: why a zero-current calibration would be refused now ("" = it may be taken); see
+    #: bmsgateway.acquisition.calibration
+    zero_calibration_refusal: str = "no measurement yet"
     min_cell_v: float = field(init=False)
     min_cell_index: int = field(init=False)
     max_cell_v: float = field(init=False)

@@ -62,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
             reply = client.write_register(address, value, device_id=cfg.modbus.unit_id)
             if reply.isError():
                 code = getattr(reply, "exception_code", 0)
-                print(f"bmsgateway: {args.name} refused: exception {code:02d} "
-                      f"({EXCEPTIONS.get(code, 'unknown')})", file=sys.stderr)
+                why = EXCEPTIONS.get(code, "unknown")
+                if code == 3 and args.name == "calibrate-current" and address == COMMAND_REGISTER:
+                    why = ("refused: current is flowing or the cells are not at rest; stop chargers and loads, "
+                           "wait for hardware.current_sensor.zero_rest_s and try again (the daemon's log says why)")
+                print(f"bmsgateway: {args.name} refused: exception {code:02d} ({why})", file=sys.stderr)
                 return 1
     finally:
         client.close()  # type: ignore[no-untyped-call]

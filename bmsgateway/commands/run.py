@@ -8,8 +8,16 @@ import sys
 
 import structlog
 
-from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit
+from bmsgateway.commands.common import (
+    UsageError,
+    add_config_arg,
+    check_injection_times,
+    load_or_exit,
+    parse_duration_s,
+    parse_speed,
+)
 from bmsgateway.runtime.logging import configure_logging
+from bmsgateway.state import PackState
 
 __all__ = ["register", "run"]
 
@@ -21,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(p)
     p.add_argument("--speed", default=None, help="simulated clock speed: a factor or 'max' (simulation only)")
     p.add_argument("--state-dir", default=None, help="override system.state_dir")
+    p.add_argument("--duration", default=None, help="stop (exit 0) after this much clock time, e.g. 90s, 2h")
+    p.add_argument(
+        "--inject", action="append", default=[], metavar="FAULT@TIME",
+        help="simulated backend: inject a fault while the daemon serves, e.g. cell_ov:5@30s (repeatable); "
+        "times count from the start",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,8 +48,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed is not None and cfg.hardware.backend != "simulated":
         raise UsageError("--speed only applies to the simulated backend")
+    if args.inject and cfg.hardware.backend != "simulated":
+        raise UsageError("--inject only applies to the simulated backend")
+    duration_s = parse_duration_s(args.duration) if args.duration is not None else None
+    from bmsgateway.sim.faults import FaultInjector, parse_injection
+
     try:
-        clock = make_clock(args.speed)
+        injections = [parse_injection(text) for text in args.inject]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_injection_times(injections, duration_s)
+    try:
+        clock = make_clock(parse_speed(args.speed))
     except ValueError as exc:
         raise UsageError(f"--speed {args.speed!r}: {exc}") from None
 
@@ -52,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
             log.error("cannot_start", error=str(exc))
             print(f"bmsgateway: cannot start: {exc}", file=sys.stderr)
             return 1
-        return await daemon.run_until_signal()
+        if injections:
+            injector = FaultInjector(daemon.hardware.simulator, daemon.hardware.emulator)
+            try:
+                injector.schedule(injections)
+            except ValueError as exc:
+                print(f"bmsgateway: error: {exc}", file=sys.stderr)
+                return 2
+
+            def inject(s: PackState) -> None:
+                for inj in injector.poll(s.time_s):
+                    log.warning("fault_injected", fault=str(inj), t_s=round(s.time_s, 3))
+
+            daemon.cycle.listeners.insert(0, inject)
+        return await daemon.run_until_signal(duration_s=duration_s)
 
     return asyncio.run(main())

@@ -14,12 +14,20 @@ import sys
 import tempfile
 from typing import Any
 
-from bmsgateway.commands.common import UsageError, add_config_arg, load_or_exit, parse_duration_s
+from bmsgateway.commands.common import (
+    UsageError,
+    add_config_arg,
+    check_injection_times,
+    fmt_time,
+    load_or_exit,
+    parse_duration_s,
+    parse_speed,
+)
 from bmsgateway.config import Config, ConfigError, parse_config
 from bmsgateway.runtime.logging import configure_logging
 from bmsgateway.settings import merge_dotted
 
-__all__ = ["register", "run", "with_overrides"]
+__all__ = ["fmt_time", "register", "run", "with_overrides"]
 
 SCENARIOS = ("idle", "constant", "solar_day", "csv")
 INVERTER_DIALECTS = ("pylontech", "sma", "victron")
@@ -44,12 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
              "none = open loop (default: the config's [can] simulated_inverter)",
     )
     p.set_defaults(func=run)
-
-
-def fmt_time(t_s: float) -> str:
-    h, rem = divmod(t_s, 3600.0)
-    m, s = divmod(rem, 60.0)
-    return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
 
 
 def with_overrides(cfg: Config, changes: dict[str, Any]) -> Config:
@@ -94,17 +96,19 @@ def run(args: argparse.Namespace) -> int:
     configure_logging("warning", "json" if args.json else "auto", stream=sys.stderr)
     duration_s = parse_duration_s(args.duration)
     summary_s = parse_duration_s(args.summary_every)
+    speed = parse_speed(args.speed)
     from bmsgateway.sim.faults import FaultInjector, parse_injection
 
     try:
         injections = [parse_injection(text) for text in args.inject]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return asyncio.run(_simulate(cfg, duration_s, args.speed, injections, summary_s, args.json, FaultInjector))
+    check_injection_times(injections, duration_s)
+    return asyncio.run(_simulate(cfg, duration_s, speed, injections, summary_s, args.json, FaultInjector))
 
 
 async def _simulate(
-    cfg: Config, duration_s: float, speed: str, injections: list[Any], summary_s: float, as_json: bool,
+    cfg: Config, duration_s: float, speed: str | float | None, injections: list[Any], summary_s: float, as_json: bool,
     injector_cls: Any,
 ) -> int:
     from bmsgateway.app import Daemon, event_fields, summary_fields

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["PRESETS", "Chemistry", "ChemistryPreset"]
+__all__ = ["ENVELOPES", "PRESETS", "Chemistry", "ChemistryPreset", "Envelope"]
 
 
 class Chemistry(StrEnum):
@@ -75,4 +75,35 @@ PRESETS: dict[Chemistry, ChemistryPreset] = {
         ((0, 3.00), (10, 3.40), (20, 3.50), (30, 3.58), (40, 3.65), (50, 3.72), (60, 3.80),
          (70, 3.88), (80, 3.96), (90, 4.05), (100, 4.17)),
     ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The safe operating envelope of a cell chemistry: no limit in the config may lie outside it.
+
+    Why a separate table from the presets: the preset values (Vmin, Vmax, ...) are *settings* a
+    user may move; the envelope is the *cell's* limit (datasheet absolute values) that no setting,
+    file or Modbus write, may cross. Voltages are per cell; temperatures are cell temperatures.
+    """
+
+    cell_min_v: float  #: no cell voltage limit (Vmin, under-voltage fault) below this
+    cell_max_v: float  #: no cell voltage limit (Vmax, over-voltage fault) above this
+    charge_min_c: float  #: charging below this damages the cell (lithium plating)
+    charge_max_c: float
+    discharge_min_c: float
+    discharge_max_c: float
+
+
+#: Per preset. Voltages: common datasheet absolute limits (LFP 2.5..3.8 V: above ~3.9 V the
+#: electrolyte decomposes, below 2.5 V copper dissolves). Temperatures: the common datasheet
+#: windows (LTO is the cold-tolerant chemistry). A cell outside these needs ``[pack.chemistry.envelope]``.
+ENVELOPES: dict[Chemistry, Envelope] = {
+    Chemistry.LFP: Envelope(2.5, 3.8, 0.0, 55.0, -20.0, 60.0),
+    Chemistry.LTO: Envelope(1.5, 2.85, -30.0, 55.0, -40.0, 60.0),
+    Chemistry.NMC: Envelope(2.5, 4.25, 0.0, 55.0, -20.0, 60.0),
+    Chemistry.LI_ION: Envelope(2.5, 4.25, 0.0, 55.0, -20.0, 60.0),
+    Chemistry.LCO: Envelope(2.75, 4.25, 0.0, 55.0, -20.0, 60.0),
+    Chemistry.LMO: Envelope(2.5, 4.25, 0.0, 55.0, -20.0, 60.0),
+    Chemistry.NCA: Envelope(2.5, 4.25, 0.0, 55.0, -20.0, 60.0),
 }

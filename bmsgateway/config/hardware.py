@@ -60,6 +60,23 @@ class CurrentSensorConfig(Section):
     inverted: bool = False
     dead_band_a: float = Field(0.0, ge=0.0, le=10.0, description="|I| below this reads as 0 A")
     max_age_s: float = Field(1.0, gt=0, le=60.0, description="older readings count as stale")
+    range_a: float | None = Field(
+        None, gt=0, le=20000.0,
+        description="rated measuring range (±A); default: what zero_v and sensitivity_v_per_a leave on the "
+        "0..5 V input. Short-circuit and peak limits must lie below it",
+    )
+    zero_band_a: float = Field(
+        2.0, gt=0.0, le=50.0, description="zero calibration: refused unless the raw reading (the offset it "
+        "would store) is within ±this",
+    )
+    zero_rest_s: float = Field(
+        30.0, ge=0.0, le=3600.0, description="zero calibration: the reading in the band and the cells' voltage "
+        "steady for this long first (cells at rest)",
+    )
+    zero_rest_dv_v: float = Field(
+        0.005, gt=0.0, le=0.1, description="zero calibration: largest change of the average cell voltage that "
+        "still counts as steady",
+    )
 
 
 class BusVoltageConfig(Section):

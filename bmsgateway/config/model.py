@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
 from bmsgateway.config.can import CanConfig
+from bmsgateway.config.envelope import check_envelope
 from bmsgateway.config.estimation import EstimationConfig, PersistenceConfig
 from bmsgateway.config.hardware import HardwareConfig
 from bmsgateway.config.history import HistoryConfig
@@ -76,4 +77,5 @@ class Config(Section):
                 )
         lim = self.pack.limits
         check_protection_against_pack(self.protection, lim.vmin_v, lim.vmax_v)
+        check_envelope(self)
         return self

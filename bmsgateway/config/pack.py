@@ -8,9 +8,12 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
-from bmsgateway.config.chemistry import PRESETS, Chemistry
+from bmsgateway.config.chemistry import ENVELOPES, PRESETS, Chemistry, Envelope
 
-__all__ = ["CHIP_CHANNELS", "BoardConfig", "CellLimits", "ChemistryConfig", "PackConfig", "ThermistorConfig"]
+__all__ = [
+    "CHIP_CHANNELS", "BoardConfig", "CellLimits", "ChemistryConfig", "CustomEnvelope", "PackConfig",
+    "ThermistorConfig",
+]
 
 #: Cell input channels per chip type.
 CHIP_CHANNELS: dict[str, int] = {"LTC6811": 12, "LTC6813": 18}
@@ -56,8 +59,40 @@ class CellLimits(Section):
     ocv_table: tuple[tuple[float, float], ...]
 
 
+class CustomEnvelope(Section):
+    """A custom cell's safe envelope, replacing the preset's (``[pack.chemistry.envelope]``).
+
+    Every value must be given: the table exists for a cell whose datasheet differs from the
+    preset, and stating each limit is the user's explicit statement of that datasheet. Only the
+    measuring range of the LTC681x (0.5..5.0 V) and of the thermistors bound these.
+    """
+
+    cell_min_v: float = Field(ge=0.5, le=5.0, description="datasheet minimum cell voltage")
+    cell_max_v: float = Field(ge=0.5, le=5.0, description="datasheet maximum cell voltage")
+    charge_min_c: float = Field(ge=-60.0, le=100.0, description="datasheet minimum charging temperature")
+    charge_max_c: float = Field(ge=-60.0, le=100.0, description="datasheet maximum charging temperature")
+    discharge_min_c: float = Field(ge=-60.0, le=100.0, description="datasheet minimum discharging temperature")
+    discharge_max_c: float = Field(ge=-60.0, le=100.0, description="datasheet maximum discharging temperature")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for lo, hi in (("cell_min_v", "cell_max_v"), ("charge_min_c", "charge_max_c"),
+                       ("discharge_min_c", "discharge_max_c")):
+            if not getattr(self, lo) < getattr(self, hi):
+                raise ValueError(
+                    f"pack.chemistry.envelope.{lo} = {getattr(self, lo)} must be below "
+                    f"pack.chemistry.envelope.{hi} = {getattr(self, hi)}"
+                )
+        return self
+
+
 class ChemistryConfig(Section):
-    """Chemistry preset plus optional overrides of each of its values."""
+    """Chemistry preset plus optional overrides of each of its values.
+
+    Every voltage and temperature limit of the config must lie inside the chemistry's safe
+    envelope (``bmsgateway.config.chemistry.ENVELOPES``); a cell outside it is described with an
+    explicit ``[pack.chemistry.envelope]`` table.
+    """
 
     preset: Chemistry = Chemistry.LFP
     vmin_v: float | None = Field(None, ge=1.5, le=5.0)
@@ -67,6 +102,19 @@ class ChemistryConfig(Section):
     ocv_table: tuple[tuple[float, float], ...] | None = Field(
         None, description="[[soc_pct, voltage_v], ...] from 0 to 100 % SOC"
     )
+    envelope: CustomEnvelope | None = Field(
+        None, description="custom cell: its datasheet limits, replacing the preset's safe envelope "
+        "(all six values required)",
+    )
+
+    @property
+    def safe_envelope(self) -> Envelope:
+        """The envelope every limit must stay inside: the custom one if stated, else the preset's."""
+        e = self.envelope
+        if e is None:
+            return ENVELOPES[self.preset]
+        return Envelope(e.cell_min_v, e.cell_max_v, e.charge_min_c, e.charge_max_c, e.discharge_min_c,
+                        e.discharge_max_c)
 
     def resolve(self) -> CellLimits:
         """Preset values with the overrides applied."""

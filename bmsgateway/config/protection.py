@@ -34,6 +34,7 @@ __all__ = [
     "LoopConfig",
     "PackVoltageConfig",
     "ProtectionConfig",
+    "RecurrenceConfig",
     "RelayConfig",
     "SensorPlausibilityConfig",
     "TemperatureConfig",
@@ -467,6 +468,19 @@ class LoopConfig(Section):
     clear_delay_s: float = Field(5.0, ge=0.0, le=600.0)
 
 
+class RecurrenceConfig(Section):
+    """Auto-recovering faults that keep coming back latch (the ENNOID error-count idea).
+
+    Without it a persistent fault (a load drawing 150 A against a 120 A limit) clears after its
+    clear delay, the contactor re-closes into it, and the cycle repeats for as long as the fault
+    lasts. The ``count``-th raise of one fault at one location within ``window_s`` latches it
+    until the reset command.
+    """
+
+    count: int = Field(3, ge=0, le=100, description="raises within window_s that latch (0 = never latch)")
+    window_s: float = Field(600.0, gt=0.0, le=86400.0, description="window over which raises are counted")
+
+
 class ProtectionConfig(Section):
     """Fault thresholds and delays not derived from the chemistry."""
 
@@ -483,6 +497,7 @@ class ProtectionConfig(Section):
     sensors: SensorPlausibilityConfig = SensorPlausibilityConfig()
     communication: CommunicationConfig = CommunicationConfig()
     loop: LoopConfig = LoopConfig()
+    recurrence: RecurrenceConfig = RecurrenceConfig()
     event_log_size: int = Field(1000, ge=10, le=100000, description="events kept in memory")
     comm_loss_cycles: int = Field(
         5, ge=1, le=1000, description="a board failing more than this many cycles in a row is lost"

@@ -51,6 +51,8 @@ class SavedState:
     soc_calibrated: bool = False
     counters: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  #: bmsgateway.state.Event as dicts
+    #: latched faults (``FaultEngine.latched_records``): active again after a restart until reset
+    latched_faults: list[dict[str, Any]] = field(default_factory=list)
     saved_wall_time: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,7 +106,28 @@ def state_from_dict(data: object) -> tuple[SavedState, list[str]]:
     out.counters = counters if isinstance(counters, dict) else {}
     events = data.get("events", [])
     out.events = [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    latched = data.get("latched_faults", [])
+    if isinstance(latched, list):
+        out.latched_faults = [r for r in latched if _latch_record_ok(r)]
+        if len(out.latched_faults) != len(latched):
+            problems.append(
+                f"latched_faults: {len(latched) - len(out.latched_faults)} invalid record(s) dropped"
+            )
+    else:
+        problems.append("latched_faults: invalid value dropped")
     return out, problems
+
+
+def _latch_record_ok(r: object) -> bool:
+    """A latched-fault record as ``FaultEngine.latched_records`` writes it."""
+    return (
+        isinstance(r, dict)
+        and isinstance(r.get("key"), str)
+        and isinstance(r.get("location"), int)
+        and isinstance(r.get("above"), bool)
+        and _finite(r.get("set_threshold"))
+        and _finite(r.get("clear_threshold"))
+    )
 
 
 def _canonical(state: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ Vbalance in normal mode, average cell >= Vbalance in critical mode).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from bmsgateway.acquisition.plausibility import PlausibilityReport, SensorPlausibility
 from bmsgateway.clock import Clock
@@ -75,13 +76,15 @@ class Protection:
         self.event_log = EventLog(config.protection.event_log_size)
         self._cycle_events: list[Event] = []
         self._out = OutputDriver(io, self._emit)
-        self._engine = FaultEngine(build_condition_table(config), self._emit)
+        rc = config.protection.recurrence
+        self._engine = FaultEngine(build_condition_table(config), self._emit, rc.count, rc.window_s)
         self._contactors = ContactorController(config.protection.contactors, io, self._out)
         self._thermal = ThermalControl(config.protection.thermal)
         lim = config.pack.limits
         self._relays = RelayLogic(RelayMode.NORMAL, lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 0.0, 0.0, 0.0)
         self._balancer = Balancer(config.protection.balancing, lim.vbalance_v, ())
         self._stopped = False
+        self._allow_off_s: dict[str, float] = {}  #: when each allow relay last went from on to off
         self._last_t = NAN
         self._soc_fallback_pct = config.estimation.initial_soc_pct
         self._tf_charge = 0.0  #: last temperature derating factors (held while no fresh temperature)
@@ -125,6 +128,8 @@ class Protection:
         """Switch to a new validated config between cycles; raised conditions keep their state."""
         old_names = self._contactors.names
         self._engine.set_specs(build_condition_table(config))
+        rc = config.protection.recurrence
+        self._engine.recurrence_count, self._engine.recurrence_window_s = rc.count, rc.window_s
         self._contactors.configure(config.protection.contactors)
         if self._contactors.names != old_names:
             # A different contactor set: open the old one completely, start over with precharge.
@@ -140,8 +145,31 @@ class Protection:
         """The reset command: clear latched conditions that are no longer present."""
         t = self._clock.now()
         n = self._engine.reset_latched(t)
+        left, _ = self._engine.latched_count()
+        msg = f"reset: {n} latched condition(s) cleared"
+        if left:
+            msg += f", {left} kept (condition still present by the thresholds it latched under)"
         self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
-                         value=float(n), message=f"reset: {n} latched condition(s) cleared"))
+                         value=float(n), message=msg))
+
+    def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
+        """An operator command's outcome as an event (e.g. a refused zero calibration)."""
+        self._emit(Event(time_s=self._clock.now(), kind="command", condition=command, severity=severity,
+                         value=value, message=message))
+
+    # -- persistence -------------------------------------------------------------------------
+    @property
+    def latch_version(self) -> int:
+        """Changes whenever a latch is raised or cleared (the daemon saves the state file then)."""
+        return self._engine.latch_version
+
+    def latched_records(self) -> list[dict[str, Any]]:
+        """The latched faults for the state file."""
+        return self._engine.latched_records()
+
+    def restore_latched(self, records: list[dict[str, Any]]) -> int:
+        """Raise the latched faults saved by an earlier run (before the first cycle)."""
+        return self._engine.restore_latched(records, self._clock.now())
 
     def shutdown(self) -> None:
         """Every output to its safe (open) state; update() keeps them there afterwards."""
@@ -240,8 +268,10 @@ class Protection:
             active, fbits, wbits, blocks = eng.summary()
             self._drive_contactors(m, plaus, t, blocks, pack_v, feed=False)
         ctl = self._contactors
-        charge_allowed = relay_c and not blocks & Blocks.CHARGE and ctl.path_closed(True)
-        discharge_allowed = relay_d and not blocks & Blocks.DISCHARGE and ctl.path_closed(False)
+        charge_allowed = self._min_off("allow_charge", relay_c and not blocks & Blocks.CHARGE
+                                       and ctl.path_closed(True), t)
+        discharge_allowed = self._min_off("allow_discharge", relay_d and not blocks & Blocks.DISCHARGE
+                                          and ctl.path_closed(False), t)
         self._out.set("allow_charge", charge_allowed, t)
         self._out.set("allow_discharge", discharge_allowed, t)
 
@@ -285,6 +315,16 @@ class Protection:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _min_off(self, name: str, on: bool, t: float) -> bool:
+        """An allow relay that went off (for any reason: its own table, a fault, an open
+        contactor) stays off for ``relays.min_off_s``; switching off is never delayed."""
+        was_on = self._out.get(name)
+        if was_on and not on:
+            self._allow_off_s[name] = t
+        elif on and not was_on and t - self._allow_off_s.get(name, -math.inf) < self._relays.min_off_s - 1e-6:
+            return False
+        return on
+
     def _feed_chips(self, m: Measurement, t: float) -> None:
         """Battery monitor chip conditions: ADC faults per board, chain wiring, chip comparators."""
         eng = self._engine

@@ -314,4 +314,50 @@ def render_faults_markdown(config: Config | None = None) -> str:
         "direction also holds that relay off. See `bmsgateway/protection/relays.py`.",
         "",
     ]
+    lines += _latch_and_envelope_markdown(cfg)
     return "\n".join(lines)
+
+
+def _latch_and_envelope_markdown(cfg: Config) -> list[str]:
+    """Latches across restarts, recurrence, the relays' off-time and the chemistry envelopes."""
+    from bmsgateway.config.chemistry import ENVELOPES
+    from bmsgateway.config.envelope import MAX_FAULT_DELAY_S, current_sensor_range_a
+
+    rc = cfg.protection.recurrence
+    lines = [
+        "## Latches, restarts and recurring faults",
+        "",
+        "* A latched fault is judged by the thresholds in force when it latched: a new config (say Vmax",
+        "  raised over Modbus) cannot make it clear. The reset command clears only latches whose",
+        "  condition is gone by those thresholds; the reset event says how many it kept.",
+        "* Latched faults are saved in the state file (at once when one is raised or cleared) and are",
+        "  active again from the first cycle after a restart, crash or power cycle, until the reset",
+        "  command clears them (the condition must first be seen gone again for its clear delay).",
+        f"* Recurrence (`protection.recurrence`): an auto-recovering fault raised {rc.count} times at one",
+        f"  location within {rc.window_s:g} s latches on that raise (count 0 = never).",
+        "* The allow-charge and allow-discharge relays stay off at least `protection.relays.min_off_s` =",
+        f"  {cfg.protection.relays.min_off_s:g} s after switching off, whatever switched them off.",
+        "",
+        "## Safe envelopes (config limits that are refused)",
+        "",
+        "Every cell voltage limit (Vmin, Vbalance, Vmax, the cell and pack over/under-voltage faults per",
+        "cell) and every temperature fault threshold must lie inside the chemistry's envelope; a custom",
+        "cell states its own in `[pack.chemistry.envelope]` (all six values). Checked for the file, for",
+        "`check-config` (with the persisted settings) and for every Modbus write (exception 03).",
+        "",
+        "| chemistry | cell voltage | charging | discharging |",
+        "|---|---|---|---|",
+    ]
+    for chem, e in ENVELOPES.items():
+        lines.append(f"| {chem.value} | {e.cell_min_v:g}..{e.cell_max_v:g} V | "
+                     f"{e.charge_min_c:g}..{e.charge_max_c:g} °C | {e.discharge_min_c:g}..{e.discharge_max_c:g} °C |")
+    lines += ["", "Longest allowed fault delays:", ""]
+    lines += [f"* `{k}`: {v:g} s" for k, v in MAX_FAULT_DELAY_S.items()]
+    lines += [
+        "",
+        "The peak and short-circuit current limits must lie below the current sensor's range",
+        "(`hardware.current_sensor.range_a`, default: what zero_v and sensitivity leave on the 0..5 V",
+        f"input; {current_sensor_range_a(cfg):.4g} A here).",
+        "",
+    ]
+    return lines

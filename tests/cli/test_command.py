@@ -42,7 +42,9 @@ def test_commands_reach_the_running_daemon(tmp_path: Path) -> None:
         res = cli("command", "reset-counters", "--config", str(cfg))
         assert res.returncode == 0 and "reset-counters: accepted" in res.stdout, res.stderr
         res = cli("command", "calibrate-current", "--config", str(cfg))
-        assert res.returncode == 0, res.stderr
+        # just started, solar-day current flowing: refused with a reason a person can act on
+        assert res.returncode == 1 and "exception 03" in res.stderr
+        assert "current is flowing or the cells are not at rest" in res.stderr
         res = cli("command", "reset-faults", "--config", str(cfg), "--pin", "4321")
         assert res.returncode == 1 and "exception 03" in res.stderr
         daemon.send_signal(signal.SIGTERM)
@@ -51,7 +53,8 @@ def test_commands_reach_the_running_daemon(tmp_path: Path) -> None:
         if daemon.poll() is None:
             daemon.kill()
     events = [json.loads(x)["event"] for x in out.splitlines() if x.strip()]
-    assert "counters_reset" in events and "current_zero_calibrated" in events
+    assert "counters_reset" in events and "current_zero_calibrated" not in events
+    assert "modbus_calibration_refused" in events
     assert "faults_reset" not in events  # the wrong PIN changed nothing
 
 

@@ -38,9 +38,9 @@ def test_simulate_text_output_runs_faster_than_real_time() -> None:
 
 
 def test_simulate_rejects_unknown_fault_and_board() -> None:
-    res = cli("simulate", "--duration", "10s", "--inject", "melt:3@1h")
+    res = cli("simulate", "--duration", "10s", "--inject", "melt:3@5s")
     assert res.returncode == 2 and "unknown fault kind 'melt'" in res.stderr
-    res = cli("simulate", "--duration", "10s", "--inject", "dead_board:9@1h")
+    res = cli("simulate", "--duration", "10s", "--inject", "dead_board:9@5s")
     assert res.returncode == 2 and "board 9 does not exist" in res.stderr
 
 

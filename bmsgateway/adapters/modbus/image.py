@@ -81,7 +81,8 @@ class RegisterImage:
         self.limited_log = limited_log or RateLimitedLog(config.modbus.log_interval_s)
         self.writes = WriteHandler(self.table, settings, requests, config.modbus.pin,
                                    config.modbus.unlock_timeout_s, clock, self.limited_log,
-                                   lambda: set_op_now(self._store.latest))
+                                   lambda: set_op_now(self._store.latest),
+                                   lambda: self._store.latest)
         inv = self.table.by_name("802.SetInvState") if config.modbus.sunspec.enabled else None
         #: words whose value changes between snapshots: (address, current value)
         self._live_words: list[tuple[int, Callable[[], int]]] = [

@@ -7,7 +7,9 @@ Exception codes returned to the client (documented in docs/modbus-registers.md):
 * 01 ILLEGAL FUNCTION -- writes are locked (no valid PIN within ``modbus.unlock_timeout_s``); the
   Modbus specification allows 01 for "the server is in the wrong state for this request";
 * 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks), a value outside the register's range,
-  an unknown command code, or a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax);
+  an unknown command code, a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax, or
+  a limit outside the chemistry's envelope), or a zero-current calibration while current flows or
+  the cells are not at rest (``PackState.zero_calibration_refusal``);
 * 04 SERVER DEVICE FAILURE -- the daemon did not answer the change in time (process isolation).
 
 A multi-register write is all-or-nothing: every word is checked first, the config changes of the
@@ -28,7 +30,8 @@ from bmsgateway.adapters.modbus.stats import RateLimitedLog
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
-from bmsgateway.requests import Request, ResetFaults, command_by_name
+from bmsgateway.requests import CalibrateCurrentZero, Request, ResetFaults, command_by_name
+from bmsgateway.state import PackState
 
 __all__ = [
     "DEVICE_FAILURE", "ILLEGAL_ADDRESS", "ILLEGAL_FUNCTION", "ILLEGAL_VALUE", "RequestSink", "SettingsPort",
@@ -87,7 +90,9 @@ class WriteHandler:
         clock: Clock,
         limited_log: RateLimitedLog | None = None,
         set_op_now: Callable[[], int | None] = lambda: None,
+        latest: Callable[[], PackState | None] = lambda: None,
     ) -> None:
+        self._latest = latest  #: the newest snapshot (the zero calibration's preconditions)
         self._table = table
         # refusals are logged rate-limited: a client hammering locked registers costs one line
         self._refused = limited_log or RateLimitedLog(60.0)
@@ -155,7 +160,14 @@ class WriteHandler:
             if reg.command == "command":
                 if raw not in COMMAND_CODES:
                     return ILLEGAL_VALUE
-                commands.append(_request(COMMAND_CODES[raw]))
+                request = _request(COMMAND_CODES[raw])
+                if isinstance(request, CalibrateCurrentZero):
+                    state = self._latest()
+                    reason = "no measurement yet" if state is None else state.zero_calibration_refusal
+                    if reason:
+                        log.warning("modbus_calibration_refused", reason=reason)
+                        return ILLEGAL_VALUE
+                commands.append(request)
             elif reg.command == "alarm_reset":
                 if raw == 1:  # 0 is a harmless no-op (SunSpec clients write it back)
                     commands.append(ResetFaults(source=_SOURCE))

@@ -93,6 +93,12 @@ async def test_read_only_unknown_and_partial_writes_get_02(rig: Rig) -> None:
 
 
 async def test_commands(rig: Rig) -> None:
+    import dataclasses
+
+    from tests.adapters.conftest import make_state
+
+    # the pack at rest: the zero calibration may be taken (see test_calibration_refused_with_03)
+    await rig.publish(dataclasses.replace(make_state(rig.config), zero_calibration_refusal=""))
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         assert await write(client, 1002, [1]) == 1  # locked
         await unlock(client)
