@@ -50,7 +50,9 @@ class SavedState:
     current_zero_offset_a: float = 0.0  #: zero calibration; the acquisition layer subtracts it
     soc_calibrated: bool = False
     counters: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)  #: bmsgateway.state.Event as dicts
+    #: bmsgateway.state.Event as dicts when loaded; the Events themselves when saved (converted by the
+    #: saver thread, off the pack loop)
+    events: list[Any] = field(default_factory=list)
     #: latched faults (``FaultEngine.latched_records``): active again after a restart until reset
     latched_faults: list[dict[str, Any]] = field(default_factory=list)
     saved_wall_time: float = 0.0
