@@ -48,5 +48,5 @@ def test_chip_injections_parse_and_report_bad_input() -> None:
     assert (inj.target, inj.value, inj.at_s) == (1, 0.25, 60.0)
     with pytest.raises(ValueError, match="adc_drop needs '=P'"):
         parse_injection("adc_drop:1")
-    with pytest.raises(ValueError, match="within 0..1"):
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
         parse_injection("adc_drop:1=1.5")
