@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from bmsgateway.clock import Clock
@@ -163,8 +164,8 @@ class Acquisition:
         bad = [""] * len(self._cells_used)
         for cells in (True, False):
             await self._call(chain.clear_cells if cells else chain.clear_aux)
-            done = await self._convert(lambda c=cells: chain.start_self_test(c))  # type: ignore[misc]
-            res = await self._call(lambda c=cells: chain.self_test_failures(c))  # type: ignore[misc]
+            done = await self._convert(partial(chain.start_self_test, cells))
+            res = await self._call(partial(chain.self_test_failures, cells))
             for b, (wrong, ok) in enumerate(zip(res.values, res.ok, strict=True)):
                 if ok and (wrong or not done):
                     bad[b] = bad[b] or "self_test"
@@ -477,7 +478,7 @@ class Acquisition:
             await self._call(chain.clear_cells)
             done = True
             for _ in range(self._hw.open_wire_repetitions):
-                done = await self._convert(lambda p=pull_up: chain.start_open_wire(p, mode)) and done  # type: ignore[misc]
+                done = await self._convert(partial(chain.start_open_wire, pull_up, mode)) and done
             reads.append((await self._call(chain.read_cell_voltages), done))
         (pu, pu_done), (pd, pd_done) = reads
         found = detect_open_wires(pu.values, pd.values, self._cells_used)

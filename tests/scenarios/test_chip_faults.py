@@ -38,3 +38,15 @@ def test_an_unconfigured_answering_board_keeps_the_contactors_open() -> None:
     for out in ("charge", "discharge"):
         assert not any(on for _t, on in rec.outputs(out))
     assert "beyond" in rec.states[-1].measurement.chain_faults[0]
+
+
+def test_chip_injections_parse_and_report_bad_input() -> None:
+    from bmsgateway.sim.faults import parse_injection
+
+    assert parse_injection("adc_stall:2@30s").target == 2
+    inj = parse_injection("adc_drop:1=0.25@1m")
+    assert (inj.target, inj.value, inj.at_s) == (1, 0.25, 60.0)
+    with pytest.raises(ValueError, match="adc_drop needs '=P'"):
+        parse_injection("adc_drop:1")
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        parse_injection("adc_drop:1=1.5")
