@@ -8,11 +8,16 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bmsgateway.adapters.http.metrics import METRICS, metric_names, render_markdown
-from tests.adapters.http.conftest import Web
+from bmsgateway.config import Config
+from bmsgateway.persist.state import SavedState, encode_state
+from tests.adapters.http.conftest import Web, start_web
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "bmsgateway.json"
@@ -112,9 +117,25 @@ async def _query(web: Web, base: str, q: str) -> list[Any]:
     return result
 
 
-async def test_a_real_prometheus_runs_every_dashboard_query(web: Web, tmp_path: Path) -> None:
+@pytest.fixture
+async def learnt_web(tmp_path: Path) -> AsyncIterator[Web]:
+    """A gateway that learnt its cells' capacity in an earlier run (SOH is known, not "not yet")."""
+    cells = Config().pack.cell_count
+    saved = SavedState(cell_capacity_ah=[96.0] * cells, cell_capacity_std_ah=[0.5] * cells)
+    (tmp_path / "state.json").write_bytes(encode_state(saved))
+    w = await start_web(tmp_path)
+    try:
+        yield w
+    finally:
+        await w.session.close()
+        await w.daemon.stop()
+
+
+async def test_a_real_prometheus_runs_every_dashboard_query(learnt_web: Web, tmp_path: Path) -> None:
+    web = learnt_web
     promtool_dir = shutil.which("prometheus")
     assert promtool_dir, "prometheus is not installed (scripts/test installs it)"
+    assert web.daemon.store.latest is not None and web.daemon.store.latest.estimate.soh_pct < 100.0
     await _raise_a_fault(web)
     port = _free_port()
     target = web.base.removeprefix("http://")
