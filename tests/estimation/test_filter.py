@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bmsgateway.config import Config
-from bmsgateway.estimation import Estimator
 from bmsgateway.config.ocv import OcvCurve
+from bmsgateway.estimation import Estimator
 from bmsgateway.state import ProtectionStatus
 from tests.estimation.helpers import ModelCells, measurement
 
