@@ -368,6 +368,17 @@ def _print_reference(r: dict[str, Any]) -> None:
         print(f"{'':12}capacity vs truth: {errs}; SOH {soh}; offset learnt {r['current_offset_learnt_a']:+.4f} A")
 
 
+def _no_nan(value: Any) -> Any:
+    """JSON has no NaN: null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    return value
+
+
 def run_reference(folder: str, skip_s: float, as_json: bool) -> int:
     """``bench soc --reference DIR``: score the estimator on every data set in DIR."""
     folders = reference_folders(Path(folder))
@@ -385,7 +396,7 @@ def run_reference(folder: str, skip_s: float, as_json: bool) -> int:
             return 2
         progress.done()
     if as_json:
-        print(json.dumps(results, indent=2, default=lambda x: None))
+        print(json.dumps(_no_nan(results), indent=2))
         return 0
     print(f"SOC on reference data, from no saved state, after the first {skip_s / 3600:g} h "
           "(percentage points; pack against the weakest cell):")
@@ -430,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out: dict[str, Any] = asdict(result)
         out["goal_met"] = result.passed
-        print(json.dumps(out, indent=2))
+        print(json.dumps(_no_nan(out), indent=2))
     else:
         _print_table(result)
     return 0
