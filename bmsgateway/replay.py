@@ -35,7 +35,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -290,7 +290,9 @@ def replay(
         if progress is not None and k % every == 0:
             progress(k / len(trace.times_s))
         clock.advance(m.time_s - clock.now())
-        est = estimator.update(m, prev)
+        # The recorded voltages already show whatever balancing really happened; the replayed
+        # protection's balancing commands never did, so the estimator must not count them.
+        est = estimator.update(m, replace(prev, balancing=()) if prev is not None and prev.balancing else prev)
         events: tuple[Event, ...] = ()
         if engine is not None:
             prev = engine.update(m, est, None)

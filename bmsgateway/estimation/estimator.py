@@ -383,7 +383,8 @@ class Estimator:
         cap = self._capacity.capacity_ah
         std = self._filter.soc_std
         learnt = self._capacity.learnt
-        figures = pack_figures(soc, cap, self._rated_ah, std, learnt, ~self._excluded)
+        figures = pack_figures(soc, cap, self._rated_ah, std, learnt, ~self._excluded,
+                               self._capacity.capacity_std_ah)
         c = self._counters
         if self._learnt is None:
             shown = np.where(learnt, cap, self._rated_ah)  # rated until learnt

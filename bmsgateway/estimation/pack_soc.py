@@ -16,8 +16,9 @@ Its 1-sigma is the weakest cell's (and, inside the blend, the fullest cell's thr
 
 ``usable_capacity_ah`` is what the pack can move between "first cell empty" and "first cell
 full": min_i(SOC_i C_i) + min_i((1 - SOC_i) C_i). SOH is the smallest cell capacity against the
-rated capacity (a balanced pack can use exactly its weakest cell's capacity); it is NaN while a
-cell's capacity is not learnt yet: the rated figure is not a measurement of health.
+rated capacity (a balanced pack can use exactly its weakest cell's capacity); it is NaN while the
+smallest capacity is not learnt yet (or a cell not learnt yet could still be smaller): the rated
+figure is not a measurement of health.
 
 Cells left out (``include`` False: readings under a sense fault) do not take part; when every
 cell is left out, all are used (a number from counting beats none).
@@ -55,6 +56,7 @@ def pack_figures(
     soc_std: FloatArray | None = None,
     learnt: BoolArray | None = None,
     include: BoolArray | None = None,
+    capacity_std_ah: FloatArray | None = None,
 ) -> PackFigures:
     """Pack SOC (%), usable capacity (Ah), SOH (%) and SOC 1-sigma from cell fractions."""
     if len(soc) == 0:
@@ -63,6 +65,7 @@ def pack_figures(
         soc, capacity_ah = soc[include], capacity_ah[include]
         soc_std = soc_std[include] if soc_std is not None else None
         learnt = learnt[include] if learnt is not None else None
+        capacity_std_ah = capacity_std_ah[include] if capacity_std_ah is not None else None
     charge = soc * capacity_ah
     w = int(np.argmin(charge))
     top = int(np.argmax(soc))
@@ -79,5 +82,11 @@ def pack_figures(
         sigma *= 100.0
     soh = 100.0 * float(np.min(capacity_ah)) / rated_ah
     if learnt is not None and not learnt.all():
-        soh = math.nan
+        # Known only if the smallest capacity is learnt and no cell still unlearnt could be
+        # smaller (its capacity less 2 sigma stays above it).
+        smallest = int(np.argmin(capacity_ah))
+        std = capacity_std_ah if capacity_std_ah is not None else np.full(len(capacity_ah), np.inf)
+        others = ~learnt
+        if not learnt[smallest] or bool(np.any(capacity_ah[others] - 2.0 * std[others] < capacity_ah[smallest])):
+            soh = math.nan
     return PackFigures(100.0 * pack, dischargeable + chargeable, soh, sigma)

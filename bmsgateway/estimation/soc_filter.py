@@ -38,6 +38,8 @@ BoolArray = NDArray[np.bool_]
 #: uncertainty they cause grows roughly linearly over that time, so the process noise of the SOC is
 #: scaled with this correlation time.
 _CURRENT_ERROR_CORRELATION_S = 3600.0
+#: Longest pulse (s) over which one model error is assumed: beyond it the error has moved on.
+_MAX_PULSE_S = 3600.0
 #: How far (SOC fraction) a voltage correction may go beyond the SOC the voltage points at.
 _OVERSHOOT_MARGIN = 0.01
 
@@ -198,7 +200,7 @@ class CellSocFilter:
         # were noise and pull the SOC with it, so its variance counts once per correlation time:
         # each correction gets dt / max(tau, pulse length) of its information, and what a whole
         # pulse can teach grows only with the log of its length.
-        corr_s = max(t.relaxation_tau_s, self.busy_s)
+        corr_s = max(t.relaxation_tau_s, min(self.busy_s, _MAX_PULSE_S))
         model_var = np.square(model_v) * max(1.0, corr_s / self.last_dt_s)
         p = self.p
         p00_before = p[:, 0, 0].copy()
