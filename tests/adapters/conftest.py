@@ -121,7 +121,7 @@ async def start_rig(tmp_path: Path, isolation: str, first_snapshot: bool = True,
     await adapter.start()
     rig = Rig(adapter, cfg, store, settings, requests, clock, overrides)
     if first_snapshot:
-        await rig.publish(make_state(cfg))
+        await rig.publish(make_state(cfg, seq=0))  # tests publish seq >= 1: waiting for theirs is unambiguous
     return rig
 
 
