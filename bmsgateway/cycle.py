@@ -50,7 +50,7 @@ class EstimatorLike(Protocol):
     def update(self, m: Measurement, prev: ProtectionStatus | None) -> EstimateStatus: ...
     def apply_config(self, config: Config) -> None: ...
     def reset_counters(self) -> None: ...
-    def set_current_zero_offset(self, offset_a: float) -> None: ...
+    def reset_current_bias(self) -> None: ...
 
 
 class ProtectionLike(Protocol):
@@ -124,7 +124,7 @@ class PackCycle:
             log.warning("current_zero_calibration_refused", source=req.source, reason=reason)
             return
         offset = self.acquisition.calibrate_zero()
-        self.estimator.set_current_zero_offset(offset)  # the learnt bias starts over
+        self.estimator.reset_current_bias()  # the learnt bias starts over
         self.protection.note_command("calibrate_current_zero", "info", f"zero offset set to {offset:+.3f} A", offset)
         log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 

@@ -139,6 +139,7 @@ class Measurement:
     boards: tuple[BoardHealth, ...]
     open_wire_cells: tuple[int, ...] = ()  #: pack-wide sense wire numbers found open (0 = pack -)
     bus_voltage_v: float = NAN  #: load side of the contactors (for precharge)
+    current_zero_offset_a: float = 0.0  #: the zero calibration subtracted from the sensor (owned here, once)
     #: chain wiring/configuration problems (extra board, chip type, cells wired), one text each
     chain_faults: tuple[str, ...] = ()
     chip_ov_cells: tuple[int, ...] = ()  #: cells the chips' own VOV comparator flags (pack index)
@@ -206,7 +207,6 @@ class EstimateStatus:
     equivalent_cycles: float = 0.0
     today_in_wh: float = 0.0
     today_out_wh: float = 0.0
-    current_zero_offset_a: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -457,6 +457,7 @@ class Acquisition:
             boards=tuple(boards),
             open_wire_cells=open_cells,
             bus_voltage_v=bus_v,
+            current_zero_offset_a=self.zero_offset_a,
             chain_faults=self._chain_faults,
             chip_ov_cells=tuple(ov_cells),
             chip_uv_cells=tuple(uv_cells),

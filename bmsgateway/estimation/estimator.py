@@ -167,7 +167,6 @@ class Estimator:
         # Capacity anchors are not restored: their time base (the monotonic clock) restarts.
         self._resistance = ResistanceLearner(r0, e.resistance_step_a, e.resistance_forget)
         self._counters = Counters.from_dict(saved.counters)
-        self._zero_offset_a = saved.current_zero_offset_a
         self._recalibrated = saved.soc_calibrated and len(saved.cell_soc_pct) == n
         self._last_time_s: float | None = None
         self._acc_t_s = 0.0
@@ -207,14 +206,9 @@ class Estimator:
         """Clear charge/energy in/out, balancing energy and today's figures (lifetime stays)."""
         self._counters.reset()
 
-    def set_current_zero_offset(self, offset_a: float) -> None:
-        """A new zero calibration: the learnt residual offset no longer applies."""
-        self._zero_offset_a = offset_a
+    def reset_current_bias(self) -> None:
+        """A new zero calibration (owned by acquisition): the learnt residual offset no longer applies."""
         self._filter.reset_bias(0.0, _bias_std_a(self._config))
-
-    @property
-    def current_zero_offset_a(self) -> float:
-        return self._zero_offset_a
 
     @property
     def current_bias_a(self) -> float:
@@ -417,7 +411,6 @@ class Estimator:
             equivalent_cycles=c.equivalent_cycles(self._rated_ah),
             today_in_wh=c.today_in_wh,
             today_out_wh=c.today_out_wh,
-            current_zero_offset_a=self._zero_offset_a,
         )
 
     # -- persistence ----------------------------------------------------------------------------
@@ -436,7 +429,6 @@ class Estimator:
             capacity_anchor_soc_pct=(self._capacity.anchor_soc * 100.0).tolist(),
             capacity_anchor_charge_ah=self._capacity.anchor_charge_ah.tolist(),
             current_bias_a=self.current_bias_a,
-            current_zero_offset_a=self._zero_offset_a,
             soc_calibrated=self._recalibrated,
             counters=self._counters.to_dict(),
             saved_wall_time=wall,

@@ -85,6 +85,8 @@ def test_zero_current_calibration_request(tmp_path: Path) -> None:
         d.requests.submit(CalibrateCurrentZero(source="test"))
         s = await _run(d, 5)
         assert s.measurement.current_a == pytest.approx(0.0, abs=0.05)
+        # one owner: the offset the sensor reading is corrected by is the one every protocol shows
+        assert s.measurement.current_zero_offset_a == pytest.approx(0.8, abs=0.05)
         await d.stop()
         # the offset is kept across a restart
         again = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)

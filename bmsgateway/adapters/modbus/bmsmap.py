@@ -249,7 +249,7 @@ def _counters() -> list[Register]:
         Register(116, "cycle_count", "u32", "full equivalent cycles, whole number",
                  _live(lambda s: math.floor(s.estimate.equivalent_cycles)), group=g),
         Register(118, "current_zero_offset_a", "s16", f"current sensor zero offset ({est})",
-                 _live(lambda s: s.estimate.current_zero_offset_a), "A", 0.001, group=g),
+                 _live(lambda s: s.measurement.current_zero_offset_a), "A", 0.001, group=g),
         reserved(119, 21, g),
     ]
 
