@@ -134,7 +134,8 @@ def run_latency(
         {
             "pack": {"boards": boards},
             "hardware": {
-                "current_sensor": {"board": 0, "gpio": 5, "zero_v": 1.0, "sensitivity_v_per_a": 0.01},
+                # the default ±625 A sensor (the protection limits must lie inside its range)
+                "current_sensor": {"board": 0, "gpio": 5, "zero_v": 2.5, "sensitivity_v_per_a": 0.004},
                 "open_wire_interval_s": 10.0,
             },
         },
@@ -183,7 +184,9 @@ def run_latency(
                 off += n
             if m.current_a == m.current_a and m.current_age_s == 0.0:
                 res.fresh_currents_checked += 1
-                code = round(m.current_a * 0.01 * 1e4)
+                cs = cfg.hardware.current_sensor
+                gpio_v = m.current_a * cs.sensitivity_v_per_a + cs.zero_v  # back to the pin voltage
+                code = round((gpio_v - 1.0) * 1e4)
                 if (cs_board, code) not in gwindow:
                     res.stale_taken_as_fresh += 1
                     if len(res.examples) < 5:

@@ -14,7 +14,7 @@ from tests.estimation.helpers import measurement
 
 def _four_cells() -> Estimator:
     cfg = parse_config({
-        "pack": {"capacity_ah": 10.0, "boards": [{"cells": 4, "thermistors": 0}]},
+        "pack": {"capacity_ah": 10.0, "boards": [{"cells": 4, "thermistors": 1}]},
         "estimation": {"initial_soc_pct": 50.0, "initial_soc_std_pct": 5.0},
     }, "test")
     return Estimator(cfg, None)

@@ -198,9 +198,9 @@ def test_frozen_current_is_caught_once_the_cells_move_and_a_live_one_never(seq: 
     the real current stepped by more than stuck_unexplained_a (the reading must repeat once before
     it counts as frozen)."""
     rig = Rig(make_config(relays={"tmin_c": -40.0, "tmax_c": 90.0},
-                          current={"charge": {"warning": {"set": 500.0, "clear": 400.0},
-                                              "fault": {"set": 600.0, "clear": 400.0}, "peak_a": 700.0},
-                                   "short_circuit_a": 900.0}))
+                          current={"charge": {"warning": {"set": 400.0, "clear": 300.0},
+                                              "fault": {"set": 450.0, "clear": 300.0}, "peak_a": 500.0},
+                                   "short_circuit_a": 600.0}))  # inside the default sensor's ±625 A
     reading = 0.0
     prev_true: float | None = None
     must_block_from: float | None = None
