@@ -39,7 +39,11 @@ def test_open_thermistor_on_a_healthy_board_stops_charging_only() -> None:
     assert not st.charge_allowed and st.ccl_a == 0.0
     assert st.discharge_allowed and st.dcl_a > 0.0  # board 0 still has thermistor 1
     st = rig.run(2.2)
-    assert st.charge_allowed  # auto recovery once the NTC reads again
+    assert not raised_rows(rig, "thermistor_fault.fault")[1:]  # cleared, not raised again
+    assert ("thermistor_fault", "fault", 0) not in active_keys(st)
+    assert not st.charge_allowed  # the allow-charge relay keeps its minimum off time ...
+    st = rig.run(rig.config.protection.relays.min_off_s)
+    assert st.charge_allowed  # ... then charging recovers by itself once the NTC reads again
 
 
 def test_board_without_a_valid_temperature_stops_discharging() -> None:
