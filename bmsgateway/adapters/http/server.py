@@ -204,6 +204,8 @@ class HttpAdapter:
         try:
             await resp.write(b"retry: 1000\n\n")
             while True:
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away: stop counting (and sending) for it
                 chunks: list[str] = []
                 events = ports.events_since(next_seq)
                 first = events[0].seq if events else ports.next_event_seq
