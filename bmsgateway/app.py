@@ -12,7 +12,7 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,8 @@ class Daemon:
     #: per adapter name: its ports (what it may touch) and restart count, for tests and status
     ports: dict[str, AdapterPorts] = field(default_factory=dict)
     adapter_restarts: dict[str, int] = field(default_factory=dict)
+    #: each adapter's counters (``AdapterPorts.publish_stats``), one dict shared by every port
+    adapter_stats: dict[str, Callable[[], Mapping[str, float]]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _adapters_task: asyncio.Task[None] | None = None
@@ -324,6 +326,7 @@ class Daemon:
             requests=self.requests,
             clock=self.clock,
             stale_after_s=self.config.system.stale_after_s,
+            stats=self.adapter_stats,
         )
 
     async def _supervise(self, adapter: Adapter, ports: AdapterPorts) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +42,12 @@ from bmsgateway.settings import SettingsStore
 from bmsgateway.state import Event, PackState
 from bmsgateway.store import SnapshotStore
 
-__all__ = ["Adapter", "AdapterPorts", "snapshot_age_s"]
+__all__ = ["STAT_KEYS", "Adapter", "AdapterPorts", "snapshot_age_s"]
+
+#: The counters every protocol adapter offers (``publish_stats``), each a running total since start:
+#: requests served or messages sent, protocol errors (refused, malformed, failed sends), and events
+#: it could not deliver because they left the bounded log (or its own buffer) first.
+STAT_KEYS = ("requests", "errors", "events_dropped")
 
 
 @runtime_checkable
@@ -79,6 +84,8 @@ class AdapterPorts:
     requests: RequestQueue
     clock: Clock
     stale_after_s: float
+    #: every adapter's protocol counters, shared by all ports (the metrics exporter reads them all)
+    stats: dict[str, Callable[[], Mapping[str, float]]] = field(default_factory=dict, repr=False)
     _started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     # -- snapshots ---------------------------------------------------------------------------
@@ -147,6 +154,11 @@ class AdapterPorts:
     def submit(self, request: Request) -> None:
         """Queue a command for the pack cycle (applied between two measurements)."""
         self.requests.submit(request)
+
+    # -- counters --------------------------------------------------------------------------------
+    def publish_stats(self, read: Callable[[], Mapping[str, float]]) -> None:
+        """Offer this adapter's counters (``STAT_KEYS``) to the metrics exporter; read at scrape time."""
+        self.stats[self.name] = read
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def mark_started(self) -> None:

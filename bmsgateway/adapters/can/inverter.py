@@ -57,6 +57,10 @@ class InverterAdapter:
         last_flags: tuple[object, ...] | None = None
         seq = -1
         ports.mark_started()
+        status = self.status
+        ports.publish_stats(lambda: {"requests": status.inverter_counters.frames_sent,
+                                     "errors": status.inverter_counters.send_errors + status.inverter_counters.bus_off,
+                                     "events_dropped": 0})
         log.info("can_inverter_started", dialect=cfg.can.inverter.dialect, interface=cfg.can.interface,
                  channel=cfg.can.channel)
         try:

@@ -94,6 +94,8 @@ class Scrape:
     config: Config
     counters: ExporterCounters
     now_wall: float
+    #: every other adapter's counters (``AdapterPorts.publish_stats``), read on the event loop
+    adapters: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,20 @@ def _counter(get: Callable[[ExporterCounters], Counter[tuple[str, str]] | Counte
     return read
 
 
+def _adapter_stat(key: str) -> Callable[[Scrape], Iterable[Sample]]:
+    def read(s: Scrape) -> Iterable[Sample]:
+        return [((name,), float(st.get(key, 0.0))) for name, st in sorted(s.adapters.items())]
+    return read
+
+
+def _dropped(s: Scrape) -> Iterable[Sample]:
+    """The HTTP adapter's own drops and every other adapter's, one series per adapter."""
+    out = Counter(s.counters.events_dropped)
+    for name, st in s.adapters.items():
+        out[name] += int(st.get("events_dropped", 0))
+    return [((name,), float(n)) for name, n in sorted(out.items())]
+
+
 def _up(s: Scrape) -> Iterable[Sample]:
     return [((), 0.0 if s.fresh is None else 1.0)]
 
@@ -293,7 +309,14 @@ METRICS: tuple[MetricSpec, ...] = (
                _counter(lambda c: c.events), pack=False, group="counters"),
     MetricSpec("bms_events_dropped_total", "counter",
                "events a subscriber could not get (gone from the bounded log or buffer before delivery)",
-               ("adapter",), _counter(lambda c: c.events_dropped), pack=False, group="counters"),
+               ("adapter",), _dropped, pack=False, group="counters"),
+    MetricSpec("bms_adapter_requests_total", "counter",
+               "requests served or messages sent by each protocol adapter (Modbus requests, MQTT messages, "
+               "inverter CAN frames)", ("adapter",), _adapter_stat("requests"), pack=False, group="counters"),
+    MetricSpec("bms_adapter_errors_total", "counter",
+               "protocol errors of each adapter (Modbus exception replies and framing errors, MQTT publish and "
+               "connect failures and refused commands, CAN send errors and bus-off)",
+               ("adapter",), _adapter_stat("errors"), pack=False, group="counters"),
     MetricSpec("bms_http_requests_total", "counter", "HTTP requests answered", ("handler", "code"),
                _counter(lambda c: c.http_requests), pack=False, group="counters"),
     MetricSpec("bms_pin_failures_total", "counter", "writes refused for a missing or wrong PIN", ("adapter",),

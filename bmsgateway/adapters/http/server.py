@@ -337,7 +337,16 @@ class HttpAdapter:
     def scrape(self) -> Scrape:
         """What one scrape reads, taken on the event loop: immutable snapshot, copied counters."""
         ports = self.ports
-        return Scrape(ports.fresh(), ports.latest(), ports.config, self.counters.copy(), ports.clock.wall_time())
+        adapters: dict[str, dict[str, float]] = {}
+        for name, read in list(ports.stats.items()):
+            if name == ports.name:
+                continue
+            try:
+                adapters[name] = {k: float(v) for k, v in read().items()}
+            except Exception:
+                continue
+        return Scrape(ports.fresh(), ports.latest(), ports.config, self.counters.copy(), ports.clock.wall_time(),
+                      adapters)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         # Formatting a 255-cell scrape takes milliseconds of CPU: done in a worker thread, so the

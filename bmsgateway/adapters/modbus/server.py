@@ -87,6 +87,9 @@ class ModbusAdapter:
         """Adapter entry point: start the servers, serve until cancelled, then close them."""
         await self.start()
         ports.mark_started()
+        st = self.stats
+        ports.publish_stats(lambda: {"requests": st.requests, "errors": st.exception_replies + st.protocol_errors,
+                                     "events_dropped": 0})
         try:
             await asyncio.Event().wait()
         finally:

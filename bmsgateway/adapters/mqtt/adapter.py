@@ -155,6 +155,11 @@ class MqttAdapter:
         # Serving from the start: the broker may be slow to answer or unreachable for minutes, and
         # neither READY nor the first pack cycle may wait for it.
         ports.mark_started()
+        mq = self.stats
+        ports.publish_stats(lambda: {"requests": mq.messages_published_total,
+                                     "errors": mq.publish_errors_total + mq.connect_failures_total
+                                     + mq.commands_refused_total,
+                                     "events_dropped": mq.events_dropped_total})
         if ports.config.modbus.pin == DEFAULT_PIN and not self.cfg.command_user:
             log.warning("mqtt_default_pin", hint="set modbus.pin: MQTT commands are guarded by the same PIN")
         async with asyncio.TaskGroup() as tg:

@@ -180,3 +180,34 @@ async def test_a_real_prometheus_runs_every_dashboard_query(learnt_web: Web, tmp
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def test_other_adapters_counters_are_exported(tmp_path: Path) -> None:
+    """Modbus requests and errors reach /metrics through the seam (the Modbus servers run in a
+    child process; their counters come back with the snapshot feed)."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    web = await start_web(tmp_path, extra={"modbus": {"tcp": {"enabled": True, "port": 0}}})
+    try:
+        modbus = next(a for a in web.daemon.adapters if a.name == "modbus")
+        assert await modbus.wait_serving()  # type: ignore[attr-defined]
+        async with AsyncModbusTcpClient("127.0.0.1", port=modbus.tcp_port) as client:  # type: ignore[attr-defined]
+            for _ in range(5):
+                r = await client.read_holding_registers(0, count=10, device_id=1)
+                assert not r.isError()
+            bad = await client.read_holding_registers(60000, count=10, device_id=1)
+            assert bad.isError()  # exception 02: counted as an error
+        values: dict[str, float] = {}
+        for _ in range(100):
+            text = await _scrape(web)
+            values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+                      if line.startswith(("bms_adapter_requests_total", "bms_adapter_errors_total"))}
+            if values.get('bms_adapter_errors_total{adapter="modbus"}', 0.0) >= 1.0:
+                break
+            await asyncio.sleep(0.1)
+        assert values['bms_adapter_requests_total{adapter="modbus"}'] >= 6.0
+        assert values['bms_adapter_errors_total{adapter="modbus"}'] >= 1.0
+        assert 'bms_adapter_requests_total{adapter="http"}' not in values  # HTTP counts itself, by handler
+    finally:
+        await web.session.close()
+        await web.daemon.stop()
