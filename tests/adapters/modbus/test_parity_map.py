@@ -1,0 +1,26 @@
+"""Issue 17: what a 123\\SmartBMS / BMS Mini user reads over Modbus (die temperature, stored
+energy, per-cell resistance and capacity, status lights) read by a real pymodbus client."""
+
+from __future__ import annotations
+
+import math
+
+from pymodbus.client import AsyncModbusTcpClient
+
+from bmsgateway.state import BoardHealth
+from tests.adapters.conftest import Rig, make_state
+from tests.adapters.modbus.test_tcp_map import read, s16
+
+
+async def test_die_temperature_per_board(rig: Rig) -> None:
+    cfg = rig.config
+    boards = [BoardHealth(i, b.chip, True, 0, 0, 0.0, die_temperature_c=31.4 + 10 * i)
+              for i, b in enumerate(cfg.pack.boards)]
+    boards[-1] = BoardHealth(len(boards) - 1, cfg.pack.boards[-1].chip, False, 0, 1, 0.0,
+                             die_temperature_c=math.nan)
+    await rig.publish(make_state(cfg, seq=2, boards=boards))
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        w = await read(client, 628, len(boards) + 1)
+    assert s16(w[0]) == 314
+    assert w[len(boards) - 1] == 0x8000  # not measured this cycle: not available
+    assert w[len(boards)] == 0x8000  # no such board
