@@ -294,7 +294,11 @@ def _writable() -> list[Register]:
                  constant(0), "s", group=g),
         Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", constant(0), access="rw",
                  minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
-        reserved(WRITE_BASE + 3, 7, g),
+        Register(WRITE_BASE + 3, "change_pin", "u32",
+                 "change the PIN: write both words in one request, high word = the current PIN, low word = "
+                 "the new PIN (0..9999); needs no unlock, a wrong current PIN locks; reads 0",
+                 constant(0), access="rw", command="change_pin", group=g),
+        reserved(WRITE_BASE + 5, 5, g),
         Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",
                  lambda c: c.config.pack.limits.vmin_v, "V", 0.001, "rw", config_key="pack.chemistry.vmin_v", group=g),
         Register(1011, "vbalance_v", "u16", "balancing start voltage (pack.chemistry.vbalance_v)",
