@@ -190,6 +190,9 @@ class EstimateStatus:
     soh_pct: float = NAN  #: NaN until every (unfaulted) cell's capacity is learnt
     capacity_ah: float = NAN  #: estimated usable capacity
     capacity_wh: float = NAN
+    #: energy the pack can still deliver: each cell's OCV integrated over the charge it gives
+    #: until the pack is empty (pack SOC x usable capacity); NaN without a SOC
+    stored_energy_wh: float = NAN
     rated_capacity_ah: float = NAN
     cell_capacity_ah: tuple[float, ...] = ()  #: learnt, or the rated value while not learnt
     soc_sigma_pct: float = NAN  #: 1-sigma uncertainty of ``soc_pct`` (percentage points)

@@ -178,7 +178,9 @@ def _pack() -> list[Register]:
                  _live(lambda s: s.measurement.bus_voltage_v), "V", 0.001, group=g),
         Register(47, "soc_sigma_pct", "u16", "1-sigma uncertainty of soc_pct (percentage points)",
                  _live(lambda s: s.estimate.soc_sigma_pct), "%", 0.1, group=g),
-        reserved(48, 12, g),
+        Register(48, "stored_energy_wh", "u32", "energy the pack can still deliver (remaining, from the OCV curve)",
+                 _live(lambda s: s.estimate.stored_energy_wh), "Wh", group=g),
+        reserved(50, 10, g),
     ]
 
 

@@ -24,3 +24,20 @@ async def test_die_temperature_per_board(rig: Rig) -> None:
     assert s16(w[0]) == 314
     assert w[len(boards) - 1] == 0x8000  # not measured this cycle: not available
     assert w[len(boards)] == 0x8000  # no such board
+
+
+async def test_stored_energy_register_and_document(rig: Rig) -> None:
+    from bmsgateway.adapters.document import state_document
+    from bmsgateway.app import summary_fields
+    from bmsgateway.state import EstimateStatus
+    from tests.adapters.modbus.test_tcp_map import u32
+
+    est = EstimateStatus(soc_pct=52.3, capacity_ah=96.5, stored_energy_wh=12345.6)
+    state = make_state(rig.config, seq=2, estimate=est)
+    await rig.publish(state)
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        w = await read(client, 48, 2)
+    assert u32(w, 0) == 12346
+    doc = state_document(state)
+    assert doc["pack"]["stored_energy_wh"] == 12345.6 and doc["estimate"]["stored_energy_wh"] == 12345.6
+    assert summary_fields(state)["stored_kwh"] == 12.35
