@@ -1,4 +1,4 @@
-"""The flat bmsgateway register map (addresses 0..1024), for PLC programmers.
+"""The flat bmsgateway register map (addresses 0..1925), for PLC programmers.
 
 Why a fixed layout: a PLC program hard-codes addresses, so no address depends on the pack
 configuration. Arrays have fixed slots (255 cells, 128 temperatures, 64 boards); slots beyond the
@@ -35,7 +35,11 @@ MAX_CELLS = 255
 MAX_TEMPERATURES = 128
 MAX_BOARDS = 64
 WRITE_BASE = 1000
-BMS_MAP_END = 1025
+BMS_MAP_END = 1926
+#: per-cell learnt values (BMS Mini shows them per cell): resistance, capacity, learnt bitmap
+CELL_RESISTANCE_BASE = 1100
+CELL_CAPACITY_BASE = 1400
+CELL_LEARNT_BASE = CELL_CAPACITY_BASE + 2 * MAX_CELLS
 
 #: control state machine values (ProtectionStatus.state) as enum numbers.
 # The numbering is the declaration order of the vocabulary enums (state.py), shared by every protocol.
@@ -345,9 +349,36 @@ def _writable() -> list[Register]:
     ]
 
 
+def _learnt_words(s: PackState) -> list[int]:
+    words = [0] * 16
+    for i, learnt in enumerate(s.estimate.cell_capacity_learnt[:MAX_CELLS]):
+        if learnt:
+            words[i // 16] |= 1 << (i % 16)
+    return words
+
+
+def _cell_learnt() -> list[Register]:
+    """What the estimator learnt per cell (it also shows in ``replay --json`` and the state file)."""
+    g = "Cell resistance and capacity"
+    return [
+        reserved(1025, CELL_RESISTANCE_BASE - 1025, "Settings and commands (writable)"),
+        Register(CELL_RESISTANCE_BASE, "cell_resistance_ohm", "u16",
+                 f"cell 1..{MAX_CELLS}: learnt internal (ohmic) resistance R0",
+                 _live(lambda s: s.estimate.cell_resistance_ohm[:MAX_CELLS]), "Ω", 0.00001, count=MAX_CELLS,
+                 group=g),
+        reserved(CELL_RESISTANCE_BASE + MAX_CELLS, CELL_CAPACITY_BASE - CELL_RESISTANCE_BASE - MAX_CELLS, g),
+        Register(CELL_CAPACITY_BASE, "cell_capacity_ah", "u32",
+                 f"cell 1..{MAX_CELLS}: capacity (learnt; the rated value until learnt, see cell_capacity_learnt)",
+                 _live(lambda s: s.estimate.cell_capacity_ah[:MAX_CELLS]), "Ah", 0.01, count=MAX_CELLS, group=g),
+        Register(CELL_LEARNT_BASE, "cell_capacity_learnt", "bitfield16",
+                 "1 = the cell's capacity is learnt: word k bit n = cell 16k+n+1",
+                 _live(_learnt_words), count=16, group=g),
+    ]
+
+
 def bms_registers() -> list[Register]:
     """Every row of the bmsgateway map, addresses 0..``BMS_MAP_END - 1``."""
-    rows = _identity() + _pack() + _status() + _counters() + _arrays() + _writable()
+    rows = _identity() + _pack() + _status() + _counters() + _arrays() + _writable() + _cell_learnt()
     rows.sort(key=lambda r: r.address)
     expected = 0
     for r in rows:

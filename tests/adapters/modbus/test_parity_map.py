@@ -41,3 +41,29 @@ async def test_stored_energy_register_and_document(rig: Rig) -> None:
     doc = state_document(state)
     assert doc["pack"]["stored_energy_wh"] == 12345.6 and doc["estimate"]["stored_energy_wh"] == 12345.6
     assert summary_fields(state)["stored_kwh"] == 12.35
+
+
+async def test_cell_resistance_and_capacity_per_cell(rig: Rig) -> None:
+    from bmsgateway.state import EstimateStatus
+    from tests.adapters.modbus.test_tcp_map import u32
+
+    n = rig.config.pack.cell_count
+    est = EstimateStatus(
+        soc_pct=50.0,
+        cell_resistance_ohm=tuple(0.0005 + 0.00001 * i for i in range(n)),
+        cell_capacity_ah=tuple(100.0 - 0.25 * i for i in range(n)),
+        cell_capacity_learnt=tuple(i in (0, 3) for i in range(n)),
+    )
+    await rig.publish(make_state(rig.config, seq=2, estimate=est))
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        r = await read(client, 1100, n + 1)
+        cap = await read(client, 1400, 2 * n + 2)
+        learnt = await read(client, 1910, 16)
+        # the whole new block reads in runs of 125 words, function 04 as well
+        for start in range(1025, 1926, 125):
+            await read(client, start, min(125, 1926 - start), fc=4)
+    assert r[:n] == [50 + i for i in range(n)]  # 0.01 mΩ steps
+    assert r[n] == 0xFFFF  # no such cell
+    assert [u32(cap, 2 * i) for i in range(n)] == [round(10000 - 25 * i) for i in range(n)]
+    assert u32(cap, 2 * n) == 0xFFFFFFFF
+    assert learnt == [0b1001] + [0] * 15
