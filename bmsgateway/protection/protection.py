@@ -258,7 +258,9 @@ class Protection:
         fallback = self._update_soc_fallback(cur, dt, fresh, lo, s)
         if soc != soc:
             soc = fallback
-        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh), t)
+        relay_in = RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh)
+        relay_c, relay_d = self._relays.update(relay_in, t)
+        lights = self._relays.lights(relay_in)
 
         # 4. contactors --------------------------------------------------------------------------
         raised_before = eng.raised_faults
@@ -311,7 +313,7 @@ class Protection:
             state=state, relay_mode=self._relays.mode, charge_allowed=charge_allowed,
             discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
             contactors=self._contactor_states(), cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
-            balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
+            balancing=bits, heater_on=heater, cooler_on=cooler, events=events, status_lights=lights,
         )
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -96,6 +96,22 @@ class RelayLogic:
             d_en = comm and temp_ok and have_all and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
         return c_en, c_dis, d_en, d_dis
 
+    def lights(self, i: RelayInputs) -> int:
+        """The 123 warning lights (bits of ``state.STATUS_LIGHTS``) at exactly this table's thresholds.
+
+        E: no cell communication; Vh: a fresh cell >= Vmax; Vl: a fresh cell <= Vmin; Th: a
+        temperature > Tmax; Tl: a temperature < Tmin. NaN (not measured fresh) lights nothing.
+        """
+        hi, lo, thi, tlo = i.max_cell_v, i.min_cell_v, i.max_temperature_c, i.min_temperature_c
+        on = (
+            not i.communication_ok,
+            hi == hi and hi >= self.vmax_v,
+            lo == lo and lo <= self.vmin_v,
+            thi == thi and thi > self.tmax_c,
+            tlo == tlo and tlo < self.tmin_c,
+        )
+        return sum(1 << n for n, flag in enumerate(on) if flag)
+
     def update(self, i: RelayInputs, t_s: float = math.inf) -> tuple[bool, bool]:
         """Apply the table at time ``t_s`` (clock seconds; the default ignores ``min_off_s``)."""
         c_en, c_dis, d_en, d_dis = self._decide(i)

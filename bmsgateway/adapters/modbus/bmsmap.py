@@ -16,7 +16,7 @@ from bmsgateway import __version__
 from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, constant, reserved
 from bmsgateway.protection.ids import CONDITION_BITS
 from bmsgateway.requests import COMMANDS
-from bmsgateway.state import BalancingMode, ControlState, Output, PackState, RelayMode
+from bmsgateway.state import STATUS_LIGHTS, BalancingMode, ControlState, Output, PackState, RelayMode
 
 __all__ = [
     "BMS_MAP_END",
@@ -50,6 +50,9 @@ BALANCING_MODES: tuple[str, ...] = tuple(BalancingMode)
 COMMAND_CODES: dict[int, str] = {c.code: c.command.value for c in COMMANDS.values()}
 
 _CONDITION_DOC = tuple(sorted((bit, str(cond)) for cond, bit in CONDITION_BITS.items()))
+_LIGHT_MEANING = {"E": "cell board communication error", "Vh": "a cell >= Vmax", "Vl": "a cell <= Vmin",
+                  "Th": "a cell temperature > Tmax", "Tl": "a cell temperature < Tmin"}
+_LIGHTS_DOC = tuple((n, f"{name}: {_LIGHT_MEANING[name]}") for n, name in enumerate(STATUS_LIGHTS))
 OUTPUT_NAMES: tuple[str, ...] = tuple(Output)
 _OUTPUT_DOC = tuple((i, name) for i, name in enumerate(OUTPUT_NAMES))
 
@@ -228,7 +231,12 @@ def _status() -> list[Register]:
                  _live(lambda s: s.timing.overruns), group=g),
         Register(80, "cycle_duration_s", "u16", "software time of the last pack cycle",
                  _live(lambda s: s.timing.duration_s), "s", 0.0001, group=g),
-        reserved(81, 19, g),
+        Register(81, "status_lights", "bitfield16",
+                 "the 123\\SmartBMS warning lights at the relay thresholds (Vmax/Vmin of pack.chemistry, "
+                 "Tmax/Tmin of protection.relays)",
+                 _live(lambda s: s.protection.status_lights),
+                 bits=_LIGHTS_DOC, group=g),
+        reserved(82, 18, g),
     ]
 
 

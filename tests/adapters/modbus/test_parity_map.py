@@ -67,3 +67,12 @@ async def test_cell_resistance_and_capacity_per_cell(rig: Rig) -> None:
     assert [u32(cap, 2 * i) for i in range(n)] == [round(10000 - 25 * i) for i in range(n)]
     assert u32(cap, 2 * n) == 0xFFFFFFFF
     assert learnt == [0b1001] + [0] * 15
+
+
+async def test_status_lights_register(rig: Rig) -> None:
+    from bmsgateway.state import ProtectionStatus
+
+    await rig.publish(make_state(rig.config, seq=2, protection=ProtectionStatus(status_lights=0b10010)))
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        w = await read(client, 81, 1)
+    assert w == [0b10010]  # Vh and Tl
