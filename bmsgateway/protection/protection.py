@@ -112,6 +112,7 @@ class Protection:
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
         rl.tmin_c, rl.tmax_c, rl.min_off_s = r.tmin_c, r.tmax_c, r.min_off_s
+        rl.critical_charge_hysteresis_v = r.critical_charge_hysteresis_v
         rl.charge_restart_soc_pct, rl.discharge_restart_soc_pct = r.charge_restart_soc_pct, r.discharge_restart_soc_pct
         self._balancer.configure(p.balancing, lim.vbalance_v, ranges)
         lt = p.limits
