@@ -97,6 +97,7 @@ def summary_fields(s: PackState) -> dict[str, Any]:
         "pack_v": _r(s.pack_voltage_v, 2),
         "current_a": _r(m.current_a, 2),
         "soc_pct": _r(e.soc_pct, 1),
+        "stored_kwh": _r(e.stored_energy_wh / 1000.0, 2),
         "state": str(p.state),
         "t_s": round(s.time_s, 1),
         "min_cell_v": _r(s.min_cell_v),

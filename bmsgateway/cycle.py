@@ -143,12 +143,15 @@ class PackCycle:
         """Every write from outside is an event with its source (who changed what, and when)."""
         if self.event_log is None:
             return
-        if isinstance(req, ApplyConfig):
-            what, condition = "settings changed: " + ", ".join(req.keys), "settings_changed"
-        else:
-            what, condition = type(req).__name__, "command"
+        condition = "settings_changed" if isinstance(req, ApplyConfig) else "command"
         self.event_log.append(Event(time_s=self._clock.now(), kind="write", condition=condition,
-                                    severity="info", message=f"{what} (from {req.source})"))
+                                    severity="info", message=self.write_event_message(req)))
+
+    @staticmethod
+    def write_event_message(req: Request) -> str:
+        """The event text of a write: the keys changed, never their values (the PIN is one)."""
+        what = "settings changed: " + ", ".join(req.keys) if isinstance(req, ApplyConfig) else type(req).__name__
+        return f"{what} (from {req.source})"
 
     def step(self, m: Measurement, start_s: float, t_wall0: float | None = None) -> PackState:
         """The pure part of a cycle: one measurement -> estimate -> protect -> the snapshot.

@@ -22,9 +22,17 @@ from bmsgateway.config.model import Config
 from bmsgateway.persist.atomic import atomic_write_bytes
 from bmsgateway.requests import ApplyConfig, RequestQueue
 
-__all__ = ["SettingsStore", "merge_dotted"]
+__all__ = ["SECRET_KEYS", "SettingsStore", "merge_dotted", "redacted"]
 
 log = structlog.get_logger("settings")
+
+#: Settings whose values never reach a log line, an event or a document: the key is shown, the value is not.
+SECRET_KEYS: frozenset[str] = frozenset({"modbus.pin", "mqtt.password"})
+
+
+def redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` fit for a log: each secret's value replaced by ``"***"``."""
+    return {k: "***" if k in SECRET_KEYS else v for k, v in changes.items()}
 
 
 def merge_dotted(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,5 +117,5 @@ class SettingsStore:
         self._overrides = new_overrides
         self._config = cfg
         self._queue.submit(ApplyConfig(cfg, source=source, keys=tuple(sorted(changes))))
-        log.info("settings_changed", source=source, changes=dict(changes))
+        log.info("settings_changed", source=source, changes=redacted(changes))
         return []

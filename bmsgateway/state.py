@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "STATUS_LIGHTS",
     "ActiveCondition",
     "BalancingMode",
     "BoardHealth",
@@ -191,6 +192,9 @@ class EstimateStatus:
     soh_pct: float = NAN  #: NaN until every (unfaulted) cell's capacity is learnt
     capacity_ah: float = NAN  #: estimated usable capacity
     capacity_wh: float = NAN
+    #: energy the pack can still deliver: each cell's OCV integrated over the charge it gives
+    #: until the pack is empty (pack SOC x usable capacity); NaN without a SOC
+    stored_energy_wh: float = NAN
     rated_capacity_ah: float = NAN
     cell_capacity_ah: tuple[float, ...] = ()  #: learnt, or the rated value while not learnt
     soc_sigma_pct: float = NAN  #: 1-sigma uncertainty of ``soc_pct`` (percentage points)
@@ -273,6 +277,12 @@ class ContactorState:
     feedback: bool | None  #: None when no feedback input is wired
 
 
+#: The 123\SmartBMS warning lights, bit n of ``ProtectionStatus.status_lights``: E = cell board
+#: communication error, Vh / Vl = a cell at or beyond Vmax / Vmin, Th / Tl = a cell temperature
+#: beyond the relay Tmax / Tmin -- exactly the relay table's disable terms, not the fault table's.
+STATUS_LIGHTS: tuple[str, ...] = ("E", "Vh", "Vl", "Th", "Tl")
+
+
 @dataclass(frozen=True, slots=True)
 class ProtectionStatus:
     """Output of the protection / control stage."""
@@ -292,6 +302,7 @@ class ProtectionStatus:
     heater_on: bool = False
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
+    status_lights: int = 0  #: bit n = STATUS_LIGHTS[n] on (the 123 warning lights)
 
     @property
     def allow_charge_relay(self) -> bool:

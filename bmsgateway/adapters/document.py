@@ -79,6 +79,7 @@ def state_document(state: PackState) -> dict[str, Any]:
             "dod_pct": _num(e.dod_pct, 2),
             "capacity_ah": _num(e.capacity_ah, 3),
             "rated_capacity_ah": _num(e.rated_capacity_ah, 3),
+            "stored_energy_wh": _num(e.stored_energy_wh, 1),
             "soc_calibrated": e.soc_calibrated,
         },
         "cells": {
@@ -156,6 +157,7 @@ def state_document(state: PackState) -> dict[str, Any]:
             "soh_pct": _num(e.soh_pct, 2),
             "capacity_ah": _num(e.capacity_ah, 3),
             "rated_capacity_ah": _num(e.rated_capacity_ah, 3),
+            "stored_energy_wh": _num(e.stored_energy_wh, 1),
             "soc_calibrated": e.soc_calibrated,
             "charge_in_ah": _num(e.charge_in_ah, 3),
             "charge_out_ah": _num(e.charge_out_ah, 3),

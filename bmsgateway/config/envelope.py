@@ -77,6 +77,12 @@ def check_envelope(config: Config) -> None:
          lim.vmax_v + pv.ov_fault_margin_v)
     volt("pack under-voltage fault per cell (vmin_v - protection.pack_voltage.uv_fault_margin_v)",
          lim.vmin_v - pv.uv_fault_margin_v)
+    uv_fault = lim.vmin_v - cv.uv_fault_margin_v
+    if not uv_fault > p.sensors.cell_min_v:
+        problems.append(
+            f"protection.sensors.cell_min_v = {p.sensors.cell_min_v:g} V must be below the cell under-voltage "
+            f"fault {uv_fault:.4g} V (a lower cell would read as a broken sense path, not as under-voltage)"
+        )
 
     def temp(key: str, v: float, lo: float, hi: float, what: str) -> None:
         nonlocal outside

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bmsgateway.config.base import Section
 
 __all__ = [
-    "DEFAULT_PIN", "DEFAULT_SERIAL_NUMBER", "ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig", "SunSpecConfig",
+    "BAUD_RATES", "DEFAULT_PIN", "DEFAULT_SERIAL_NUMBER", "ModbusConfig", "ModbusRtuConfig", "ModbusTcpConfig",
+    "SunSpecConfig",
 ]
 
 #: The factory PIN; the daemon warns at start while it is still in use.
 DEFAULT_PIN = 1234
 #: The factory SunSpec serial number; the daemon warns at start while it is still in use.
 DEFAULT_SERIAL_NUMBER = "0000000001"
+#: The standard RS-485 rates the BMS Mini offers; anything else is a typo (1000, 9601).
+BAUD_RATES: tuple[int, ...] = (600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 class ModbusTcpConfig(Section):
@@ -42,11 +45,18 @@ class ModbusRtuConfig(Section):
 
     enabled: bool = False
     port: str = "/dev/ttyUSB0"
-    baudrate: int = Field(9600, ge=600, le=115200)
+    baudrate: int = Field(9600, description="one of 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200")
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     retry_initial_s: float = Field(1.0, gt=0.0, le=60.0, description="first retry after a serial error")
     retry_max_s: float = Field(30.0, gt=0.0, le=3600.0, description="retry interval doubles up to this")
+
+    @field_validator("baudrate")
+    @classmethod
+    def _standard_rate(cls, v: int) -> int:
+        if v not in BAUD_RATES:
+            raise ValueError(f"{v} is not a standard baud rate; allowed: {', '.join(map(str, BAUD_RATES))}")
+        return v
 
 
 class SunSpecConfig(Section):

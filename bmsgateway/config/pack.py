@@ -95,10 +95,10 @@ class ChemistryConfig(Section):
     """
 
     preset: Chemistry = Chemistry.LFP
-    vmin_v: float | None = Field(None, ge=1.5, le=5.0)
-    vbalance_v: float | None = Field(None, ge=1.5, le=5.0)
-    vmax_v: float | None = Field(None, ge=1.5, le=5.0)
-    nominal_v: float | None = Field(None, ge=1.5, le=5.0)
+    vmin_v: float | None = Field(None, ge=1.0, le=5.0)
+    vbalance_v: float | None = Field(None, ge=1.0, le=5.0)
+    vmax_v: float | None = Field(None, ge=1.0, le=5.0)
+    nominal_v: float | None = Field(None, ge=1.0, le=5.0)
     ocv_table: tuple[tuple[float, float], ...] | None = Field(
         None, description="[[soc_pct, voltage_v], ...] from 0 to 100 % SOC"
     )

@@ -134,6 +134,12 @@ class RelayConfig(Section):
         description="a relay switched off stays off at least this long, so that a cell relaxing right "
         "after the current stops does not make the relay chatter (switching off is never delayed)",
     )
+    critical_charge_hysteresis_v: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="critical mode: the charge relay switched off at Vmax comes back only when every "
+        "cell is below Vmax minus this (a departure from the 123 table, which has none: an unregulated "
+        "charger would otherwise switch every min_off_s all day); 0 = the table exactly",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -372,6 +372,21 @@ class Estimator:
         out: FloatArray = np.minimum(np.maximum(f.soc + pending, 0.0), 1.0)
         return out
 
+    def _stored_energy_wh(self, soc: FloatArray, cap: FloatArray, soc_pct: float, usable_ah: float) -> float:
+        """Wh the pack delivers from here to empty: better than SOC x capacity x nominal voltage.
+
+        The pack gives ``soc_pct x usable_ah`` of charge; each cell gives that charge from its
+        own SOC downwards, at its OCV, so a full LFP cell's plateau and a nearly empty cell's
+        steep end are both counted as they are (the integral of the OCV table).
+        """
+        if not (math.isfinite(soc_pct) and math.isfinite(usable_ah)) or len(soc) == 0:
+            return math.nan
+        q_ah = max(0.0, soc_pct / 100.0 * usable_ah)
+        start = soc
+        end = np.maximum(soc - q_ah / cap, 0.0)
+        per_cell = (self._ocv.energy_v_per_unit(start) - self._ocv.energy_v_per_unit(end)) * cap
+        return float(np.sum(per_cell))
+
     def _status(self) -> EstimateStatus:
         soc = self._cell_soc()
         cap = self._capacity.capacity_ah
@@ -395,6 +410,7 @@ class Estimator:
             soh_pct=figures.soh_pct,
             capacity_ah=figures.usable_capacity_ah,
             capacity_wh=figures.usable_capacity_ah * self._nominal_v * self._n,
+            stored_energy_wh=self._stored_energy_wh(soc, cap, figures.soc_pct, figures.usable_capacity_ah),
             rated_capacity_ah=self._rated_ah,
             cell_capacity_ah=self._learnt[0],
             cell_resistance_ohm=self._learnt[1],

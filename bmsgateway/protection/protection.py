@@ -112,6 +112,7 @@ class Protection:
         rl = self._relays
         rl.mode, rl.vmin_v, rl.vbalance_v, rl.vmax_v = r.mode, lim.vmin_v, lim.vbalance_v, lim.vmax_v
         rl.tmin_c, rl.tmax_c, rl.min_off_s = r.tmin_c, r.tmax_c, r.min_off_s
+        rl.critical_charge_hysteresis_v = r.critical_charge_hysteresis_v
         rl.charge_restart_soc_pct, rl.discharge_restart_soc_pct = r.charge_restart_soc_pct, r.discharge_restart_soc_pct
         self._balancer.configure(p.balancing, lim.vbalance_v, ranges)
         lt = p.limits
@@ -258,7 +259,9 @@ class Protection:
         fallback = self._update_soc_fallback(cur, dt, fresh, lo, s)
         if soc != soc:
             soc = fallback
-        relay_c, relay_d = self._relays.update(RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh), t)
+        relay_in = RelayInputs(lo, hi, tlo, thi, soc, comm_ok, fresh)
+        relay_c, relay_d = self._relays.update(relay_in, t)
+        lights = self._relays.lights(relay_in)
 
         # 4. contactors --------------------------------------------------------------------------
         raised_before = eng.raised_faults
@@ -311,7 +314,7 @@ class Protection:
             state=state, relay_mode=self._relays.mode, charge_allowed=charge_allowed,
             discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
             contactors=self._contactor_states(), cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
-            balancing=bits, heater_on=heater, cooler_on=cooler, events=events,
+            balancing=bits, heater_on=heater, cooler_on=cooler, events=events, status_lights=lights,
         )
 
     # -- helpers ---------------------------------------------------------------------------------

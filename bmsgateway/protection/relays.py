@@ -26,6 +26,11 @@ One addition to the tables: a relay that was switched off stays off for at least
 (config ``protection.relays.min_off_s``). Without it, critical mode switches the charger off at
 Vmax and, a cycle later when the cell has relaxed below Vmax, on again -- every few seconds,
 which wears out relays and chargers. Switching *off* is never delayed.
+
+A second addition, critical mode only: the charge relay comes back only when every cell is below
+Vmax - ``critical_charge_hysteresis_v`` (config ``protection.relays``). The table has no
+hysteresis there, so an unregulated charger (open-loop solar) is switched every ``min_off_s``
+while the sun shines: 454 times in the simulator's 30 h solar day. 0 restores the table exactly.
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ class RelayLogic:
     def __init__(
         self, mode: RelayMode, vmin_v: float, vbalance_v: float, vmax_v: float, tmin_c: float, tmax_c: float,
         charge_restart_soc_pct: float, discharge_restart_soc_pct: float, min_off_s: float = 0.0,
+        critical_charge_hysteresis_v: float = 0.0,
     ) -> None:
+        self.critical_charge_hysteresis_v = critical_charge_hysteresis_v
         self.mode = mode
         self.vmin_v = vmin_v
         self.vbalance_v = vbalance_v
@@ -87,7 +94,7 @@ class RelayLogic:
         c_dis = (not comm) or temp_bad or (have_v and hi >= self.vmax_v)
         d_dis = (not comm) or temp_bad or (have_v and lo <= self.vmin_v)
         if critical:
-            c_en = comm and temp_ok and have_all and hi < self.vmax_v
+            c_en = comm and temp_ok and have_all and hi < self.vmax_v - self.critical_charge_hysteresis_v
             d_en = comm and temp_ok and have_all and lo > self.vmin_v
         else:
             c_dis = c_dis or (have_all and lo >= self.vbalance_v)
@@ -95,6 +102,22 @@ class RelayLogic:
             c_en = comm and temp_ok and have_all and hi < self.vbalance_v and soc < self.charge_restart_soc_pct
             d_en = comm and temp_ok and have_all and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct
         return c_en, c_dis, d_en, d_dis
+
+    def lights(self, i: RelayInputs) -> int:
+        """The 123 warning lights (bits of ``state.STATUS_LIGHTS``) at exactly this table's thresholds.
+
+        E: no cell communication; Vh: a fresh cell >= Vmax; Vl: a fresh cell <= Vmin; Th: a
+        temperature > Tmax; Tl: a temperature < Tmin. NaN (not measured fresh) lights nothing.
+        """
+        hi, lo, thi, tlo = i.max_cell_v, i.min_cell_v, i.max_temperature_c, i.min_temperature_c
+        on = (
+            not i.communication_ok,
+            hi == hi and hi >= self.vmax_v,
+            lo == lo and lo <= self.vmin_v,
+            thi == thi and thi > self.tmax_c,
+            tlo == tlo and tlo < self.tmin_c,
+        )
+        return sum(1 << n for n, flag in enumerate(on) if flag)
 
     def update(self, i: RelayInputs, t_s: float = math.inf) -> tuple[bool, bool]:
         """Apply the table at time ``t_s`` (clock seconds; the default ignores ``min_off_s``)."""

@@ -120,3 +120,15 @@ def test_soc_falls_back_to_coulomb_counter_when_estimate_is_nan() -> None:
     assert not st.allow_charge_relay
     st = rig.run(60, cells=3.30, current_a=-100.0)  # 10.67 Ah -> 89.3 %
     assert st.allow_charge_relay
+
+
+def test_critical_mode_charge_hysteresis() -> None:
+    """Issue 17 item 10: re-enabling the charge relay waits for Vmax - hysteresis (0 = the table)."""
+    logic = RelayLogic("critical", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0, critical_charge_hysteresis_v=0.05)
+    logic.charge, logic.discharge = OFF, ON
+    assert logic.update(inputs(hi=3.69)) == (OFF, ON)  # the table alone would switch on here
+    assert logic.update(inputs(hi=3.651)) == (OFF, ON)
+    assert logic.update(inputs(hi=3.649)) == (ON, ON)
+    assert logic.update(inputs(hi=3.70)) == (OFF, ON)  # switching off is still at Vmax exactly
+    normal = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0, critical_charge_hysteresis_v=0.05)
+    assert normal.update(inputs(hi=3.39)) == (ON, ON)  # normal mode keeps its own table

@@ -1,4 +1,4 @@
-"""The flat bmsgateway register map (addresses 0..1024), for PLC programmers.
+"""The flat bmsgateway register map (addresses 0..1925), for PLC programmers.
 
 Why a fixed layout: a PLC program hard-codes addresses, so no address depends on the pack
 configuration. Arrays have fixed slots (255 cells, 128 temperatures, 64 boards); slots beyond the
@@ -16,7 +16,7 @@ from bmsgateway import __version__
 from bmsgateway.adapters.modbus.table import EncodeContext, Register, Value, constant, reserved
 from bmsgateway.protection.ids import CONDITION_BITS
 from bmsgateway.requests import COMMANDS
-from bmsgateway.state import BalancingMode, ControlState, Output, PackState, RelayMode
+from bmsgateway.state import STATUS_LIGHTS, BalancingMode, ControlState, Output, PackState, RelayMode
 
 __all__ = [
     "BMS_MAP_END",
@@ -35,7 +35,11 @@ MAX_CELLS = 255
 MAX_TEMPERATURES = 128
 MAX_BOARDS = 64
 WRITE_BASE = 1000
-BMS_MAP_END = 1025
+BMS_MAP_END = 1926
+#: per-cell learnt values (BMS Mini shows them per cell): resistance, capacity, learnt bitmap
+CELL_RESISTANCE_BASE = 1100
+CELL_CAPACITY_BASE = 1400
+CELL_LEARNT_BASE = CELL_CAPACITY_BASE + 2 * MAX_CELLS
 
 #: control state machine values (ProtectionStatus.state) as enum numbers.
 # The numbering is the declaration order of the vocabulary enums (state.py), shared by every protocol.
@@ -46,6 +50,9 @@ BALANCING_MODES: tuple[str, ...] = tuple(BalancingMode)
 COMMAND_CODES: dict[int, str] = {c.code: c.command.value for c in COMMANDS.values()}
 
 _CONDITION_DOC = tuple(sorted((bit, str(cond)) for cond, bit in CONDITION_BITS.items()))
+_LIGHT_MEANING = {"E": "cell board communication error", "Vh": "a cell >= Vmax", "Vl": "a cell <= Vmin",
+                  "Th": "a cell temperature > Tmax", "Tl": "a cell temperature < Tmin"}
+_LIGHTS_DOC = tuple((n, f"{name}: {_LIGHT_MEANING[name]}") for n, name in enumerate(STATUS_LIGHTS))
 OUTPUT_NAMES: tuple[str, ...] = tuple(Output)
 _OUTPUT_DOC = tuple((i, name) for i, name in enumerate(OUTPUT_NAMES))
 
@@ -178,7 +185,9 @@ def _pack() -> list[Register]:
                  _live(lambda s: s.measurement.bus_voltage_v), "V", 0.001, group=g),
         Register(47, "soc_sigma_pct", "u16", "1-sigma uncertainty of soc_pct (percentage points)",
                  _live(lambda s: s.estimate.soc_sigma_pct), "%", 0.1, group=g),
-        reserved(48, 12, g),
+        Register(48, "stored_energy_wh", "u32", "energy the pack can still deliver (remaining, from the OCV curve)",
+                 _live(lambda s: s.estimate.stored_energy_wh), "Wh", group=g),
+        reserved(50, 10, g),
     ]
 
 
@@ -222,7 +231,12 @@ def _status() -> list[Register]:
                  _live(lambda s: s.timing.overruns), group=g),
         Register(80, "cycle_duration_s", "u16", "software time of the last pack cycle",
                  _live(lambda s: s.timing.duration_s), "s", 0.0001, group=g),
-        reserved(81, 19, g),
+        Register(81, "status_lights", "bitfield16",
+                 "the 123\\SmartBMS warning lights at the relay thresholds (Vmax/Vmin of pack.chemistry, "
+                 "Tmax/Tmin of protection.relays)",
+                 _live(lambda s: s.protection.status_lights),
+                 bits=_LIGHTS_DOC, group=g),
+        reserved(82, 18, g),
     ]
 
 
@@ -266,7 +280,11 @@ def _arrays() -> list[Register]:
         Register(500, "temperature_c", "s16", f"thermistor 1..{MAX_TEMPERATURES} (board 0 first, GPIO1 first)",
                  _live(lambda s: s.measurement.temperatures_c[:MAX_TEMPERATURES]), "°C", 0.1,
                  count=MAX_TEMPERATURES, group="Temperatures"),
-        reserved(500 + MAX_TEMPERATURES, 700 - 500 - MAX_TEMPERATURES, "Temperatures"),
+        Register(500 + MAX_TEMPERATURES, "board_die_temperature_c", "s16",
+                 f"board 1..{MAX_BOARDS}: the monitor chip's die temperature (the board temperature)",
+                 _live(lambda s: [b.die_temperature_c for b in s.measurement.boards[:MAX_BOARDS]]), "°C", 0.1,
+                 count=MAX_BOARDS, group="Temperatures"),
+        reserved(500 + MAX_TEMPERATURES + MAX_BOARDS, 700 - 500 - MAX_TEMPERATURES - MAX_BOARDS, "Temperatures"),
         Register(700, "board_status", "bitfield16", f"board 1..{MAX_BOARDS}: communication status",
                  _live(_board_status), count=MAX_BOARDS, bits=((0, "read ok this cycle"), (1, "open wire found")),
                  group="Boards"),
@@ -290,7 +308,11 @@ def _writable() -> list[Register]:
                  constant(0), "s", group=g),
         Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", constant(0), access="rw",
                  minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
-        reserved(WRITE_BASE + 3, 7, g),
+        Register(WRITE_BASE + 3, "change_pin", "u32",
+                 "change the PIN: write both words in one request, high word = the current PIN, low word = "
+                 "the new PIN (0..9999); needs no unlock, a wrong current PIN locks; reads 0",
+                 constant(0), access="rw", command="change_pin", group=g),
+        reserved(WRITE_BASE + 5, 5, g),
         Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",
                  lambda c: c.config.pack.limits.vmin_v, "V", 0.001, "rw", config_key="pack.chemistry.vmin_v", group=g),
         Register(1011, "vbalance_v", "u16", "balancing start voltage (pack.chemistry.vbalance_v)",
@@ -335,9 +357,36 @@ def _writable() -> list[Register]:
     ]
 
 
+def _learnt_words(s: PackState) -> list[int]:
+    words = [0] * 16
+    for i, learnt in enumerate(s.estimate.cell_capacity_learnt[:MAX_CELLS]):
+        if learnt:
+            words[i // 16] |= 1 << (i % 16)
+    return words
+
+
+def _cell_learnt() -> list[Register]:
+    """What the estimator learnt per cell (it also shows in ``replay --json`` and the state file)."""
+    g = "Cell resistance and capacity"
+    return [
+        reserved(1025, CELL_RESISTANCE_BASE - 1025, "Settings and commands (writable)"),
+        Register(CELL_RESISTANCE_BASE, "cell_resistance_ohm", "u16",
+                 f"cell 1..{MAX_CELLS}: learnt internal (ohmic) resistance R0",
+                 _live(lambda s: s.estimate.cell_resistance_ohm[:MAX_CELLS]), "Ω", 0.00001, count=MAX_CELLS,
+                 group=g),
+        reserved(CELL_RESISTANCE_BASE + MAX_CELLS, CELL_CAPACITY_BASE - CELL_RESISTANCE_BASE - MAX_CELLS, g),
+        Register(CELL_CAPACITY_BASE, "cell_capacity_ah", "u32",
+                 f"cell 1..{MAX_CELLS}: capacity (learnt; the rated value until learnt, see cell_capacity_learnt)",
+                 _live(lambda s: s.estimate.cell_capacity_ah[:MAX_CELLS]), "Ah", 0.01, count=MAX_CELLS, group=g),
+        Register(CELL_LEARNT_BASE, "cell_capacity_learnt", "bitfield16",
+                 "1 = the cell's capacity is learnt: word k bit n = cell 16k+n+1",
+                 _live(_learnt_words), count=16, group=g),
+    ]
+
+
 def bms_registers() -> list[Register]:
     """Every row of the bmsgateway map, addresses 0..``BMS_MAP_END - 1``."""
-    rows = _identity() + _pack() + _status() + _counters() + _arrays() + _writable()
+    rows = _identity() + _pack() + _status() + _counters() + _arrays() + _writable() + _cell_learnt()
     rows.sort(key=lambda r: r.address)
     expected = 0
     for r in rows:

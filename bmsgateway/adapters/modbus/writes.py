@@ -6,7 +6,8 @@ Exception codes returned to the client (documented in docs/modbus-registers.md):
   a 32-bit register is written;
 * 01 ILLEGAL FUNCTION -- writes are locked (no valid PIN within ``modbus.unlock_timeout_s``); the
   Modbus specification allows 01 for "the server is in the wrong state for this request";
-* 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks), a value outside the register's range,
+* 03 ILLEGAL DATA VALUE -- a wrong PIN (which also locks; so does a wrong current PIN in a PIN
+  change), a new PIN outside 0..9999, a value outside the register's range,
   an unknown command code, a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax, or
   a limit outside the chemistry's envelope), or a zero-current calibration while current flows or
   the cells are not at rest (``PackState.zero_calibration_refusal``);
@@ -31,6 +32,7 @@ from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_wor
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.requests import CalibrateCurrentZero, Request, ResetFaults, command_by_name
+from bmsgateway.settings import redacted
 from bmsgateway.state import PackState
 
 __all__ = [
@@ -98,7 +100,7 @@ class WriteHandler:
         self._refused = limited_log or RateLimitedLog(60.0)
         self._settings = settings
         self._requests = requests
-        self._pin = pin
+        del pin  # the PIN is read from the settings on every write: a PIN change applies at once
         self._timeout_s = unlock_timeout_s
         self._clock = clock
         self._unlocked_until_s = -math.inf
@@ -116,10 +118,17 @@ class WriteHandler:
             self._refused("modbus_write_refused", address=address, count=len(words), code=parsed,
                           reason="address not writable")
             return parsed
+        pin = self._settings.config.modbus.pin
         pins = [(reg, raw) for reg, raw in parsed if reg.command == "pin"]
-        rest = [(reg, raw) for reg, raw in parsed if reg.command != "pin"]
+        changes = [raw for reg, raw in parsed if reg.command == "change_pin"]
+        rest = [(reg, raw) for reg, raw in parsed if reg.command not in ("pin", "change_pin")]
+        if changes and rest:
+            self._refused("modbus_write_refused", address=address, reason="a PIN change is written alone")
+            return ILLEGAL_VALUE
+        if changes:
+            return self._change_pin(pin, changes[0] >> 16, changes[0] & 0xFFFF)
         for _reg, raw in pins:
-            if raw != self._pin:
+            if raw != pin:
                 self._unlocked_until_s = -math.inf
                 self._refused("modbus_wrong_pin", address=address)
                 return ILLEGAL_VALUE
@@ -132,6 +141,27 @@ class WriteHandler:
                           registers=[r.name for r, _ in rest])
             return ILLEGAL_FUNCTION
         return self._apply(rest)
+
+    def _change_pin(self, current: int, old: int, new: int) -> int | None:
+        """The guarded PIN change: the current PIN proves the right; neither value is ever logged."""
+        if old != current:
+            self._unlocked_until_s = -math.inf
+            self._refused("modbus_wrong_pin", reason="PIN change with a wrong current PIN")
+            return ILLEGAL_VALUE
+        if not 0 <= new <= 9999:
+            self._refused("modbus_write_out_of_range", register="change_pin", minimum=0, maximum=9999)
+            return ILLEGAL_VALUE
+        try:
+            problems = self._settings.propose({"modbus.pin": new}, source=_SOURCE)
+        except TimeoutError:
+            log.error("modbus_write_no_answer", changes=["modbus.pin"])
+            return DEVICE_FAILURE
+        if problems:
+            self._refused("modbus_write_rejected", changes=["modbus.pin"], problems=len(problems))
+            return ILLEGAL_VALUE
+        self._unlocked_until_s = -math.inf  # whoever unlocked with the old PIN is locked out
+        log.info("modbus_pin_changed")
+        return None
 
     def _parse(self, address: int, words: Sequence[int]) -> list[tuple[Register, int]] | int:
         out: list[tuple[Register, int]] = []
@@ -184,10 +214,10 @@ class WriteHandler:
             try:
                 problems = self._settings.propose(changes, source=_SOURCE)
             except TimeoutError:
-                log.error("modbus_write_no_answer", changes=changes)
+                log.error("modbus_write_no_answer", changes=redacted(changes))
                 return DEVICE_FAILURE
             if problems:
-                self._refused("modbus_write_rejected", changes=changes, problems=problems)
+                self._refused("modbus_write_rejected", changes=redacted(changes), problems=problems)
                 return ILLEGAL_VALUE
         if inverter_state is not None:
             self.inverter_state = inverter_state

@@ -28,6 +28,7 @@ import structlog
 
 from bmsgateway.config.model import Config
 from bmsgateway.requests import COMMANDS, Request, command_by_name
+from bmsgateway.settings import redacted
 
 __all__ = ["SETTING_COMMANDS", "THRESHOLD_PREFIXES", "CommandHandler", "CommandPorts"]
 
@@ -107,9 +108,9 @@ class CommandHandler:
             return _refuse(req_id, name, changes)
         problems = await self._propose(changes, source)
         if problems:
-            log.warning("mqtt_settings_refused", command=name, changes=changes, problems=problems)
+            log.warning("mqtt_settings_refused", command=name, changes=redacted(changes), problems=problems)
             return _refuse(req_id, name, "refused by validation", problems)
-        log.info("mqtt_settings_changed", command=name, changes=changes, source=source)
+        log.info("mqtt_settings_changed", command=name, changes=redacted(changes), source=source)
         return _accept(req_id, name)
 
     def _authorise(self, msg: Mapping[str, Any], trusted_user: str | None) -> str | None:

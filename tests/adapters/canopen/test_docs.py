@@ -34,7 +34,7 @@ def test_eds_loads_and_matches_the_pack(tmp_path: Path) -> None:
     assert len(od[0x2000]) == 30 + 1 and len(od[0x2001]) == 5 + 1
     assert od[0x1800][1].default == 0x180 + 9
     assert od[0x1000].default == 0x1A2
-    assert od[0x3002].max == 5000 and od[0x3002].min == 1500  # the config's own bounds for vmax_v
+    assert od[0x3002].max == 5000 and od[0x3002].min == 1000  # the config's own bounds for vmax_v
 
 
 def _write(tmp: Path, cfg: Config) -> str:

@@ -22,4 +22,4 @@ def test_csv_lists_every_register_once() -> None:
     rows = build_registers(Config())
     assert len(lines) == 1 + len(rows)
     assert lines[0].startswith("address,words,name")
-    assert any(line.startswith("1012,1,vmax_v,u16,1,V,0.001,rw,1.5,5,pack.chemistry.vmax_v") for line in lines)
+    assert any(line.startswith("1012,1,vmax_v,u16,1,V,0.001,rw,1,5,pack.chemistry.vmax_v") for line in lines)

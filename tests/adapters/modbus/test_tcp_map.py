@@ -74,7 +74,7 @@ async def test_nan_negative_temperature_and_bits(rig: Rig) -> None:
     bit = CONDITION_BITS[ConditionId.CELL_OVER_VOLTAGE]
     wbit = CONDITION_BITS[ConditionId.LOOP_OVERRUN]
     prot = ProtectionStatus(state="fault", fault_bits=1 << bit, warning_bits=1 << wbit)
-    await rig.publish(make_state(cfg, cells_v=cells, temps_c=[-5.5, 1.0, 2.0, 3.0], current_a=math.nan,
+    await rig.publish(make_state(cfg, seq=2, cells_v=cells, temps_c=[-5.5, 1.0, 2.0, 3.0], current_a=math.nan,
                                  protection=prot))
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         w = await read(client, 0, 80)

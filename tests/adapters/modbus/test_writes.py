@@ -98,7 +98,7 @@ async def test_commands(rig: Rig) -> None:
     from tests.adapters.conftest import make_state
 
     # the pack at rest: the zero calibration may be taken (see test_calibration_refused_with_03)
-    await rig.publish(dataclasses.replace(make_state(rig.config), zero_calibration_refusal=""))
+    await rig.publish(dataclasses.replace(make_state(rig.config, seq=2), zero_calibration_refusal=""))
     async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
         assert await write(client, 1002, [1]) == 1  # locked
         await unlock(client)
