@@ -144,3 +144,30 @@ def test_output_changes_are_events_and_in_the_log() -> None:
     n = rig.prot.event_log.total
     rig.run(2.0)
     assert rig.prot.event_log.total == n  # nothing changes, nothing logged
+
+
+def test_precharge_end_closes_only_the_allowed_direction() -> None:
+    """Charging is blocked (too cold) while precharging: when precharge completes, the charge
+    contactor stays open in every cycle; only discharge closes."""
+    bus = FakeBus(0.0)
+    rig = precharge_rig(bus, precharge_timeout_s=30.0)
+    rig.step()
+    st = rig.run(3.0, temps=-5.0)
+    assert cmd(st)["precharge"] and not st.charge_allowed
+    bus.v = 0.95 * PACK_V
+    st = rig.run(1.0, temps=-5.0)
+    assert cmd(st) == {"precharge": False, "charge": False, "discharge": True}
+    assert ("charge", True) not in rig.io.log
+
+
+def test_precharge_opens_when_a_fault_blocks_both_directions() -> None:
+    """A fault that blocks both directions during precharge opens the precharge contactor at
+    once; it does not wait for the precharge timeout."""
+    rig = precharge_rig(FakeBus(0.0), precharge_timeout_s=30.0)
+    rig.step()
+    st = rig.run(0.5)
+    assert cmd(st)["precharge"]
+    st = rig.run(5.0, temps=80.0)
+    assert not st.charge_allowed and not st.discharge_allowed
+    assert cmd(st) == {"precharge": False, "charge": False, "discharge": False}
+    assert st.state != "precharge"
