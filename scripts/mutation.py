@@ -25,7 +25,6 @@ import copy
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -207,21 +206,45 @@ def mutated_source(source: str, index: int) -> str:
     return ast.unparse(ast.fix_missing_locations(tree2))
 
 
+def _preload() -> None:
+    """Import the heavy third-party packages once in this process: every mutant's test run is a
+    fork of it, so it skips interpreter start-up and these imports (never bmsgateway itself, whose
+    modules each child imports fresh from the mutated copy)."""
+    import hypothesis  # noqa: F401
+    import numpy  # noqa: F401
+    import pydantic  # noqa: F401
+    import pytest  # noqa: F401
+
+
 def _run_tests(work: Path, tests: list[str], timeout_s: float) -> str:
     """'killed', 'survived' or 'timeout' for the tests in the private copy ``work``."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(work))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
-           "-o", "addopts=", *tests,
-           *[a for b in _BROKEN for a in ("--deselect", b)]]
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return "timeout"
-    return "survived" if rc == 0 else "killed"
+    args = ["-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts=", *tests,
+            *[a for b in _BROKEN for a in ("--deselect", b)]]
+    pid = os.fork()
+    if pid == 0:  # the child: run pytest on the copy and exit with its status
+        rc = 1
+        try:
+            os.setsid()
+            os.chdir(work)
+            sys.path.insert(0, str(work))
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            import pytest
+
+            rc = int(pytest.main(args))
+        finally:
+            os._exit(rc)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout"
+        time.sleep(0.02)
 
 
 def _copy_repo(dest: Path) -> None:
@@ -252,6 +275,8 @@ def main() -> int:
     ap.add_argument("files", nargs="*", help="files under bmsgateway/ (a unique suffix is enough)")
     ap.add_argument("--list", action="store_true", help="list the mutants and run nothing")
     ap.add_argument("--only", default="", help="comma-separated mutant numbers (from --list) to run")
+    ap.add_argument("--tests", nargs="*", default=None,
+                    help="run these tests instead of the module's mapped set (quick checks)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant (default 60)")
     args = ap.parse_args()
     files = list(SCOPE)
@@ -271,6 +296,9 @@ def main() -> int:
                 print(f"#{m.index:<4} {m.key}" + ("  [equivalent]" if m.key in equivalent else ""))
         return 0
     summary: list[str] = []
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    sys.dont_write_bytecode = True
+    _preload()
     with tempfile.TemporaryDirectory(prefix="bms-mutation-") as tmp:
         work = Path(tmp)
         _copy_repo(work)
@@ -278,7 +306,8 @@ def main() -> int:
             ms, source = mutants(f)
             target = work / "bmsgateway" / f
             t0 = time.monotonic()
-            if _run_tests(work, SCOPE[f], args.timeout * 3) != "survived":
+            tests = args.tests or SCOPE[f]
+            if _run_tests(work, tests, args.timeout * 3) != "survived":
                 print(f"{f}: its tests fail without any mutant; fix them first", file=sys.stderr)
                 return 1
             base_s = time.monotonic() - t0
@@ -293,7 +322,7 @@ def main() -> int:
                     eq += 1
                     continue
                 target.write_text(mutated_source(source, m.index))
-                result = _run_tests(work, SCOPE[f], timeout)
+                result = _run_tests(work, tests, timeout)
                 target.write_text(source)
                 if result == "survived":
                     survivors.append(m)
