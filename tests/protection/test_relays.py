@@ -164,3 +164,11 @@ def test_after_min_off_the_discharge_relay_needs_its_enable_terms_again() -> Non
     assert not rig.run(5.0, cells=3.30).allow_discharge_relay
     rig.soc_pct = 10.0
     assert not rig.run(40.0, cells=3.30).allow_discharge_relay
+
+
+def test_min_off_ends_exactly_after_min_off_s() -> None:
+    logic = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0, min_off_s=30.0)
+    assert logic.update(inputs(), t_s=0.0) == (ON, ON)
+    assert logic.update(inputs(hi=3.7, lo=2.9), t_s=10.0) == (OFF, OFF)
+    assert logic.update(inputs(), t_s=39.9) == (OFF, OFF)
+    assert logic.update(inputs(), t_s=40.0) == (ON, ON)
