@@ -52,7 +52,7 @@ SCOPE: dict[str, list[str]] = {
     "protection/protection.py": [_P + "test_protection_outputs.py", _P + "test_relays.py", _P + "test_contactors.py",
                                  _P + "test_conditions.py", _P + "test_latches.py",
                                  _P + "test_limits_balancing_thermal.py"],
-    "protection/table.py": [_P + "test_conditions.py", _P + "test_config_and_docs.py"],
+    "protection/table.py": [_P + "test_table.py", _P + "test_conditions.py", _P + "test_config_and_docs.py"],
     "acquisition/sampler.py": ["tests/acquisition", "tests/scenarios/test_chip_faults.py"],
     "acquisition/plausibility.py": [_P + "test_plausibility.py", "tests/scenarios/test_sensor_plausibility.py"],
     "hal/ltc681x/pec.py": ["tests/hal/test_ltc681x_pec.py", "tests/hal/test_ltc681x_bitflips.py"],
