@@ -171,3 +171,21 @@ def test_precharge_opens_when_a_fault_blocks_both_directions() -> None:
     assert not st.charge_allowed and not st.discharge_allowed
     assert cmd(st) == {"precharge": False, "charge": False, "discharge": False}
     assert st.state != "precharge"
+    assert not any(a.condition == "precharge_failed" for a in st.active)  # not a precharge failure
+
+
+def test_after_an_aborted_precharge_the_next_start_precharges_again() -> None:
+    """Precharge aborted because both directions were blocked; the bus is now up (from outside).
+    When the fault clears, the contactors go through precharge again, never straight to mains."""
+    bus = FakeBus(0.0)
+    rig = precharge_rig(bus, precharge_timeout_s=30.0)
+    rig.step()
+    rig.run(0.5)
+    rig.run(5.0, temps=80.0)
+    assert not rig.io.out["precharge"]
+    mark = len(rig.io.log)
+    bus.v = 0.95 * PACK_V
+    st = rig.run(20.0, temps=25.0)
+    assert cmd(st)["discharge"]
+    closes = [name for name, on in rig.io.log[mark:] if on and name in ("precharge", "charge", "discharge")]
+    assert closes[0] == "precharge"
