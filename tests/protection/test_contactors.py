@@ -189,3 +189,11 @@ def test_after_an_aborted_precharge_the_next_start_precharges_again() -> None:
     assert cmd(st)["discharge"]
     closes = [name for name, on in rig.io.log[mark:] if on and name in ("precharge", "charge", "discharge")]
     assert closes[0] == "precharge"
+
+
+def test_precharge_times_out_exactly_at_its_timeout() -> None:
+    rig = precharge_rig(FakeBus(0.2 * PACK_V), precharge_timeout_s=2.0)
+    rig.step()  # t = 0: precharge starts
+    assert cmd(rig.run(1.9))["precharge"]  # t = 1.9
+    st = rig.step()  # t = 2.0: elapsed == timeout
+    assert not cmd(st)["precharge"] and any(a.condition == "precharge_failed" for a in st.active)
