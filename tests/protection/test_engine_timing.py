@@ -93,3 +93,12 @@ def test_a_latched_fault_that_comes_back_is_not_reset_while_present() -> None:
     t = feed(eng, [3.50], t, 2.5)
     assert eng.reset_latched(t) == 1
     assert active_locations(eng) == []
+
+
+def test_a_latched_fault_once_gone_stays_resettable_inside_the_hysteresis_band() -> None:
+    eng, _ = engine(latched=True)
+    t = feed(eng, [3.75], 0.0, 1.2)
+    t = feed(eng, [3.50], t, 2.5)  # gone
+    t = feed(eng, [3.65], t, 1.0)  # between clear and set: not present again
+    assert eng.reset_latched(t) == 1
+    assert active_locations(eng) == []
