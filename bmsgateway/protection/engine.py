@@ -389,36 +389,7 @@ class FaultEngine:
             unit="", location="", description=f"{cond_name} (no longer in the fault table)",
         )
 
-    def force_clear(self, key: str, t: float, message: str) -> None:
-        """Clear every instance of ``key`` (used when a latched sequence fault is retried)."""
-        tracked = self._tracked[key]
-        spec = self._specs[key]
-        for loc, inst in list(tracked.items()):
-            if inst.active:
-                spec = inst.frozen or spec
-                self._deactivate(inst)
-                self._emit(t, "cleared", spec, inst.value, spec.clear_threshold, loc, message)
-            del tracked[loc]
-
     # -- summary -----------------------------------------------------------------------------
-    @property
-    def any_active(self) -> bool:
-        return self._n_active > 0
-
-    def is_active(self, key: str) -> bool:
-        return any(i.active for i in self._tracked[key].values())
-
-    def condition_active(self, condition: ConditionId, severity: Severity = Severity.FAULT) -> bool:
-        if self._n_active == 0:
-            return False
-        for key, tracked in self._tracked.items():
-            spec = self._specs[key]
-            if spec.condition is condition and spec.severity is severity and any(
-                i.active for i in tracked.values()
-            ):
-                return True
-        return False
-
     def summary(self) -> tuple[tuple[ActiveCondition, ...], int, int, Blocks]:
         """(active conditions, fault_bits, warning_bits, blocked directions)."""
         if self._n_active == 0:

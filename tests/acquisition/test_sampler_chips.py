@@ -78,3 +78,47 @@ def test_the_first_cycle_refuses_a_silent_chain() -> None:
     emu.set_dead(0, True)
     with pytest.raises(ChainError, match="no answer from board 1: check SPI mode/speed and wiring"):
         _cycles(acq, clock, 1)
+
+
+def test_balancing_a_cell_bleeds_exactly_that_cell() -> None:
+    acq, emu, _sim, clock = _rig()
+    _cycles(acq, clock, 1)
+    balancing = [False] * 16
+    balancing[10] = True  # board 2, its third cell
+
+    async def run() -> None:
+        await acq.acquire(balancing)
+
+    asyncio.run(run())
+    assert emu.discharge_mask(0) == 0
+    assert emu.discharge_mask(1) == 0b100
+
+
+def test_a_board_that_stops_answering_is_failed_and_recovers_fully() -> None:
+    """Board 2 silent for three cycles: it is not ok, its cells and thermistors are not fresh
+    (their age grows); once it answers again its failed-cycle count is back to 0."""
+    acq, emu, _sim, clock = _rig()
+    _cycles(acq, clock, 2)
+    emu.set_dead(1, True)
+    ms = _cycles(acq, clock, 3)
+    b1 = [i for i, b in enumerate(ms[-1].temperature_board) if b == 1]
+    assert [m.boards[1].failed_cycles for m in ms] == [1, 2, 3]
+    assert not ms[-1].boards[1].ok and ms[-1].boards[0].ok
+    assert all(math.isnan(ms[-1].temperatures_c[i]) for i in b1)
+    assert all(ms[-1].temperature_age_s[i] >= 0.25 for i in b1)
+    assert all(ms[-1].cell_age_s[i] >= 0.25 for i in range(8, 16))
+    emu.set_dead(1, False)
+    m = _cycles(acq, clock, 1)[0]
+    assert m.boards[1].ok and m.boards[1].failed_cycles == 0
+    assert all(m.temperature_age_s[i] == 0.0 for i in b1)
+
+
+def test_a_lost_current_reading_is_not_fresh() -> None:
+    """The chain goes silent (after start-up): the current is missing and its age grows, so
+    protection sees lost communication instead of a fresh 0 A."""
+    acq, emu, _sim, clock = _rig()
+    assert _cycles(acq, clock, 2)[-1].current_age_s == 0.0
+    emu.set_dead(0, True)
+    ms = _cycles(acq, clock, 3)
+    assert all(math.isnan(m.current_a) for m in ms)
+    assert ms[-1].current_age_s >= 0.25

@@ -125,3 +125,13 @@ def test_status_b_flag_pairs() -> None:
     data = encode_status_b(30_000, StatusFlags(uv_mask=0b1, ov_mask=0b10, thsd=True))
     assert data[2] == 0b0000_1001  # C1UV (bit 0), C2OV (bit 3)
     assert data[5] == 0b01
+
+
+def test_a_cleared_status_a_decodes_as_missing_not_as_values() -> None:
+    """After CLRSTAT every status code reads 0xFFFF: sum of cells, die temperature and VA are
+    missing (NaN), not ~131 V / ~586 °C / 6.55 V."""
+    sc_v, temp_c, va_v = decode_status_a(encode_status_a(0xFFFF, 0xFFFF, 0xFFFF), 20)
+    assert math.isnan(sc_v) and math.isnan(temp_c) and math.isnan(va_v)
+    assert math.isnan(itmp_code_to_c(0xFFFF))
+    # the largest real code still decodes
+    assert decode_status_a(encode_status_a(0xFFFE, 0xFFFE, 0xFFFE), 20)[0] == 0xFFFE * 20 / 10_000.0

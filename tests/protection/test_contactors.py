@@ -144,3 +144,56 @@ def test_output_changes_are_events_and_in_the_log() -> None:
     n = rig.prot.event_log.total
     rig.run(2.0)
     assert rig.prot.event_log.total == n  # nothing changes, nothing logged
+
+
+def test_precharge_end_closes_only_the_allowed_direction() -> None:
+    """Charging is blocked (too cold) while precharging: when precharge completes, the charge
+    contactor stays open in every cycle; only discharge closes."""
+    bus = FakeBus(0.0)
+    rig = precharge_rig(bus, precharge_timeout_s=30.0)
+    rig.step()
+    st = rig.run(3.0, temps=-5.0)
+    assert cmd(st)["precharge"] and not st.charge_allowed
+    bus.v = 0.95 * PACK_V
+    st = rig.run(1.0, temps=-5.0)
+    assert cmd(st) == {"precharge": False, "charge": False, "discharge": True}
+    assert ("charge", True) not in rig.io.log
+
+
+def test_precharge_opens_when_a_fault_blocks_both_directions() -> None:
+    """A fault that blocks both directions during precharge opens the precharge contactor at
+    once; it does not wait for the precharge timeout."""
+    rig = precharge_rig(FakeBus(0.0), precharge_timeout_s=30.0)
+    rig.step()
+    st = rig.run(0.5)
+    assert cmd(st)["precharge"]
+    st = rig.run(5.0, temps=80.0)
+    assert not st.charge_allowed and not st.discharge_allowed
+    assert cmd(st) == {"precharge": False, "charge": False, "discharge": False}
+    assert st.state != "precharge"
+    assert not any(a.condition == "precharge_failed" for a in st.active)  # not a precharge failure
+
+
+def test_after_an_aborted_precharge_the_next_start_precharges_again() -> None:
+    """Precharge aborted because both directions were blocked; the bus is now up (from outside).
+    When the fault clears, the contactors go through precharge again, never straight to mains."""
+    bus = FakeBus(0.0)
+    rig = precharge_rig(bus, precharge_timeout_s=30.0)
+    rig.step()
+    rig.run(0.5)
+    rig.run(5.0, temps=80.0)
+    assert not rig.io.out["precharge"]
+    mark = len(rig.io.log)
+    bus.v = 0.95 * PACK_V
+    st = rig.run(20.0, temps=25.0)
+    assert cmd(st)["discharge"]
+    closes = [name for name, on in rig.io.log[mark:] if on and name in ("precharge", "charge", "discharge")]
+    assert closes[0] == "precharge"
+
+
+def test_precharge_times_out_exactly_at_its_timeout() -> None:
+    rig = precharge_rig(FakeBus(0.2 * PACK_V), precharge_timeout_s=2.0)
+    rig.step()  # t = 0: precharge starts
+    assert cmd(rig.run(1.9))["precharge"]  # t = 1.9
+    st = rig.step()  # t = 2.0: elapsed == timeout
+    assert not cmd(st)["precharge"] and any(a.condition == "precharge_failed" for a in st.active)

@@ -172,3 +172,17 @@ def test_loop_overrun_warning_and_fault() -> None:
         t += 0.1
         st = p.update(measurement(t), est, ok)
     assert not st.active
+
+
+def test_derating_table_is_flat_beyond_its_ends_and_linear_between() -> None:
+    d = DeratingTable([(0.0, 0.2), (10.0, 1.0), (40.0, 1.0), (50.0, 0.0)])
+    assert d(-20.0) == 0.2 and d(0.0) == 0.2  # below and at the first point
+    assert d(50.0) == 0.0 and d(80.0) == 0.0  # at and above the last point
+    assert d(5.0) == pytest.approx(0.6) and d(45.0) == pytest.approx(0.5)
+    assert d(float("nan")) == 0.0  # unknown = unsafe
+
+
+def test_charge_voltage_limit_without_a_fresh_reading_is_the_nominal() -> None:
+    nan = float("nan")
+    assert charge_voltage_limit(16, 3.4, 3.7, 0.1, nan, 3.3) == 16 * 3.4
+    assert charge_voltage_limit(16, 3.4, 3.7, 0.1, 16 * 3.3, nan) == 16 * 3.4

@@ -34,6 +34,9 @@ TABLE: list[tuple[str, tuple[bool, bool], RelayInputs, tuple[bool, bool]]] = [
     ("normal", (ON, ON), inputs(tlo=0.0), (ON, ON)),                             # == Tmin: neither column, holds
     ("normal", (OFF, OFF), inputs(tlo=0.0), (OFF, OFF)),                         # == Tmin: holds off too
     ("normal", (ON, ON), inputs(comm=False), (OFF, OFF)),                        # no cell communication
+    ("normal", (ON, ON), inputs(thi=50.0), (ON, ON)),                            # == Tmax: neither column, holds
+    ("normal", (OFF, OFF), inputs(thi=50.0), (OFF, OFF)),                        # == Tmax: holds off too
+    ("normal", (OFF, ON), inputs(lo=3.3, hi=3.40), (OFF, ON)),                   # a cell == Vbalance: no enable
     # --- normal mode, discharge relay ---
     ("normal", (ON, ON), inputs(lo=2.9), (ON, OFF)),                             # a cell <= Vmin
     ("normal", (ON, OFF), inputs(lo=3.0, soc=19.9), (ON, OFF)),                  # SOC < discharge restart
@@ -132,3 +135,52 @@ def test_critical_mode_charge_hysteresis() -> None:
     assert logic.update(inputs(hi=3.70)) == (OFF, ON)  # switching off is still at Vmax exactly
     normal = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0, critical_charge_hysteresis_v=0.05)
     assert normal.update(inputs(hi=3.39)) == (ON, ON)  # normal mode keeps its own table
+
+
+def test_relays_start_off_until_their_enable_terms_hold() -> None:
+    """At start-up neither relay is on by default: inside the hysteresis band (SOC above the
+    charge restart, below the discharge restart) both stay off."""
+    logic = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0)
+    assert logic.update(inputs(soc=95.0)) == (OFF, ON)
+    logic = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0)
+    assert logic.update(inputs(lo=3.0, soc=10.0)) == (ON, OFF)
+
+
+def test_min_off_counts_from_switching_off_not_from_the_last_disable_cycle() -> None:
+    """Too hot for 100 s: the charge relay went off 100 s ago, longer than min_off_s, so it comes
+    back as soon as the temperature is fine again (the fault's clear delay aside)."""
+    rig = Rig(make_config(relays={"min_off_s": 60.0, "tmax_c": 40.0}))
+    st = rig.run(1.0, temps=25.0)
+    assert st.allow_charge_relay and st.allow_discharge_relay
+    st = rig.run(100.0, temps=42.0)
+    assert not st.allow_charge_relay and not st.allow_discharge_relay
+    st = rig.run(5.0, temps=25.0)
+    assert st.allow_charge_relay and st.allow_discharge_relay
+
+
+def test_after_min_off_the_relay_needs_its_enable_terms_again() -> None:
+    """Switched off at Vmax, the enable terms held only briefly inside min_off_s; afterwards the
+    pack sits in the hysteresis band (SOC above charge restart): the relay stays off."""
+    rig = Rig(make_config(relays={"min_off_s": 30.0}))
+    assert rig.run(1.0, cells=3.30).allow_charge_relay
+    assert not rig.step(cells=[3.30] * 15 + [3.70]).allow_charge_relay
+    assert not rig.run(5.0, cells=3.30).allow_charge_relay  # enable holds, min_off_s has not passed
+    rig.soc_pct = 95.0
+    assert not rig.run(40.0, cells=3.30).allow_charge_relay
+
+
+def test_after_min_off_the_discharge_relay_needs_its_enable_terms_again() -> None:
+    rig = Rig(make_config(relays={"min_off_s": 30.0}))
+    assert rig.run(1.0, cells=3.30).allow_discharge_relay
+    assert not rig.step(cells=[3.30] * 15 + [2.90]).allow_discharge_relay
+    assert not rig.run(5.0, cells=3.30).allow_discharge_relay
+    rig.soc_pct = 10.0
+    assert not rig.run(40.0, cells=3.30).allow_discharge_relay
+
+
+def test_min_off_ends_exactly_after_min_off_s() -> None:
+    logic = RelayLogic("normal", 2.9, 3.4, 3.7, 0.0, 50.0, 90.0, 20.0, min_off_s=30.0)
+    assert logic.update(inputs(), t_s=0.0) == (ON, ON)
+    assert logic.update(inputs(hi=3.7, lo=2.9), t_s=10.0) == (OFF, OFF)
+    assert logic.update(inputs(), t_s=39.9) == (OFF, OFF)
+    assert logic.update(inputs(), t_s=40.0) == (ON, ON)
