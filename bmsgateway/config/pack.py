@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -173,25 +174,10 @@ class PackConfig(Section):
     def board_cell_ranges(self) -> tuple[tuple[int, int], ...]:
         """Per board, the pack-wide cell indices ``(first, end)`` it measures (bottom board first).
 
-        The one place the board/cell layout is computed; protection, the SunSpec modules and the
-        simulator read it from here.
+        Protection reads it from here; the SunSpec modules and the simulator still walk the boards
+        themselves and should move to it.
         """
-        out: list[tuple[int, int]] = []
-        first = 0
-        for b in self.boards:
-            out.append((first, first + b.cells))
-            first += b.cells
-        return tuple(out)
-
-    @property
-    def board_thermistor_ranges(self) -> tuple[tuple[int, int], ...]:
-        """Per board, the pack-wide thermistor indices ``(first, end)`` it reads."""
-        out: list[tuple[int, int]] = []
-        first = 0
-        for b in self.boards:
-            out.append((first, first + b.thermistors))
-            first += b.thermistors
-        return tuple(out)
+        return _ranges(b.cells for b in self.boards)
 
     @property
     def limits(self) -> CellLimits:
@@ -207,3 +193,13 @@ class PackConfig(Section):
                 "allowed to charge or discharge (wire at least one NTC)"
             )
         return self
+
+
+def _ranges(counts: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """Consecutive ``(first, end)`` index ranges for blocks of the given sizes."""
+    out: list[tuple[int, int]] = []
+    first = 0
+    for n in counts:
+        out.append((first, first + n))
+        first += n
+    return tuple(out)
