@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ def make_state(
     estimate: EstimateStatus | None = None,
     protection: ProtectionStatus | None = None,
     boards: Sequence[BoardHealth] | None = None,
+    wall_time: float | None = None,
 ) -> PackState:
     """A snapshot for ``config``'s pack: distinct cell voltages and temperatures by default."""
     n = config.pack.cell_count
@@ -59,7 +61,8 @@ def make_state(
         contactors=(ContactorState("charge", True, True), ContactorState("discharge", True, None)),
         balancing=tuple(i in (2, 15) for i in range(n)),
     )
-    return PackState(seq, 10.0 * seq, 1.7e9 + seq, m, est, prot, CycleTiming(0.1, 0.1, 0.002, 0))
+    return PackState(seq, 10.0 * seq, time.time() if wall_time is None else wall_time, m, est, prot,
+                     CycleTiming(0.1, 0.1, 0.002, 0))
 
 
 @dataclass
@@ -103,7 +106,9 @@ async def wait_for_seq(port: int, seq: int, timeout_s: float = 5.0) -> None:
 
 def modbus_config(**modbus: Any) -> Config:
     tcp = {"enabled": True, "port": 0, **modbus.pop("tcp", {})}
-    return parse_config({"modbus": {"tcp": tcp, "pin": 4321, **modbus}}, "test")
+    # Tests hold one published snapshot for many seconds: a long staleness limit (the largest
+    # allowed), except in the staleness test, which publishes an old snapshot.
+    return parse_config({"modbus": {"tcp": tcp, "pin": 4321, **modbus}, "system": {"stale_after_s": 60.0}}, "test")
 
 
 async def start_rig(tmp_path: Path, isolation: str, first_snapshot: bool = True, **modbus: Any) -> Rig:

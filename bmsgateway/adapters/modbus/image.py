@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -72,6 +73,7 @@ class RegisterImage:
         self._store = store
         self._settings = settings
         self._uptime_s = uptime_s
+        self._stale_after_s = config.system.stale_after_s
         self.table = RegisterTable(build_registers(config))
         # one table per contiguous block, so that encoding never walks the gap between blocks
         self._blocks = [RegisterTable(rows) for rows in _contiguous(self.table.registers)]
@@ -100,7 +102,13 @@ class RegisterImage:
 
     def current_words(self) -> list[tuple[int, list[int]]]:
         """(start address, words) per block for the latest snapshot and config, encoded once per change."""
-        key = (self._store.latest, self._settings.config)
+        latest = self._store.latest
+        # A snapshot older than system.stale_after_s (the pack cycle stalled) is served as "not
+        # available", as before the first one, never as live values. Wall time: this may run in a
+        # child process without the daemon's clock.
+        if latest is not None and not time.time() - latest.wall_time <= self._stale_after_s:
+            latest = None
+        key = (latest, self._settings.config)
         if self._key is None or key[0] is not self._key[0] or key[1] is not self._key[1]:
             ctx = EncodeContext(key[0], key[1], self._uptime_s())
             self._words = [(b.start, b.encode(ctx)) for b in self._blocks]

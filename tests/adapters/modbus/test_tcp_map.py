@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,23 @@ async def test_identity_words(rig: Rig) -> None:
     text = b"".join(x.to_bytes(2, "big") for x in w[1:9]).rstrip(b"\0").decode()
     assert text == __version__
     assert w[16:19] == [rig.config.pack.cell_count, rig.config.pack.thermistor_count, len(rig.config.pack.boards)]
+
+
+async def test_a_stale_snapshot_is_served_as_not_available(rig: Rig) -> None:
+    """A pack cycle that stopped publishing must not leave its last values on the bus as live."""
+    cfg = rig.config
+    old = time.time() - cfg.system.stale_after_s - 5.0
+    rig.store.publish(make_state(cfg, seq=7, wall_time=old))
+    async with AsyncModbusTcpClient("127.0.0.1", port=rig.port) as client:
+        w: list[int] = []
+        for _ in range(100):
+            w = await read(client, 0, 80)
+            if (w[14], w[15]) == (0xFFFF, 0xFFFF):
+                break
+            await asyncio.sleep(0.05)
+        assert (w[14], w[15]) == (0xFFFF, 0xFFFF)  # no sequence number: no live snapshot
+        assert [w[20], w[21]] == [0xFFFF, 0xFFFF] and [w[22], w[23]] == [0x8000, 0x0000]  # V, A unavailable
+        cells_w = await read(client, 200, cfg.pack.cell_count)
+        assert all(c == 0xFFFF for c in cells_w)
+    fresh = make_state(cfg, seq=8)
+    await rig.publish(fresh)  # and live again with the next fresh snapshot
