@@ -129,13 +129,16 @@ class PackCycle:
         log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 
     def _apply_requests(self) -> None:
+        requests = self._requests.drain()
+        if not requests:  # the common case at 10 Hz: nothing to dispatch
+            return
         handlers: dict[type, Callable[[Any], None]] = {
             ApplyConfig: self._apply_config,
             ResetFaults: self._reset_faults,
             ResetCounters: self._reset_counters,
             CalibrateCurrentZero: self._calibrate_zero,
         }
-        for req in self._requests.drain():
+        for req in requests:
             handlers[type(req)](req)
             self._record(req)
 
