@@ -30,6 +30,8 @@ FloatArray = NDArray[np.float64]
 #: Half width of the central difference used for the slope (SOC fraction). Smooths the kinks of
 #: the piecewise-linear table so the filter gain does not jump at each table point.
 _SLOPE_HALF_WIDTH = 0.01
+#: Points of the tabulated energy integral over SOC 0..1 (see ``energy_0_1``).
+_ENERGY_POINTS = 2001
 
 
 class OcvCurve:
@@ -66,6 +68,7 @@ class OcvCurve:
         # Cumulative integral of OCV dSOC from SOC = 0 (not from the extended start) at each point.
         cum = np.concatenate(([0.0], np.cumsum(seg_energy)))
         self._cum_points: FloatArray = cum - self._integral_from_start(0.0, cum)
+        self._energy_grid: tuple[FloatArray, FloatArray] | None = None  #: built on first use
 
     def _integral_from_start(self, soc: float, cum: FloatArray) -> float:
         k = int(np.clip(np.searchsorted(self.soc_points, soc, side="right") - 1, 0, len(self._slopes) - 1))
@@ -89,10 +92,24 @@ class OcvCurve:
         out: FloatArray = np.interp(voltage_v, self.table_voltage_v, self.table_soc)
         return out
 
+    def energy_0_1(self, soc_fraction: FloatArray) -> FloatArray:
+        """``energy_v_per_unit`` for SOC inside 0..1 from a tabulated copy (one ``numpy.interp``).
+
+        Why: the estimator needs it for every cell every cycle. The integral is tabulated every
+        0.05 % SOC; between those points the error is below 1e-5 V x unit (the curve's curvature
+        over half a step), a few mWh for a 100 Ah cell.
+        """
+        if self._energy_grid is None:
+            grid = np.linspace(0.0, 1.0, _ENERGY_POINTS)
+            self._energy_grid = (grid, self.energy_v_per_unit(grid))
+        out: FloatArray = np.interp(soc_fraction, *self._energy_grid)
+        return out
+
     def energy_v_per_unit(self, soc_fraction: FloatArray) -> FloatArray:
         """Integral of OCV dSOC from 0 to each SOC (V * fraction); times capacity_ah gives Wh."""
-        s = np.clip(soc_fraction, self.soc_points[0], self.soc_points[-1])
-        k = np.clip(np.searchsorted(self.soc_points, s, side="right") - 1, 0, len(self._slopes) - 1)
+        # minimum/maximum instead of np.clip: same result, a fraction of the call overhead.
+        s = np.minimum(np.maximum(soc_fraction, self.soc_points[0]), self.soc_points[-1])
+        k = np.minimum(np.maximum(self.soc_points.searchsorted(s, side="right") - 1, 0), len(self._slopes) - 1)
         ds = s - self.soc_points[k]
         result: FloatArray = self._cum_points[k] + ds * (self.voltage_points[k] + 0.5 * self._slopes[k] * ds)
         return result

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import structlog
@@ -97,6 +98,22 @@ def _bias_std_a(config: Config) -> float:
 def _fit(values: list[float], n: int) -> FloatArray | None:
     """The saved per-cell list as an array if it has the right length, else None."""
     return np.array(values, dtype=np.float64) if len(values) == n else None
+
+
+@dataclass(frozen=True, slots=True)
+class _SlowFigures:
+    """Per-cell figures that change only when the filter or the capacity learner steps."""
+
+    std: FloatArray
+    std_pct: tuple[float, ...]
+    capacity_ah: FloatArray
+    capacity_std_ah: FloatArray
+    learnt: BoolArray
+    inv_as: FloatArray  #: SOC fraction per ampere-second of each cell
+    shown_ah: tuple[float, ...]  #: capacity as published (rated until learnt)
+    r0_ohm: tuple[float, ...]
+    learnt_flags: tuple[bool, ...]
+    all_certain: bool  #: every cell's sigma below ``calibrated_std_pct``
 
 
 class Estimator:
@@ -170,17 +187,26 @@ class Estimator:
         self._recalibrated = saved.soc_calibrated and len(saved.cell_soc_pct) == n
         self._last_time_s: float | None = None
         self._acc_t_s = 0.0
-        self._acc_q_as = np.zeros(n)  # measured charge per cell since the last filter step
+        # Measured charge since the last filter step (see ``_counted_as``): the common current's
+        # charge, the time spent in the dead band and, while cells balance, their bleed charge.
+        self._acc_q_common_as = 0.0
+        self._acc_dead_s = 0.0
+        self._acc_q_bal_as = np.zeros(n)
+        self._acc_bal = False
         self._full_since_s: float | None = None
         self._full_latched = False
         self._empty_since_s = np.full(n, np.nan)
         self._empty_latched = np.zeros(n, dtype=bool)
+        self._empty_pending = False  #: an empty timer runs or a cell is latched empty
         self._last_pack_v = math.nan
         self._last = EstimateStatus()
         self._day_minute = -1
         self._day_text = ""
-        self._learnt: tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]] | None = None  # cached
+        self._learnt: _SlowFigures | None = None  # cached until the next filter step
         self._excluded = np.zeros(n, dtype=bool)
+        self._any_excluded = False
+        self._excluded_list: tuple[int, ...] = ()
+        self._included: BoolArray | None = None
         self._excluded_key: object = None
 
     def apply_config(self, config: Config) -> None:
@@ -208,7 +234,9 @@ class Estimator:
 
     def reset_current_bias(self) -> None:
         """A new zero calibration (owned by acquisition): the learnt residual offset no longer applies."""
+        self._flush()  # the charge counted so far was counted with the old offset
         self._filter.reset_bias(0.0, _bias_std_a(self._config))
+        self._learnt = None
 
     @property
     def current_bias_a(self) -> float:
@@ -246,7 +274,12 @@ class Estimator:
         return b
 
     def update(self, m: Measurement, prev: ProtectionStatus | None) -> EstimateStatus:
-        """One cycle: count, maybe filter, check full/empty, learn; returns this cycle's estimate."""
+        """One cycle: count, maybe filter, check full/empty, learn; returns this cycle's estimate.
+
+        Per-cycle cost matters (255 cells every 100 ms): between filter steps only scalars are
+        accumulated (the measured current's charge, the time in the dead band) plus, while
+        cells balance, their bleed charge; the per-cell arrays are built at the filter step.
+        """
         t = m.time_s
         dt = 0.0 if self._last_time_s is None else t - self._last_time_s
         self._last_time_s = t
@@ -255,29 +288,35 @@ class Estimator:
         self._update_excluded(prev)
         # A cell under a sense, open-wire or plausibility fault: its reading is not used at all
         # (coulomb counting only), not for the filter and not for full / empty.
-        v_est = np.where(self._excluded, np.nan, v) if self._excluded.any() else v
-        fresh_v = np.isfinite(v)
-        if fresh_v.all():
-            self._last_pack_v = float(v.sum())
+        v_est = np.where(self._excluded, np.nan, v) if self._any_excluded else v
+        total_v = float(v.sum())
+        if math.isfinite(total_v):  # every cell fresh (a NaN makes the sum NaN)
+            self._last_pack_v = total_v
         elif math.isfinite(m.pack_voltage_measured_v):
             self._last_pack_v = m.pack_voltage_measured_v
-        cell_v_for_bal = np.where(fresh_v, v, self._nominal_v)
-        bal = self._balancing(prev)
-        bal_i = np.where(bal, cell_v_for_bal / self._balance_r_ohm, 0.0)
         step_ok = 0.0 < dt <= _MAX_STEP_S
-        bal_w = float(np.sum(bal_i * cell_v_for_bal)) if step_ok else 0.0
+        bal_i: FloatArray | None = None
+        bal_w = 0.0
+        if prev is not None and prev.balancing and any(prev.balancing):
+            cell_v_for_bal = np.where(np.isfinite(v), v, self._nominal_v)
+            bal_i = np.where(self._balancing(prev), cell_v_for_bal / self._balance_r_ohm, 0.0)
+            bal_w = float(np.sum(bal_i * cell_v_for_bal)) if step_ok else 0.0
 
         current_fresh = math.isfinite(m.current_a) and m.current_age_s <= self._max_current_age_s
         if current_fresh:
             i_meas = m.current_a
+            # A reading zeroed by the dead band means "no current": then no offset applies either
+            # (the cells are counted with the filter's offset, which the filter takes off again).
             in_dead_band = abs(i_meas) < self._dead_band_a
-            bias = self._filter.bias_a
-            # A reading zeroed by the dead band means "no current": then no offset applies either.
-            i_cells = (bias if in_dead_band else np.full(self._n, i_meas)) - bal_i
             if step_ok:
-                self._acc_q_as += i_cells * dt
+                if in_dead_band:
+                    self._acc_dead_s += dt
+                else:
+                    self._acc_q_common_as += i_meas * dt
+                if bal_i is not None:
+                    self._acc_q_bal_as += bal_i * dt
+                    self._acc_bal = True
                 self._acc_t_s += dt
-                self._capacity.count(i_cells - bias, dt)
                 # Counters use the measured current as the sensor reports it (like the 123\\SmartBMS
                 # dashboard), not the filter's corrected one: they must not move with the filter.
                 i_pack = 0.0 if in_dead_band else i_meas
@@ -285,13 +324,18 @@ class Estimator:
             self._resistance.observe(t, v_est, i_meas)
             if self._acc_t_s >= self._est.filter_interval_s:
                 self._flush()
-                self._filter.update_voltage(v_est, i_cells, self._resistance.r0_ohm)
+                f = self._filter
+                # the current through each cell at the moment of the reading
+                i_cells = f.bias_a.copy() if in_dead_band else np.full(self._n, i_meas)
+                if bal_i is not None:
+                    i_cells -= bal_i
+                f.update_voltage(v_est, i_cells, self._resistance.r0_ohm)
                 self._learn_capacity(t, np.zeros(self._n, dtype=bool))
                 self._learnt = None
             self._check_full(t, v_est, np.isfinite(v_est), i_meas)
         elif step_ok:
             self._counters.add(0.0, self._last_pack_v, dt, bal_w, self._day(t))
-        self._check_empty(t, v_est, np.isfinite(v_est), prev)
+        self._check_empty(t, v_est, prev)
         self._last = self._status()
         return self._last
 
@@ -303,14 +347,38 @@ class Estimator:
         self._excluded_key = key
         # No log line of its own: the fault's event says why, and the state lists the cells.
         self._excluded = untrusted_cells(prev, self._n)
+        self._any_excluded = bool(self._excluded.any())
+        self._excluded_list = tuple(int(i) for i in np.flatnonzero(self._excluded))
+        self._included = ~self._excluded if self._any_excluded else None
+
+    def _counted_as(self) -> FloatArray:
+        """Measured charge (A s) through each cell since the last filter step.
+
+        In the dead band each cell counts the filter's offset estimate (so the filter sees no
+        current); the offset only changes at filter steps, which flush first, so multiplying the
+        dead-band time by today's estimate is exact.
+        """
+        q: FloatArray = self._filter.bias_a * self._acc_dead_s + self._acc_q_common_as
+        if self._acc_bal:
+            q -= self._acc_q_bal_as
+        return q
 
     def _flush(self) -> None:
         """Run the filter's prediction over the charge counted since its last step."""
         if self._acc_t_s > 0:
             cap = self._capacity
-            self._filter.predict(self._acc_t_s, self._acc_q_as / self._acc_t_s, cap.capacity_ah, cap.rel_std)
+            q_as = self._counted_as()
+            # The capacity learner counts the offset-corrected charge (its throughput per filter
+            # step, not per cycle: a sign change inside one step is netted, a negligible part).
+            cap.count((q_as - self._filter.bias_a * self._acc_t_s) / self._acc_t_s, self._acc_t_s)
+            self._filter.predict(self._acc_t_s, q_as / self._acc_t_s, cap.capacity_ah, cap.rel_std)
+            self._learnt = None
         self._acc_t_s = 0.0
-        self._acc_q_as[:] = 0.0
+        self._acc_dead_s = 0.0
+        self._acc_q_common_as = 0.0
+        if self._acc_bal:
+            self._acc_q_bal_as[:] = 0.0
+            self._acc_bal = False
 
     def _learn_capacity(self, t: float, recalibrated: BoolArray) -> None:
         """Offer measuring points: recalibrations, or rested cells certain on a steep part."""
@@ -347,11 +415,15 @@ class Estimator:
         self._recalibrated = True
         _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
 
-    def _check_empty(self, t: float, v: FloatArray, fresh: BoolArray, prev: ProtectionStatus | None) -> None:
-        low = fresh & (v < self._vmin_v) & (prev is not None and not prev.discharge_allowed)
+    def _check_empty(self, t: float, v: FloatArray, prev: ProtectionStatus | None) -> None:
+        if (prev is None or prev.discharge_allowed) and not self._empty_pending:
+            return  # no cell can count as empty while discharge is allowed, and no timer runs
+        low = np.isfinite(v) & (v < self._vmin_v) & (prev is not None and not prev.discharge_allowed)
         if not low.any() and not self._empty_latched.any():
             self._empty_since_s.fill(np.nan)
+            self._empty_pending = False
             return
+        self._empty_pending = True
         self._empty_since_s = np.where(low, np.where(np.isnan(self._empty_since_s), t, self._empty_since_s), np.nan)
         self._empty_latched &= low
         due = low & ~self._empty_latched & (t - self._empty_since_s >= self._est.empty_hold_s)
@@ -368,8 +440,15 @@ class Estimator:
     def _cell_soc(self) -> FloatArray:
         """Filter SOC plus the charge counted since its last step (fraction)."""
         f = self._filter
-        pending = (self._acc_q_as - f.bias_a * self._acc_t_s) / (3600.0 * self._capacity.capacity_ah)
-        out: FloatArray = np.minimum(np.maximum(f.soc + pending, 0.0), 1.0)
+        if self._acc_t_s == 0.0:
+            return f.soc.copy()  # just after a filter step; the filter keeps it inside 0..1
+        # counted charge less the offset over the same time (see ``_counted_as``)
+        q: FloatArray = f.bias_a * (self._acc_dead_s - self._acc_t_s) + self._acc_q_common_as
+        if self._acc_bal:
+            q -= self._acc_q_bal_as
+        q *= self._slow().inv_as
+        q += f.soc
+        out: FloatArray = np.minimum(np.maximum(q, 0.0, out=q), 1.0, out=q)
         return out
 
     def _stored_energy_wh(self, soc: FloatArray, cap: FloatArray, soc_pct: float, usable_ah: float) -> float:
@@ -384,25 +463,41 @@ class Estimator:
         q_ah = max(0.0, soc_pct / 100.0 * usable_ah)
         start = soc
         end = np.maximum(soc - q_ah / cap, 0.0)
-        per_cell = (self._ocv.energy_v_per_unit(start) - self._ocv.energy_v_per_unit(end)) * cap
-        return float(np.sum(per_cell))
+        # both ends are inside 0..1: the soc is clipped, the end is above 0 and below the soc
+        per_cell = (self._ocv.energy_0_1(start) - self._ocv.energy_0_1(end)) * cap
+        return float(per_cell.sum())
+
+    def _slow(self) -> _SlowFigures:
+        """The figures that change only at filter steps and recalibrations (cached until then)."""
+        slow = self._learnt
+        if slow is None:
+            f, c = self._filter, self._capacity
+            std = f.soc_std
+            cap = c.capacity_ah
+            learnt = c.learnt
+            shown = np.where(learnt, cap, self._rated_ah)  # rated until learnt
+            slow = self._learnt = _SlowFigures(
+                std=std,
+                std_pct=tuple((std * 100.0).tolist()),
+                capacity_ah=cap,
+                capacity_std_ah=c.capacity_std_ah,
+                learnt=learnt,
+                inv_as=1.0 / (3600.0 * cap),
+                shown_ah=tuple(shown.tolist()),
+                r0_ohm=tuple(self._resistance.r0_ohm.tolist()),
+                learnt_flags=tuple(learnt.tolist()),
+                all_certain=bool(np.all(std <= self._est.calibrated_std_pct / 100.0)),
+            )
+        return slow
 
     def _status(self) -> EstimateStatus:
         soc = self._cell_soc()
-        cap = self._capacity.capacity_ah
-        std = self._filter.soc_std
-        learnt = self._capacity.learnt
-        figures = pack_figures(soc, cap, self._rated_ah, std, learnt, ~self._excluded,
-                               self._capacity.capacity_std_ah)
+        slow = self._slow()
+        cap = slow.capacity_ah
+        figures = pack_figures(soc, cap, self._rated_ah, slow.std, slow.learnt, self._included,
+                               slow.capacity_std_ah)
         c = self._counters
-        if self._learnt is None:
-            shown = np.where(learnt, cap, self._rated_ah)  # rated until learnt
-            self._learnt = (
-                tuple(shown.tolist()), tuple(self._resistance.r0_ohm.tolist()), tuple(learnt.tolist())
-            )
-        calibrated = self._recalibrated or bool(
-            np.all(self._filter.soc_std <= self._est.calibrated_std_pct / 100.0)
-        )
+        calibrated = self._recalibrated or slow.all_certain
         return EstimateStatus(
             soc_pct=figures.soc_pct,
             cell_soc_pct=tuple((soc * 100.0).tolist()),
@@ -412,12 +507,12 @@ class Estimator:
             capacity_wh=figures.usable_capacity_ah * self._nominal_v * self._n,
             stored_energy_wh=self._stored_energy_wh(soc, cap, figures.soc_pct, figures.usable_capacity_ah),
             rated_capacity_ah=self._rated_ah,
-            cell_capacity_ah=self._learnt[0],
-            cell_resistance_ohm=self._learnt[1],
+            cell_capacity_ah=slow.shown_ah,
+            cell_resistance_ohm=slow.r0_ohm,
             soc_sigma_pct=figures.soc_sigma_pct,
-            cell_soc_sigma_pct=tuple((std * 100.0).tolist()),
-            cell_capacity_learnt=self._learnt[2],
-            soc_excluded_cells=tuple(int(i) for i in np.flatnonzero(self._excluded)),
+            cell_soc_sigma_pct=slow.std_pct,
+            cell_capacity_learnt=slow.learnt_flags,
+            soc_excluded_cells=self._excluded_list,
             soc_calibrated=calibrated,
             charge_in_ah=c.charge_in_ah,
             charge_out_ah=c.charge_out_ah,

@@ -60,7 +60,7 @@ class ResistanceLearner:
                 self._num = np.where(ok, self.forget * self._num + d_v * d_i, self._num)
                 self._den = np.where(ok, self.forget * self._den + d_i * d_i, self._den)
                 self.steps += 1
-        self._last_v = voltage_v.copy()
+        self._last_v = voltage_v  # kept, not copied: the estimator passes a new array every cycle
         self._last_i = current_a
         self._last_t = time_s
 
