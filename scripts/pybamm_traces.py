@@ -47,7 +47,6 @@ except ImportError:  # pragma: no cover - a tool, run in its own venv
     sys.exit("pybamm_traces: needs pybamm (python3 -m venv .venv-pybamm && .venv-pybamm/bin/pip install pybamm)")
 
 DT_S = 10.0
-DAYS = 3  #: changed by --days (quick checks)
 T_KELVIN = 298.15
 N_CELLS = 4
 
@@ -140,7 +139,7 @@ def demand_a(times_s: np.ndarray, nominal_ah: float, weather: list[str], pv_peak
     hour = t_h % 24.0
     day = (t_h // 24.0).astype(int)
     pv = np.zeros(n)
-    for d in range(math.ceil(DAYS)):
+    for d in range(math.ceil(times_s[-1] / 86400.0)):
         sel = day == d
         sunrise = 6.5 + rng.uniform(-0.5, 0.5)
         sunset = 18.5 + rng.uniform(-0.5, 0.5)
@@ -159,7 +158,7 @@ def demand_a(times_s: np.ndarray, nominal_ah: float, weather: list[str], pv_peak
     evening = (hour >= 18.0 + rng.uniform(0, 1)) & (hour < 22.5)
     load += np.where(evening, 0.12 * nominal_ah, 0.0)
     eco: list[tuple[float, float]] = []
-    for d in range(math.ceil(DAYS)):
+    for d in range(math.ceil(times_s[-1] / 86400.0)):
         start = d * 24.0 + 23.0 + rng.uniform(0.0, 1.0)
         length = rng.uniform(1.5, 4.5)
         eco.append((start, start + length))
@@ -266,8 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gzip", action="store_true", help="write trace.csv.gz and truth.csv.gz")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    global DAYS
-    DAYS = args.days
     wall0 = time.time()
     name = args.set
     cell = CELLS.get(name, {"description": name, "nominal_ah": None})
@@ -283,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = cap_model * factors
     weather = [w.strip() for w in args.weather.split(",")]
     rng = np.random.default_rng(args.seed)
-    times = np.arange(0.0, DAYS * 86400.0, DT_S)
+    times = np.arange(0.0, args.days * 86400.0, DT_S)
     pv_a, load_a, eco = demand_a(times, nominal, weather, args.pv_peak_c, rng)
     v_lo, v_hi = vmin + 0.03, min(vmax_param - 0.03, vbal - 0.01)
     window = [max(0.12, soc_at(soc_tab, ocv_tab, v_lo) + 0.06), min(0.97, soc_at(soc_tab, ocv_tab, v_hi) - 0.01)]
@@ -336,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": dataset, "parameter_set": name, "description": cell["description"], "model": args.model,
         "pybamm_version": pybamm.__version__, "numpy_version": np.__version__,
         "generator": "scripts/pybamm_traces.py", "command": " ".join(sys.argv[1:] if argv is None else argv),
-        "n_cells": N_CELLS, "sample_period_s": DT_S, "duration_s": DAYS * 86400.0, "temperature_c": 25.0,
+        "n_cells": N_CELLS, "sample_period_s": DT_S, "duration_s": args.days * 86400.0, "temperature_c": 25.0,
         "nominal_capacity_ah": nominal, "model_capacity_ah_reference_cell": cap_model,
         "capacity_factor": factors.tolist(), "capacity_ah": [round(float(c), 6) for c in caps],
         "initial_soc": soc0.tolist(),
