@@ -390,7 +390,7 @@ class Estimator:
         certain = f.soc_std <= self._est.capacity_anchor_std_pct / 100.0
         known = recalibrated | (certain & steep & f.relaxed & ~self._excluded)
         std = np.where(recalibrated, self._est.recal_soc_std_pct / 100.0, f.soc_std)
-        bias_std = np.sqrt(f.p[:, 2, 2])
+        bias_std = np.sqrt(f.bias_var)
         self._capacity.anchor(t, soc, std, known, f.tuning.current_gain_noise, bias_std)
 
     def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:

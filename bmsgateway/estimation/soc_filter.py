@@ -63,7 +63,7 @@ class FilterTuning:
 
 
 class CellSocFilter:
-    """The per-cell EKFs, state ``x[:, (soc, v_rc, bias)]`` and covariance ``p[:, 3, 3]``."""
+    """The per-cell EKFs: state (``s``, ``v_rc``, ``b``) and the six covariance elements ``pij``."""
 
     def __init__(
         self,
@@ -78,14 +78,19 @@ class CellSocFilter:
         n = len(soc)
         self.ocv = ocv
         self.tuning = tuning
-        self.x = np.zeros((n, 3))
-        self.x[:, 0] = np.clip(soc, 0.0, 1.0)
-        self.x[:, 2] = bias_a
-        self.p = np.zeros((n, 3, 3))
-        self.p[:, 0, 0] = np.square(soc_std)
-        self.p[:, 1, 1] = (0.01) ** 2
-        self.p[:, 2, 2] = bias_std_a**2
-        self.last_slope = ocv.slope(self.x[:, 0])  #: dOCV/dSOC at the last voltage correction
+        # State and covariance as one contiguous vector per element (not an (n, 3) / (n, 3, 3)
+        # array): every operation runs over whole cell vectors with no strided views, which is
+        # what the filter's cost at 255 cells is made of.
+        self.s: FloatArray = np.clip(np.asarray(soc, dtype=np.float64), 0.0, 1.0)  #: SOC
+        self.v_rc: FloatArray = np.zeros(n)
+        self.b: FloatArray = np.asarray(bias_a, dtype=np.float64).copy()  #: offset (A)
+        self.p00: FloatArray = np.square(np.asarray(soc_std, dtype=np.float64))
+        self.p01: FloatArray = np.zeros(n)
+        self.p02: FloatArray = np.zeros(n)
+        self.p11: FloatArray = np.full(n, 0.01**2)
+        self.p12: FloatArray = np.zeros(n)
+        self.p22: FloatArray = np.full(n, bias_std_a**2)
+        self.last_slope = ocv.slope(self.s)  #: dOCV/dSOC at the last voltage correction
         #: |current| low-passed with the relaxation time constant: how loaded the cells were lately
         self.load_a = 0.0
         self.last_dt_s = 1.0  #: length of the last prediction step
@@ -99,19 +104,25 @@ class CellSocFilter:
 
     @property
     def cell_count(self) -> int:
-        return int(self.x.shape[0])
+        return len(self.s)
 
     @property
     def soc(self) -> FloatArray:
-        return self.x[:, 0]
+        return self.s
 
     @property
     def soc_std(self) -> FloatArray:
-        return np.sqrt(np.maximum(self.p[:, 0, 0], 0.0))
+        out: FloatArray = np.sqrt(np.maximum(self.p00, 0.0))
+        return out
 
     @property
     def bias_a(self) -> FloatArray:
-        return self.x[:, 2]
+        return self.b
+
+    @property
+    def bias_var(self) -> FloatArray:
+        """Variance of each cell's offset estimate (A^2)."""
+        return self.p22
 
     def predict(
         self, dt_s: float, current_a: FloatArray, capacity_ah: FloatArray, capacity_rel_std: FloatArray
@@ -126,22 +137,21 @@ class CellSocFilter:
             return
         t = self.tuning
         self.last_dt_s = dt_s
-        mean_abs = float(np.mean(np.abs(current_a - self.x[:, 2]))) if len(current_a) else 0.0
+        true_i = current_a - self.b
+        mean_abs = float(np.abs(true_i).mean()) if len(current_a) else 0.0
         self.load_a += (mean_abs - self.load_a) * (1.0 - math.exp(-dt_s / t.relaxation_tau_s))
-        true_i = current_a - self.x[:, 2]
         eta = np.where(true_i > 0, t.coulomb_efficiency, 1.0)
         k = eta / (3600.0 * capacity_ah)  # SOC per ampere-second
         a = math.exp(-dt_s / t.tau_s)
         g = t.r1_ohm * (1.0 - a)
-        self.x[:, 0] += k * true_i * dt_s
-        self.x[:, 1] = a * self.x[:, 1] + g * true_i
+        self.s += k * true_i * dt_s
+        self.v_rc = a * self.v_rc + g * true_i
 
         # P' = F P F^T + Q with F = [[1, 0, -k dt], [0, a, -g], [0, 0, 1]], written out per element
         # (faster than stacked matmuls for 3x3 blocks).
-        p = self.p
         f02 = -k * dt_s
-        p00, p01, p02 = p[:, 0, 0], p[:, 0, 1], p[:, 0, 2]
-        p11, p12, p22 = p[:, 1, 1], p[:, 1, 2], p[:, 2, 2]
+        p00, p01, p02 = self.p00, self.p01, self.p02
+        p11, p12, p22 = self.p11, self.p12, self.p22
         n00 = p00 + 2 * f02 * p02 + f02 * f02 * p22
         n01 = a * (p01 + f02 * p12) - g * (p02 + f02 * p22)
         n02 = p02 + f02 * p22
@@ -180,10 +190,9 @@ class CellSocFilter:
         what it was before, if that was smaller), since that error is the same at every rest.
         """
         t = self.tuning
-        x = self.x
-        s = x[:, 0]
-        i_true = current_a - x[:, 2]
-        u = voltage_v - x[:, 1] - r0_ohm * i_true
+        s = self.s
+        i_true = current_a - self.b
+        u = voltage_v - self.v_rc - r0_ohm * i_true
         innovation = u - self.ocv.voltage(s)
         use = np.isfinite(innovation)
         innovation = np.where(use, innovation, 0.0)
@@ -202,12 +211,11 @@ class CellSocFilter:
         # pulse can teach grows only with the log of its length.
         corr_s = max(t.relaxation_tau_s, min(self.busy_s, _MAX_PULSE_S))
         model_var = np.square(model_v) * max(1.0, corr_s / self.last_dt_s)
-        p = self.p
-        p00_before = p[:, 0, 0].copy()
+        p00_before = self.p00
         # P h^T for h = [h0, 1, h2]
-        ph0 = p[:, 0, 0] * h0 + p[:, 0, 1] + p[:, 0, 2] * h2
-        ph1 = p[:, 0, 1] * h0 + p[:, 1, 1] + p[:, 1, 2] * h2
-        ph2 = p[:, 0, 2] * h0 + p[:, 1, 2] + p[:, 2, 2] * h2
+        ph0 = self.p00 * h0 + self.p01 + self.p02 * h2
+        ph1 = self.p01 * h0 + self.p11 + self.p12 * h2
+        ph2 = self.p02 * h0 + self.p12 + self.p22 * h2
         s_var = h0 * ph0 + ph1 + h2 * ph2 + t.voltage_noise_v**2 + model_var
         step = np.abs(ph0 / s_var * innovation)
         reach = np.abs(z - s) + _OVERSHOOT_MARGIN
@@ -215,9 +223,9 @@ class CellSocFilter:
         self._correct((ph0, ph1, ph2), s_var, innovation * scale, use)
         if t.ocv_error_v > 0:
             floor = np.minimum(p00_before, np.square(t.ocv_error_v / np.maximum(h0, 1e-6)))
-            p[:, 0, 0] = np.where(use, np.maximum(p[:, 0, 0], floor), p[:, 0, 0])
+            self.p00 = np.where(use, np.maximum(self.p00, floor), self.p00)
         # The swing whose correlated error is still in the SOC shrinks with the SOC's sigma.
-        self.swing *= np.sqrt(p[:, 0, 0] / p00_before)
+        self.swing *= np.sqrt(self.p00 / p00_before)
         return use
 
     def update_soc(self, target: FloatArray, std: float, mask: BoolArray) -> None:
@@ -227,26 +235,26 @@ class CellSocFilter:
         how far the count had drifted (their covariance says how much of the gap it explains);
         then the SOC is set to ``target`` as the 123\\SmartBMS does, whatever the prior said.
         """
-        p = self.p
-        ph0, ph1, ph2 = p[:, 0, 0].copy(), p[:, 0, 1].copy(), p[:, 0, 2].copy()
+        ph0, ph1, ph2 = self.p00, self.p01, self.p02
         s_var = ph0 + std * std
-        innovation = np.where(mask, target - self.x[:, 0], 0.0)
+        innovation = np.where(mask, target - self.s, 0.0)
         self._correct((ph0, ph1, ph2), s_var, innovation, mask)
-        self.x[:, 0] = np.where(mask, np.clip(target, 0.0, 1.0), self.x[:, 0])
+        self.s = np.where(mask, np.clip(target, 0.0, 1.0), self.s)
 
     def set_soc(self, soc: FloatArray, std: float) -> None:
         """Overwrite the SOC (user command or a new cell count); forgets its correlations."""
-        self.x[:, 0] = np.clip(soc, 0.0, 1.0)
-        self.p[:, 0, :] = 0.0
-        self.p[:, :, 0] = 0.0
-        self.p[:, 0, 0] = std * std
+        self.s = np.clip(np.asarray(soc, dtype=np.float64), 0.0, 1.0)
+        self.p01 = np.zeros(len(self.s))
+        self.p02 = np.zeros(len(self.s))
+        self.p00 = np.full(len(self.s), std * std)
 
     def reset_bias(self, bias_a: float, std_a: float) -> None:
         """Forget the learnt offset (after the user zeroed the current sensor)."""
-        self.x[:, 2] = bias_a
-        self.p[:, 2, :] = 0.0
-        self.p[:, :, 2] = 0.0
-        self.p[:, 2, 2] = std_a * std_a
+        n = len(self.s)
+        self.b = np.full(n, bias_a)
+        self.p02 = np.zeros(n)
+        self.p12 = np.zeros(n)
+        self.p22 = np.full(n, std_a * std_a)
 
     def _correct(
         self, ph: tuple[FloatArray, FloatArray, FloatArray], s_var: FloatArray,
@@ -256,36 +264,31 @@ class CellSocFilter:
         ph0, ph1, ph2 = ph
         inv = np.where(use, 1.0 / s_var, 0.0)
         k0, k1, k2 = ph0 * inv, ph1 * inv, ph2 * inv
-        self.x[:, 0] += k0 * innovation
-        self.x[:, 1] += k1 * innovation
-        self.x[:, 2] += k2 * innovation
+        self.s = self.s + k0 * innovation
+        self.v_rc = self.v_rc + k1 * innovation
+        self.b = self.b + k2 * innovation
         # P' = P - K S K^T = P - (P h^T)(P h^T)^T / S
-        p = self.p
         self._store(
-            p[:, 0, 0] - k0 * ph0,
-            p[:, 0, 1] - k0 * ph1,
-            p[:, 0, 2] - k0 * ph2,
-            p[:, 1, 1] - k1 * ph1,
-            p[:, 1, 2] - k1 * ph2,
-            p[:, 2, 2] - k2 * ph2,
+            self.p00 - k0 * ph0,
+            self.p01 - k0 * ph1,
+            self.p02 - k0 * ph2,
+            self.p11 - k1 * ph1,
+            self.p12 - k1 * ph2,
+            self.p22 - k2 * ph2,
         )
         self._bound()
 
     def _store(self, *elements: FloatArray) -> None:
         """Write the six unique elements (00, 01, 02, 11, 12, 22) of the symmetric covariance."""
         p00, p01, p02, p11, p12, p22 = elements
-        p = self.p
-        p[:, 0, 0] = np.maximum(p00, 1e-10)
-        p[:, 1, 1] = np.maximum(p11, 1e-12)
-        p[:, 2, 2] = np.maximum(p22, 1e-8)
-        p[:, 0, 1] = p[:, 1, 0] = p01
-        p[:, 0, 2] = p[:, 2, 0] = p02
-        p[:, 1, 2] = p[:, 2, 1] = p12
+        self.p00 = np.maximum(p00, 1e-10)
+        self.p11 = np.maximum(p11, 1e-12)
+        self.p22 = np.maximum(p22, 1e-8)
+        self.p01, self.p02, self.p12 = p01, p02, p12
 
     def _bound(self) -> None:
         """Keep the states physical; an SOC pinned at a limit stops being pushed past it."""
-        x = self.x
         lim = self.tuning.bias_limit_a
         # minimum/maximum instead of np.clip: same result, a fraction of the call overhead.
-        x[:, 0] = np.minimum(np.maximum(x[:, 0], 0.0), 1.0)
-        x[:, 2] = np.minimum(np.maximum(x[:, 2], -lim), lim)
+        self.s = np.minimum(np.maximum(self.s, 0.0), 1.0)
+        self.b = np.minimum(np.maximum(self.b, -lim), lim)
