@@ -8,6 +8,7 @@ they are queued (see ``bmsgateway.settings``), so what reaches the loop is alway
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from bmsgateway.config.model import Config
 __all__ = [
     "COMMANDS",
     "ApplyConfig",
+    "CalibrateCurrentGain",
     "CalibrateCurrentZero",
     "Command",
     "CommandSpec",
@@ -53,6 +55,16 @@ class CalibrateCurrentZero:
 
 
 @dataclass(frozen=True, slots=True)
+class CalibrateCurrentGain:
+    """Scale the current sensor so that it reads ``reference_a`` now (a known current flows through it;
+    positive = charging). Refused unless the reading is steady, the reference large enough and the
+    correction small (``bmsgateway.acquisition.calibration.GainCalibrationGuard``)."""
+
+    reference_a: float = math.nan
+    source: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyConfig:
     """Switch to a new, already validated Config."""
 
@@ -61,7 +73,7 @@ class ApplyConfig:
     keys: tuple[str, ...] = ()  #: the dotted settings that changed (for the event that records the write)
 
 
-Request = ResetFaults | ResetCounters | CalibrateCurrentZero | ApplyConfig
+Request = ResetFaults | ResetCounters | CalibrateCurrentZero | CalibrateCurrentGain | ApplyConfig
 
 
 class Command(StrEnum):
@@ -70,6 +82,7 @@ class Command(StrEnum):
     RESET_FAULTS = "reset_faults"
     RESET_COUNTERS = "reset_counters"
     CALIBRATE_CURRENT_ZERO = "calibrate_current_zero"
+    CALIBRATE_CURRENT_GAIN = "calibrate_current_gain"
 
     @property
     def cli_name(self) -> str:
@@ -86,6 +99,11 @@ class CommandSpec:
     make: Callable[[str], Request]  #: builds the request, given its source (protocol and peer)
     needs_pin: bool  #: every command changes the pack's state: all need the PIN today
     description: str
+    #: the command's one argument ("" = none): its name with unit, e.g. ``reference_a``. Then
+    #: ``make_with(source, value)`` builds the request; ``make(source)`` builds one without the
+    #: value, which the pack cycle refuses (a protocol that cannot carry it)
+    argument: str = ""
+    make_with: Callable[[str, float], Request] | None = None
 
 
 #: The one command table (Modbus register 1002 codes, CLI names, MQTT/HTTP command names).
@@ -99,6 +117,11 @@ COMMANDS: dict[Command, CommandSpec] = {
         CommandSpec(Command.CALIBRATE_CURRENT_ZERO, 3, "calibrate-current",
                     lambda src: CalibrateCurrentZero(source=src), True,
                     "take the present current reading as zero (no current may flow)"),
+        CommandSpec(Command.CALIBRATE_CURRENT_GAIN, 4, "calibrate-current-gain",
+                    lambda src: CalibrateCurrentGain(source=src), True,
+                    "scale the current sensor so that it reads the known reference current (A, positive = "
+                    "charging) flowing through it now", argument="reference_a",
+                    make_with=lambda src, value: CalibrateCurrentGain(reference_a=value, source=src)),
     )
 }
 
