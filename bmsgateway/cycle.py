@@ -133,7 +133,7 @@ class PackCycle:
 
     def _calibrate_gain(self, req: CalibrateCurrentGain) -> None:
         acq = self.acquisition
-        reason = self._gain_guard.refusal(req.reference_a, acq.sensors.primary.range_in_use_a(), acq.gain)
+        reason = self._gain_guard.refusal(req.reference_a, acq.sensors.primary.range_in_use_a())
         if reason:
             self.protection.note_command("calibrate_current_gain", "warning", f"refused: {reason}")
             log.warning("current_gain_calibration_refused", source=req.source, reason=reason)

@@ -156,6 +156,7 @@ class Measurement:
     current_low_range: bool = False  #: the reading came from the dual-range sensor's low range
     current_gain: float = 1.0  #: gain calibration factor of hardware.current_sensor (owned here, once)
     consumer_zero_offset_a: float = 0.0  #: zero calibration of the consumer-side sensor
+    two_current_sensors: bool = False  #: a consumer-side sensor is configured (the two currents above apply)
 
     @property
     def cell_count(self) -> int:

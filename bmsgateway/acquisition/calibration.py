@@ -22,6 +22,7 @@ import math
 from collections import deque
 
 from bmsgateway.config.hardware import CurrentSensorConfig
+from bmsgateway.requests import gain_refusal
 
 __all__ = ["GainCalibrationGuard", "ZeroCalibrationGuard", "calibrated_gain", "gain_refusal"]
 
@@ -122,34 +123,8 @@ class GainCalibrationGuard:
                               "hardware.current_sensor.gain_steady_pct)")
         return mean, ""
 
-    def refusal(self, reference_a: float, range_in_use_a: float, gain: float) -> str:
-        return gain_refusal(*self.steady(), reference_a, range_in_use_a, gain, self.min_fraction,
-                            self.max_correction_pct)
-
-
-def gain_refusal(
-    steady_a: float, not_steady: str, reference_a: float, range_in_use_a: float, gain: float,
-    min_fraction: float, max_correction_pct: float,
-) -> str:
-    """Why a gain calibration against ``reference_a`` must not be taken; "" when it may."""
-    if not math.isfinite(reference_a):
-        return "no reference current given"
-    if not_steady:
-        return not_steady
-    least = min_fraction * range_in_use_a
-    if abs(reference_a) < least:
-        return (f"the reference {reference_a:+.2f} A is too small: at least {least:.3g} A "
-                f"({min_fraction * 100:g} % of the {range_in_use_a:.4g} A range in use, "
-                "hardware.current_sensor.gain_min_fraction)")
-    if abs(steady_a) < least or (steady_a > 0) != (reference_a > 0):
-        return (f"the sensor reads {steady_a:+.2f} A against a reference of {reference_a:+.2f} A: "
-                "wrong direction or no current through the sensor (check hardware.current_sensor.inverted)")
-    correction = reference_a / steady_a
-    if abs(correction - 1.0) * 100.0 > max_correction_pct:
-        return (f"the sensor reads {steady_a:+.2f} A against a reference of {reference_a:+.2f} A: a gain "
-                f"correction of {(correction - 1.0) * 100:+.1f} %, more than ±{max_correction_pct:g} % "
-                "(hardware.current_sensor.gain_max_correction_pct): a wrong reference or a wrong sensitivity_v_per_a")
-    return ""
+    def refusal(self, reference_a: float, range_in_use_a: float) -> str:
+        return gain_refusal(*self.steady(), reference_a, range_in_use_a, self.min_fraction, self.max_correction_pct)
 
 
 def calibrated_gain(steady_a: float, reference_a: float, gain: float) -> float:

@@ -489,6 +489,7 @@ class Acquisition:
             current_low_range=self._sensors.primary.low_active,
             current_gain=self.gain,
             consumer_zero_offset_a=self.consumer_zero_offset_a,
+            two_current_sensors=self._sensors.consumer is not None,
             chain_faults=self._chain_faults,
             chip_ov_cells=tuple(ov_cells),
             chip_uv_cells=tuple(uv_cells),

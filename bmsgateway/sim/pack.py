@@ -562,6 +562,9 @@ class PackSimulator:
             hall.low_stuck_v = volts
         else:
             hall.stuck_v = volts
+
+    @property
+    def true_cell_soc_pct(self) -> FloatArray:
         self._truth()
         return self._cells.soc * 100.0
 
