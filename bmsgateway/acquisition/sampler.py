@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
+from bmsgateway.acquisition.current import CurrentReading, CurrentSensors
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.hal.interfaces import BusVoltageSensor
@@ -50,7 +51,8 @@ T = TypeVar("T")
 
 
 class Acquisition:
-    """Owns the per-value ages, PEC health per board and the current-sensor zero offset."""
+    """Owns the per-value ages, PEC health per board and the current sensors' calibration (zero
+    offsets, gain) and range state."""
 
     def __init__(
         self,
@@ -60,12 +62,18 @@ class Acquisition:
         bus: BusVoltageSensor | None = None,
         offload: bool = False,
         zero_offset_a: float = 0.0,
+        gain: float = 1.0,
+        consumer_zero_offset_a: float = 0.0,
     ) -> None:
         self._chain = chain
         self._clock = clock
         self._bus = bus
         self._offload = offload
         self.zero_offset_a = zero_offset_a
+        #: gain factor of ``hardware.current_sensor`` (gain calibration with a reference current)
+        self.gain = gain if math.isfinite(gain) and gain > 0 else 1.0
+        self.consumer_zero_offset_a = consumer_zero_offset_a
+        self._reading = CurrentReading(battery_a=NAN)
         self._last_status_s = -INF
         self._last_open_wire_s = -INF
         self._last_masks: list[int] | None = None
@@ -111,6 +119,7 @@ class Acquisition:
         self._cs = cs
         self._bv = config.hardware.bus_voltage
         self._cs_sign = -1.0 if cs.inverted else 1.0
+        self._sensors = CurrentSensors(cs, config.hardware.consumer_current_sensor)
         hw = config.hardware
         self._status_interval_s = hw.status_interval_s
         self._open_wire_interval_s = hw.open_wire_interval_s
@@ -125,11 +134,30 @@ class Acquisition:
         """The last current reading before the zero offset (for zero calibration)."""
         return self._raw_current_a
 
+    @property
+    def current_reading(self) -> CurrentReading:
+        """The last cycle's currents of every sensor (for the calibrations)."""
+        return self._reading
+
+    @property
+    def sensors(self) -> CurrentSensors:
+        return self._sensors
+
     def calibrate_zero(self) -> float:
-        """Take the present reading as zero (no current must flow); returns the new offset."""
+        """Take the present reading as zero (no current must flow); returns the new offset.
+
+        A consumer-side sensor is zeroed with it (the 123\\SmartBMS button zeroes both sensors)."""
         if self._raw_current_a == self._raw_current_a:
             self.zero_offset_a = self._raw_current_a
+        craw = self._reading.consumer_raw_a
+        if craw == craw:
+            self.consumer_zero_offset_a = craw
         return self.zero_offset_a
+
+    def set_gain(self, gain: float) -> None:
+        """The gain calibration's result (checked by ``GainCalibrationGuard`` first)."""
+        if math.isfinite(gain) and gain > 0:
+            self.gain = gain
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._offload:
@@ -396,18 +424,14 @@ class Acquisition:
                     self._temp_time[k] = t0  # read fine; an open/shorted NTC is a plausibility fault
                 temps.append(t)
                 k += 1
-        cs = self._cs
-        v_cs = aux.values[cs.board][cs.gpio - 1] if not adc_fault[cs.board] else NAN
-        if v_cs == v_cs:
-            raw = self._cs_sign * (v_cs - cs.zero_v) / cs.sensitivity_v_per_a
-            self._raw_current_a = raw
-            current = raw - self.zero_offset_a
-            if abs(current) < cs.dead_band_a:
-                current = 0.0
+        trusted_boards = [not f for f in adc_fault]
+        reading = self._sensors.read(aux.values, trusted_boards, self.zero_offset_a, self.gain,
+                                     self.consumer_zero_offset_a)
+        self._reading = reading
+        self._raw_current_a = reading.primary_raw_a
+        current = reading.battery_a
+        if current == current:
             self._current_time = t0
-        else:
-            self._raw_current_a = NAN
-            current = NAN
 
         boards = []
         pec = chain.pec_errors
@@ -473,6 +497,14 @@ class Acquisition:
             open_wire_cells=open_cells,
             bus_voltage_v=bus_v,
             current_zero_offset_a=self.zero_offset_a,
+            charger_current_a=reading.charger_a,
+            consumer_current_a=reading.consumer_a,
+            current_sensor_a=reading.primary_a,
+            current_sensor_raw_a=reading.primary_raw_a,
+            current_low_range=self._sensors.primary.low_active,
+            current_gain=self.gain,
+            consumer_zero_offset_a=self.consumer_zero_offset_a,
+            two_current_sensors=self._sensors.consumer is not None,
             chain_faults=self._chain_faults,
             chip_ov_cells=tuple(ov_cells),
             chip_uv_cells=tuple(uv_cells),

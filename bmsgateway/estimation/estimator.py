@@ -126,7 +126,7 @@ class Estimator:
         self._nominal_v = lim.nominal_v
         self._rated_ah = config.pack.capacity_ah
         self._critical = config.protection.relays.mode == "critical"
-        self._dead_band_a = config.hardware.current_sensor.dead_band_a
+        self._dead_band_a = config.hardware.current_sensor.dead_band_used_a()
         self._max_current_age_s = config.hardware.current_sensor.max_age_s
         self._balance_r_ohm = config.protection.balancing.resistor_ohm
         self._est = config.estimation
@@ -282,6 +282,7 @@ class Estimator:
                 # dashboard), not the filter's corrected one: they must not move with the filter.
                 i_pack = 0.0 if in_dead_band else i_meas
                 self._counters.add(i_pack, self._last_pack_v, dt, bal_w, self._day(t))
+                self._counters.add_sides(m.charger_current_a, m.consumer_current_a, self._last_pack_v, dt)
             self._resistance.observe(t, v_est, i_meas)
             if self._acc_t_s >= self._est.filter_interval_s:
                 self._flush()
@@ -427,6 +428,10 @@ class Estimator:
             equivalent_cycles=c.equivalent_cycles(self._rated_ah),
             today_in_wh=c.today_in_wh,
             today_out_wh=c.today_out_wh,
+            charger_today_wh=c.charger_today_wh,
+            charger_total_wh=c.charger_total_wh,
+            consumer_today_wh=c.consumer_today_wh,
+            consumer_total_wh=c.consumer_total_wh,
         )
 
     # -- persistence ----------------------------------------------------------------------------

@@ -230,6 +230,35 @@ def _info(s: Scrape) -> Iterable[Sample]:
     return [((__version__, str(c.pack.limits.chemistry), str(c.pack.cell_count), c.hardware.backend), 1.0)]
 
 
+def _sides(get: Callable[[PackState, str], float]) -> Callable[[Scrape], Iterable[Sample]]:
+    """Two-sensor setups (hardware.consumer_current_sensor): one sample per side, none with one sensor."""
+    def read(s: Scrape) -> Iterable[Sample]:
+        assert s.fresh is not None
+        if not s.fresh.measurement.two_current_sensors:
+            return []
+        return [((side,), float(get(s.fresh, side))) for side in ("charger", "consumer")]
+    return read
+
+
+def _side_current(s: PackState, side: str) -> float:
+    m = s.measurement
+    return m.charger_current_a if side == "charger" else m.consumer_current_a
+
+
+def _side_power(s: PackState, side: str) -> float:
+    return s.charger_power_w if side == "charger" else s.consumer_power_w
+
+
+def _side_energy(s: PackState, side: str) -> float:
+    e = s.estimate
+    return (e.charger_total_wh if side == "charger" else e.consumer_total_wh) * _WH_J
+
+
+def _side_energy_today(s: PackState, side: str) -> float:
+    e = s.estimate
+    return (e.charger_today_wh if side == "charger" else e.consumer_today_wh) * _WH_J
+
+
 _WH_J = 3600.0
 _AH_C = 3600.0
 
@@ -261,6 +290,18 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("bms_energy_discharged_joules", "gauge",
                "energy out of the pack since the last counter reset (Wh x 3600)", (),
                _one(lambda s: s.estimate.energy_out_wh * _WH_J)),
+    MetricSpec("bms_current_sensor_gain_ratio", "gauge", "gain factor of the current sensor (gain calibration; "
+               "1 = none)", (), _one(lambda s: s.measurement.current_gain)),
+    MetricSpec("bms_current_low_range", "gauge", "1 while the dual-range current sensor reads from its low range",
+               (), _one(lambda s: s.measurement.current_low_range)),
+    MetricSpec("bms_side_current_amperes", "gauge", "two-sensor setups: current from the chargers / solar "
+               "(side=charger) and drawn by the consumers (side=consumer)", ("side",), _sides(_side_current)),
+    MetricSpec("bms_side_power_watts", "gauge", "two-sensor setups: power from the chargers / solar and to the "
+               "consumers", ("side",), _sides(_side_power)),
+    MetricSpec("bms_side_energy_joules", "gauge", "two-sensor setups: energy from the chargers / solar and to the "
+               "consumers since the last counter reset (Wh x 3600)", ("side",), _sides(_side_energy)),
+    MetricSpec("bms_side_energy_today_joules", "gauge", "two-sensor setups: the same since local midnight",
+               ("side",), _sides(_side_energy_today)),
     # -- cells ----------------------------------------------------------------------------------
     MetricSpec("bms_cell_voltage_volts", "gauge", "cell voltage (absent for a cell not read this cycle)",
                ("cell", "board"), _cells(lambda s: s.measurement.cell_voltages_v), group="cells"),

@@ -66,6 +66,17 @@ def _live(fn: Callable[[PackState], Value | Sequence[Value]]) -> Callable[[Encod
     return source
 
 
+def _two_sensors(fn: Callable[[PackState], Value]) -> Callable[[EncodeContext], Value | Sequence[Value]]:
+    """A value of two-sensor setups: not available with one sensor (consumer_current_sensor.mode off)."""
+
+    def source(ctx: EncodeContext) -> Value | Sequence[Value]:
+        if ctx.state is None or not ctx.config.hardware.consumer_current_sensor.enabled:
+            return None
+        return fn(ctx.state)
+
+    return source
+
+
 def _number(index: int) -> int:
     """1-based number of a 0-based index (0 = none)."""
     return index + 1 if index >= 0 else 0
@@ -264,7 +275,38 @@ def _counters() -> list[Register]:
                  _live(lambda s: math.floor(s.estimate.equivalent_cycles)), group=g),
         Register(118, "current_zero_offset_a", "s16", f"current sensor zero offset ({est})",
                  _live(lambda s: s.measurement.current_zero_offset_a), "A", 0.001, group=g),
-        reserved(119, 21, g),
+        *_current_sensors(),
+    ]
+
+
+def _current_sensors() -> list[Register]:
+    """Issue 17: the second (consumer-side) sensor's figures, the dual range and the gain calibration."""
+    g = "Counters"
+    two = "two-sensor setups (hardware.consumer_current_sensor), else not available"
+    return [
+        Register(119, "current_gain", "u16", "gain factor of the current sensor (gain calibration; 1 = none)",
+                 _live(lambda s: s.measurement.current_gain), "", 0.0001, group=g),
+        Register(120, "charger_current_a", "s32", f"current from the chargers / solar; {two}",
+                 _two_sensors(lambda s: s.measurement.charger_current_a), "A", 0.001, group=g),
+        Register(122, "consumer_current_a", "s32", f"current drawn by the consumers; {two}",
+                 _two_sensors(lambda s: s.measurement.consumer_current_a), "A", 0.001, group=g),
+        Register(124, "charger_power_w", "s32", f"power from the chargers / solar; {two}",
+                 _two_sensors(lambda s: s.charger_power_w), "W", group=g),
+        Register(126, "consumer_power_w", "s32", f"power drawn by the consumers; {two}",
+                 _two_sensors(lambda s: s.consumer_power_w), "W", group=g),
+        Register(128, "charger_today_kwh", "u32", f"energy from the chargers / solar since local midnight; {two}",
+                 _two_sensors(lambda s: s.estimate.charger_today_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(130, "charger_total_kwh", "u32", f"energy from the chargers / solar (resettable); {two}",
+                 _two_sensors(lambda s: s.estimate.charger_total_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(132, "consumer_today_kwh", "u32", f"energy to the consumers since local midnight; {two}",
+                 _two_sensors(lambda s: s.estimate.consumer_today_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(134, "consumer_total_kwh", "u32", f"energy to the consumers (resettable); {two}",
+                 _two_sensors(lambda s: s.estimate.consumer_total_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(136, "current_low_range", "u16", "1 = the dual-range current sensor reads from its low range",
+                 _live(lambda s: _bool(s.measurement.current_low_range)), group=g),
+        Register(137, "consumer_zero_offset_a", "s16", f"consumer-side sensor zero offset; {two}",
+                 _two_sensors(lambda s: s.measurement.consumer_zero_offset_a), "A", 0.001, group=g),
+        reserved(138, 2, g),
     ]
 
 
@@ -312,7 +354,14 @@ def _writable() -> list[Register]:
                  "change the PIN: write both words in one request, high word = the current PIN, low word = "
                  "the new PIN (0..9999); needs no unlock, a wrong current PIN locks; reads 0",
                  constant(0), access="rw", command="change_pin", group=g),
-        reserved(WRITE_BASE + 5, 5, g),
+        Register(WRITE_BASE + 5, "calibrate_current_gain", "s32",
+                 "gain calibration: write the known reference current (A, positive = charging) flowing through "
+                 "the current sensor now, both words in one request (needs the unlock); refused with 03 unless "
+                 "the reading is steady, the reference large enough and the correction within "
+                 "hardware.current_sensor.gain_max_correction_pct; reads 0",
+                 constant(0), "A", 0.001, access="rw", minimum=-20000.0, maximum=20000.0,
+                 command="calibrate_gain", group=g),
+        reserved(WRITE_BASE + 7, 3, g),
         Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",
                  lambda c: c.config.pack.limits.vmin_v, "V", 0.001, "rw", config_key="pack.chemistry.vmin_v", group=g),
         Register(1011, "vbalance_v", "u16", "balancing start voltage (pack.chemistry.vbalance_v)",

@@ -101,9 +101,27 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 
+#: Two-sensor setups (hardware.consumer_current_sensor): the chargers' / solar and the consumers' side.
+TWO_SENSOR_ENTITIES: tuple[Entity, ...] = (
+    _m("charger_current", "Charger / solar current", "current_sensors.charger_current_a", "A", "current", 2),
+    _m("consumer_current", "Consumer current", "current_sensors.consumer_current_a", "A", "current", 2),
+    _m("charger_power", "Charger / solar power", "current_sensors.charger_power_w", "W", "power", 0),
+    _m("consumer_power", "Consumer power", "current_sensors.consumer_power_w", "W", "power", 0),
+    _total("charger_energy", "Charger / solar energy", "current_sensors.charger_total_kwh", "kWh", "energy", 3),
+    _total("consumer_energy", "Consumer energy", "current_sensors.consumer_total_kwh", "kWh", "energy", 3),
+    _total("charger_energy_today", "Charger / solar energy today", "current_sensors.charger_today_kwh", "kWh",
+           "energy", 3),
+    _total("consumer_energy_today", "Consumer energy today", "current_sensors.consumer_today_kwh", "kWh",
+           "energy", 3),
+)
+
+
 def entities_for(config: Config) -> tuple[Entity, ...]:
-    """The entities announced for this config (per-cell sensors, buttons only with a trusted user)."""
+    """The entities announced for this config (per-cell sensors, buttons only with a trusted user,
+    the two-sensor figures with a consumer-side current sensor)."""
     out = [e for e in ENTITIES if e.component != "button" or config.mqtt.command_user]
+    if config.hardware.consumer_current_sensor.enabled:
+        out += TWO_SENSOR_ENTITIES
     if config.mqtt.cell_entities:
         out += [_m(f"cell_{i + 1}_voltage", f"Cell {i + 1} voltage", f"cells.voltages_v.{i}", "V", "voltage", 3)
                 for i in range(config.pack.cell_count)]
