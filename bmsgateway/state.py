@@ -42,6 +42,7 @@ __all__ = [
     "Severity",
     "event_from_dict",
     "extremes",
+    "is_full",
 ]
 
 NAN = math.nan
@@ -275,6 +276,14 @@ class ContactorState:
     name: str
     commanded: bool
     feedback: bool | None  #: None when no feedback input is wired
+
+
+def is_full(min_cell_v: float, vbalance_v: float, all_cells_fresh: bool) -> bool:
+    """The one definition of "full" (123\\SmartBMS normal mode): every cell, read this cycle, at or
+    above Vbalance (the measured voltage). The charge relay stops charging on it and the estimator
+    sets SOC to 100 % on it, in the same cycle, so a pack that stopped charging reads 100 %.
+    """
+    return all_cells_fresh and min_cell_v == min_cell_v and min_cell_v >= vbalance_v
 
 
 #: The 123\SmartBMS warning lights, bit n of ``ProtectionStatus.status_lights``: E = cell board
