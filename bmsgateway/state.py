@@ -104,6 +104,7 @@ class Output(StrEnum):
     ALLOW_DISCHARGE = "allow_discharge"
     HEATER = "heater"
     COOLER = "cooler"
+    ALARM = "alarm"  #: follows active faults with protection.alarm's pattern (buzzer, lamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +313,12 @@ class ProtectionStatus:
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
     status_lights: int = 0  #: bit n = STATUS_LIGHTS[n] on (the 123 warning lights)
+    #: discrete inputs (hardware.inputs, in config order): debounced, True = active
+    inputs: tuple[bool, ...] = ()
+    remote_off: bool = False  #: a remote_off input is active: everything is held open
+    charger_present: bool | None = None  #: a charger_present input is active; None = no such input
+    alarm_active: bool = False  #: the alarm wants to sound (a fault, or a warning with on_warnings)
+    alarm_on: bool = False  #: the alarm output right now (its pattern's on phase)
 
     @property
     def allow_charge_relay(self) -> bool:

@@ -21,7 +21,7 @@ def test_the_cycle_the_relay_stops_charging_at_vbalance_soc_reads_100() -> None:
     below = [lim.vbalance_v - 0.01] * n
     at = [lim.vbalance_v] * (n - 1) + [lim.vbalance_v + 0.02]
     for k in range(5):  # charging at 20 A, one cell still below Vbalance: not full
-        est.update(measurement(float(k), below[:-1] + [lim.vbalance_v + 0.05], 20.0), None)
+        est.update(measurement(float(k), [*below[:-1], lim.vbalance_v + 0.05], 20.0), None)
     assert est.last.soc_pct < 99.0
     # every cell reaches Vbalance *under* 20 A (less R0 x I it would not): the relay opens ...
     m = measurement(5.0, at, 20.0)
