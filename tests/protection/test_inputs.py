@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bmsgateway.config import Config
-from bmsgateway.protection.alarm import AlarmPattern
 from bmsgateway.config.discrete import AlarmConfig
+from bmsgateway.protection.alarm import AlarmPattern
 from tests.protection.conftest import FakeIO, Rig, make_config, raised
 
 CONTACTORS = ("charge", "discharge")
