@@ -80,7 +80,7 @@ def build_hardware(config: Config, clock: Clock) -> Hardware:
     spi = config.hardware.spi
     return Hardware(
         transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz, spi.mode),
-        io=GpiodIO(config.hardware.gpio),
+        io=GpiodIO(config.hardware.gpio, config.hardware.inputs),
         bus=None,
         offload=True,
     )

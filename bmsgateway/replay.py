@@ -178,6 +178,9 @@ class MemoryIO:
         for name in self.outputs:
             self.outputs[name] = False
 
+    def read_inputs(self) -> tuple[bool, ...]:
+        return ()  # a trace records no discrete inputs: their states hold (all inactive)
+
 
 @dataclass
 class ReplayRow:

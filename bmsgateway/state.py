@@ -42,6 +42,7 @@ __all__ = [
     "Severity",
     "event_from_dict",
     "extremes",
+    "is_full",
 ]
 
 NAN = math.nan
@@ -103,6 +104,7 @@ class Output(StrEnum):
     ALLOW_DISCHARGE = "allow_discharge"
     HEATER = "heater"
     COOLER = "cooler"
+    ALARM = "alarm"  #: follows active faults with protection.alarm's pattern (buzzer, lamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +296,14 @@ class ContactorState:
     feedback: bool | None  #: None when no feedback input is wired
 
 
+def is_full(min_cell_v: float, vbalance_v: float, all_cells_fresh: bool) -> bool:
+    """The one definition of "full" (123\\SmartBMS normal mode): every cell, read this cycle, at or
+    above Vbalance (the measured voltage). The charge relay stops charging on it and the estimator
+    sets SOC to 100 % on it, in the same cycle, so a pack that stopped charging reads 100 %.
+    """
+    return all_cells_fresh and min_cell_v == min_cell_v and min_cell_v >= vbalance_v
+
+
 #: The 123\SmartBMS warning lights, bit n of ``ProtectionStatus.status_lights``: E = cell board
 #: communication error, Vh / Vl = a cell at or beyond Vmax / Vmin, Th / Tl = a cell temperature
 #: beyond the relay Tmax / Tmin -- exactly the relay table's disable terms, not the fault table's.
@@ -320,6 +330,12 @@ class ProtectionStatus:
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
     status_lights: int = 0  #: bit n = STATUS_LIGHTS[n] on (the 123 warning lights)
+    #: discrete inputs (hardware.inputs, in config order): debounced, True = active
+    inputs: tuple[bool, ...] = ()
+    remote_off: bool = False  #: a remote_off input is active: everything is held open
+    charger_present: bool | None = None  #: a charger_present input is active; None = no such input
+    alarm_active: bool = False  #: the alarm wants to sound (a fault, or a warning with on_warnings)
+    alarm_on: bool = False  #: the alarm output right now (its pattern's on phase)
 
     @property
     def allow_charge_relay(self) -> bool:

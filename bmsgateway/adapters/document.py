@@ -132,6 +132,12 @@ def state_document(state: PackState) -> dict[str, Any]:
             "warning_bits": p.warning_bits,
             "heater_on": p.heater_on,
             "cooler_on": p.cooler_on,
+            # discrete inputs in hardware.inputs order (names and functions: the config document)
+            "inputs": list(p.inputs),
+            "remote_off": p.remote_off,
+            "charger_present": p.charger_present,
+            "alarm_active": p.alarm_active,
+            "alarm_on": p.alarm_on,
             "cvl_v": _num(p.cvl_v, 3),
             "ccl_a": _num(p.ccl_a, 2),
             "dcl_a": _num(p.dcl_a, 2),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.discrete import InputConfig
 
 __all__ = [
     "ADC_INPUT_MAX_V",
@@ -60,6 +61,7 @@ class GpioConfig(Section):
     precharge_feedback: int = Field(-1, ge=-1, le=511)
     charge_feedback: int = Field(5, ge=-1, le=511)
     discharge_feedback: int = Field(6, ge=-1, le=511)
+    alarm: int = Field(-1, ge=-1, le=511, description="alarm output (buzzer, lamp); see protection.alarm")
 
 
 class _HallChannel(Section):
@@ -290,3 +292,21 @@ class HardwareConfig(Section):
     chain_probe_interval_s: float = Field(
         10.0, ge=0.0, le=86400.0, description="read one slot beyond the chain (and chip types); 0 = only at start"
     )
+    inputs: tuple[InputConfig, ...] = Field(
+        (), max_length=16, description="discrete inputs, one [[hardware.inputs]] table each (none by default)",
+    )
+
+    @model_validator(mode="after")
+    def _input_lines(self) -> Self:
+        """A line is one thing: one input function, never also an output or a feedback input."""
+        used = {
+            int(v): f"hardware.gpio.{k}" for k, v in self.gpio.model_dump().items()
+            if k != "chip" and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        }
+        for k, inp in enumerate(self.inputs):
+            key = f"hardware.inputs[{k}].line"
+            other = used.get(inp.line)
+            if other is not None:
+                raise ValueError(f"{key} = {inp.line}: line {inp.line} is already used by {other}")
+            used[inp.line] = f"hardware.inputs[{k}] ({inp.function})"
+        return self

@@ -18,6 +18,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.discrete import AlarmConfig
 from bmsgateway.state import BalancingMode, RelayMode
 
 __all__ = [
@@ -509,6 +510,7 @@ class ProtectionConfig(Section):
         5, ge=1, le=1000, description="a board failing more than this many cycles in a row is lost"
     )
     max_value_age_s: float = Field(1.0, gt=0.0, le=60.0, description="older values count as lost")
+    alarm: AlarmConfig = AlarmConfig()
 
     @model_validator(mode="after")
     def _comm(self) -> Self:

@@ -15,10 +15,11 @@ current neither the charge nor the IR drop in the voltage is known.
 Recalibration (kept from the 123\\SmartBMS, applied as a strong measurement of the filter so that
 the offset estimate learns from it too):
 
-* full: normal mode, every cell >= Vbalance; critical mode, the average cell >= Vbalance; held for
-  ``full_hold_s``. Cell voltages are taken less their IR drop (R0 x current) so a high charge
-  current does not fake "full"; at the charger's tail current this is the plain 123 rule. The cells
-  at or above Vbalance are set to 100 %.
+* full: normal mode, ``state.is_full`` -- every cell, read this cycle, at or above Vbalance, the
+  very condition on which the charge relay stops charging (same measurement, same cycle), so a
+  pack that stopped charging because it is full reads 100 % (the 123 rule). Critical mode, where
+  the relay stops only at Vmax: the average cell, less its IR drop (R0 x current), >= Vbalance
+  held for ``full_hold_s``. The cells at or above Vbalance are set to 100 %.
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
   is set to 0 %.
 
@@ -49,7 +50,7 @@ from bmsgateway.estimation.pack_soc import pack_figures
 from bmsgateway.estimation.resistance import ResistanceLearner
 from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning
 from bmsgateway.persist.state import SavedState
-from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus
+from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus, is_full
 
 __all__ = ["Estimator"]
 
@@ -329,16 +330,22 @@ class Estimator:
     def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:
         if not fresh.any():
             return
-        v_ocv = v - self._resistance.r0_ohm * i_meas
-        above = fresh & (v_ocv >= self._vbalance_v)
-        full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v) if self._critical else bool(above.all())
+        if self._critical:
+            v_ocv = v - self._resistance.r0_ohm * i_meas
+            above = fresh & (v_ocv >= self._vbalance_v)
+            full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v)
+            hold_s = self._est.full_hold_s
+        else:  # the relay's own definition: no IR correction, no hold (the relay acts at once)
+            above = fresh & (v >= self._vbalance_v)
+            full = is_full(float(np.min(v[fresh])), self._vbalance_v, bool(fresh.all()))
+            hold_s = 0.0
         if not full:
             self._full_since_s = None
             self._full_latched = False
             return
         if self._full_since_s is None:
             self._full_since_s = t
-        if self._full_latched or t - self._full_since_s < self._est.full_hold_s:
+        if self._full_latched or t - self._full_since_s < hold_s:
             return
         self._full_latched = True
         self._flush()

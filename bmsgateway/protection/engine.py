@@ -74,6 +74,7 @@ class ConditionSpec:
     location: str  #: what ``location`` counts: pack, cell, sensor, board, wire, contactor
     description: str
     input: str = ""  #: the value the row compares with its thresholds (a Measurement or plausibility field)
+    recurs: bool = True  #: counts for recurrence latching (False: an operator's own switch, remote_off)
 
     def trips(self, v: float) -> bool:
         return v >= self.set_threshold if self.above else v <= self.set_threshold
@@ -252,7 +253,7 @@ class FaultEngine:
 
     def _recurs(self, spec: ConditionSpec, loc: int, t: float) -> bool:
         """Count an auto-recovering fault's raise; True when it is the N-th within the window."""
-        if self.recurrence_count <= 0 or spec.severity is not Severity.FAULT:
+        if self.recurrence_count <= 0 or spec.severity is not Severity.FAULT or not spec.recurs:
             return False
         times = self._raises.setdefault((spec.key, loc), deque(maxlen=self.recurrence_count))
         times.append(t)

@@ -143,6 +143,8 @@ class PackSimulator:
         self._therm_pin_v: dict[int, float] = {}  # pack thermistor index -> forced pin voltage (open/short)
         self._open_wires: list[set[int]] = [set() for _ in pack.boards]
         self._bus_stuck_v: float | None = None  # bus voltage sensor frozen at this reading
+        #: discrete inputs asserted by injection (``input:N``), config order; the line levels follow
+        self._inputs_asserted = [False] * len(config.hardware.inputs)
 
         #: the charger/inverter on the CAN bus (``bmsgateway.sim.inverter``); None = open loop
         self.inverter: InverterHook | None = None
@@ -384,6 +386,11 @@ class PackSimulator:
         for name in (*CONTACTOR_NAMES, *self._outputs.relays):
             self.set_output(name, False)
 
+    def read_inputs(self) -> tuple[bool, ...]:
+        """Line levels of the discrete inputs: an asserted input drives its line to its active level."""
+        wiring = self.config.hardware.inputs
+        return tuple(a != c.active_low for a, c in zip(self._inputs_asserted, wiring, strict=False))
+
     def read_bus_voltage_v(self) -> float:
         if self._bus_stuck_v is not None:
             return self._bus_stuck_v
@@ -427,6 +434,12 @@ class PackSimulator:
                 self._wire_to_board(target)
             except ValueError as exc:
                 raise ValueError(f"{injection}: {exc}") from None
+        elif kind == "input":
+            assert isinstance(target, int)
+            count = len(self.config.hardware.inputs)
+            if not 1 <= target <= count:
+                raise ValueError(f"{injection}: input {target} does not exist "
+                                 f"(hardware.inputs has {count}{'' if count else '; add [[hardware.inputs]]'})")
 
     def inject(self, injection: Injection) -> None:
         """Apply a simulator-side fault now (tests call this directly; see ``FaultInjector``)."""
@@ -461,6 +474,9 @@ class PackSimulator:
             assert isinstance(target, int)
             vref = self.config.pack.thermistor.vref_v
             self._therm_pin_v[target - 1] = vref if kind == "thermistor_open" else 0.001
+        elif kind == "input":
+            assert isinstance(target, int)
+            self._inputs_asserted[target - 1] = injection.value != 0.0
         elif kind in ("welded", "no_close"):
             assert isinstance(target, str)
             contactor = self._outputs.contactors[target]

@@ -187,6 +187,20 @@ def _contactors(commanded: bool) -> Callable[[Scrape], Iterable[Sample]]:
     return read
 
 
+def _inputs(s: Scrape) -> Iterable[Sample]:
+    """One series per configured discrete input, labelled with its number, function and name."""
+    assert s.fresh is not None
+    active = s.fresh.protection.inputs
+    return [((str(k + 1), c.function, c.name or c.function), float(active[k]))
+            for k, c in enumerate(s.config.hardware.inputs) if k < len(active)]
+
+
+def _charger(s: Scrape) -> Iterable[Sample]:
+    assert s.fresh is not None
+    present = s.fresh.protection.charger_present
+    return [] if present is None else [((), float(present))]
+
+
 def _latest(get: Callable[[PackState], float]) -> Callable[[Scrape], Iterable[Sample]]:
     def read(s: Scrape) -> Iterable[Sample]:
         return [] if s.latest is None else [((), float(get(s.latest)))]
@@ -338,6 +352,14 @@ METRICS: tuple[MetricSpec, ...] = (
                ("contactor",), _contactors(True), group="limits"),
     MetricSpec("bms_contactor_feedback", "gauge", "the contactor's feedback input (absent when none is wired)",
                ("contactor",), _contactors(False), group="limits"),
+    MetricSpec("bms_input_active", "gauge", "1 while the discrete input is active (debounced, hardware.inputs)",
+               ("input", "function", "name"), _inputs, group="limits"),
+    MetricSpec("bms_charger_present", "gauge", "1 while a charger_present input is active (absent when none)",
+               (), _charger, group="limits"),
+    MetricSpec("bms_alarm_active", "gauge", "1 while the alarm sounds (an active fault; remote off excluded)", (),
+               _one(lambda s: s.protection.alarm_active), group="limits"),
+    MetricSpec("bms_alarm_output", "gauge", "the alarm output right now (its pattern's on phase)", (),
+               _one(lambda s: s.protection.alarm_on), group="limits"),
     # -- counters (since the daemon started) -----------------------------------------------------
     MetricSpec("bms_pec_errors_total", "counter", "isoSPI reads with a bad PEC (each failed attempt)", ("board",),
                _boards(lambda s, b: s.measurement.boards[b].pec_errors_total, fresh=False), pack=False,

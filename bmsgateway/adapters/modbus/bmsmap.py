@@ -95,7 +95,7 @@ def _outputs(s: PackState) -> tuple[int, int, int]:
     commanded = closed = wired = 0
     p = s.protection
     extra = {"allow_charge": p.allow_charge_relay, "allow_discharge": p.allow_discharge_relay,
-             "heater": p.heater_on, "cooler": p.cooler_on}
+             "heater": p.heater_on, "cooler": p.cooler_on, "alarm": p.alarm_on}
     for name, on in extra.items():
         if on:
             commanded |= 1 << OUTPUT_NAMES.index(name)
@@ -247,7 +247,33 @@ def _status() -> list[Register]:
                  "Tmax/Tmin of protection.relays)",
                  _live(lambda s: s.protection.status_lights),
                  bits=_LIGHTS_DOC, group=g),
-        reserved(82, 18, g),
+        reserved(82, 8, g),
+        *_discrete_io(g),
+        reserved(96, 4, g),
+    ]
+
+
+def _bits(flags: Sequence[bool]) -> int:
+    return sum(1 << k for k, on in enumerate(flags[:16]) if on)
+
+
+def _discrete_io(g: str) -> list[Register]:
+    """Discrete inputs (hardware.inputs) and the alarm output (protection.alarm)."""
+    inputs_doc = tuple((k, f"input {k + 1} (hardware.inputs[{k}])") for k in range(16))
+    return [
+        Register(90, "inputs_active", "bitfield16", "discrete inputs active now (debounced, polarity applied)",
+                 _live(lambda s: _bits(s.protection.inputs)), bits=inputs_doc, group=g),
+        Register(91, "inputs_configured", "bitfield16", "discrete inputs configured (hardware.inputs)",
+                 lambda c: _bits([True] * len(c.config.hardware.inputs)), bits=inputs_doc, group=g),
+        Register(92, "remote_off", "u16", "1 = a remote_off input holds every contactor and relay open",
+                 _live(lambda s: _bool(s.protection.remote_off)), group=g),
+        Register(93, "charger_present", "u16", "1 = a charger_present input is active (not available: no such "
+                 "input)", _live(lambda s: None if s.protection.charger_present is None
+                                 else _bool(s.protection.charger_present)), group=g),
+        Register(94, "alarm_active", "u16", "1 = the alarm is sounding (an active fault; remote off excluded)",
+                 _live(lambda s: _bool(s.protection.alarm_active)), group=g),
+        Register(95, "alarm_output", "u16", "1 = the alarm output is on right now (its pattern's on phase)",
+                 _live(lambda s: _bool(s.protection.alarm_on)), group=g),
     ]
 
 

@@ -94,6 +94,8 @@ ENTITIES: tuple[Entity, ...] = (
     _bin("fault", "Fault", "protection.fault_active", "problem"),
     _bin("warning", "Warning", "protection.warning_active", "problem"),
     _bin("communication", "Cell board communication", "comm_ok", "connectivity", "diagnostic"),
+    _bin("alarm", "Alarm", "protection.alarm_active", "problem"),
+    _bin("remote_off", "Remote off", "protection.remote_off", None),
     Entity("binary_sensor", "balancing", "Balancing", device_class="running",
            template="{{ ('ON' if true in value_json.cells.balancing else 'OFF') if value_json.available else None }}"),
     Entity("button", "reset_faults", "Reset latched faults", category="config", command=Command.RESET_FAULTS.value),
@@ -122,6 +124,11 @@ def entities_for(config: Config) -> tuple[Entity, ...]:
     out = [e for e in ENTITIES if e.component != "button" or config.mqtt.command_user]
     if config.hardware.consumer_current_sensor.enabled:
         out += TWO_SENSOR_ENTITIES
+    # discrete inputs (hardware.inputs): one binary sensor each, and charger detection if wired
+    out += [_bin(f"input_{k + 1}", f"Input {k + 1} ({c.name or c.function})", f"protection.inputs.{k}", None)
+            for k, c in enumerate(config.hardware.inputs)]
+    if any(c.function == "charger_present" for c in config.hardware.inputs):
+        out.append(_bin("charger_present", "Charger present", "protection.charger_present", "plug"))
     if config.mqtt.cell_entities:
         out += [_m(f"cell_{i + 1}_voltage", f"Cell {i + 1} voltage", f"cells.voltages_v.{i}", "V", "voltage", 3)
                 for i in range(config.pack.cell_count)]
