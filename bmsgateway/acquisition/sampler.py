@@ -111,7 +111,7 @@ class Acquisition:
         boards = config.pack.boards
         self._cells_used = [b.cells for b in boards]
         self._therms = [b.thermistors for b in boards]
-        self._cell_offset = [sum(self._cells_used[:i]) for i in range(len(boards))]
+        self._cell_offset = [first for first, _ in config.pack.board_cell_ranges]
         self._temp_board = tuple(i for i, b in enumerate(boards) for _ in range(b.thermistors))
         th = config.pack.thermistor
         self._th = (th.vref_v, th.pullup_ohm, th.r25_ohm, th.beta_k)

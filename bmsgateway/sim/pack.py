@@ -74,15 +74,8 @@ class PackSimulator:
         n = pack.cell_count
 
         # Board layout: cell slices and thermistor ownership.
-        self._cell_slices: list[slice] = []
-        self._therm_first: list[int] = []
-        start = 0
-        t_start = 0
-        for b in pack.boards:
-            self._cell_slices.append(slice(start, start + b.cells))
-            self._therm_first.append(t_start)
-            start += b.cells
-            t_start += b.thermistors
+        self._cell_slices: list[slice] = [slice(a, e) for a, e in pack.board_cell_ranges]
+        self._therm_first: list[int] = [a for a, _ in pack.board_thermistor_ranges]
         self._gpio_count = [CHIP_GPIOS[b.chip] for b in pack.boards]
 
         params = CellParameters.draw(
