@@ -495,6 +495,9 @@ def reference_config(folder: str | Path, cells: int, thermistors: int) -> Config
                     "ocv_table": _ocv_table(d / "ocv.csv"),
                 },
             },
+            # The trace's current is what its sensor measured (offset and gain error included, see
+            # the folder's meta.json); it has no blind spot, so none is added on top.
+            "hardware": {"current_sensor": {"dead_band_a": 0.0}},
         }, str(d))
     except KeyError as exc:
         raise TraceError(f"{d / 'cell.json'}: missing {exc.args[0]}") from None
