@@ -492,6 +492,10 @@ def reference_config(folder: str | Path, cells: int, thermistors: int) -> Config
                     "ocv_table": _ocv_table(d / "ocv.csv"),
                 },
             },
+            # The traces record the sensor's reading as it is (offset, gain error, noise), without a
+            # dead band; the default one is sized for the default ±625 A sensor (0.375 A) and
+            # would zero most of a 2 Ah cell's currents.
+            "hardware": {"current_sensor": {"dead_band_a": 0.0}},
         }, str(d))
     except KeyError as exc:
         raise TraceError(f"{d / 'cell.json'}: missing {exc.args[0]}") from None
