@@ -178,9 +178,6 @@ class MemoryIO:
         for name in self.outputs:
             self.outputs[name] = False
 
-    def read_inputs(self) -> tuple[bool, ...]:
-        return ()  # a trace records no discrete inputs: their states hold (all inactive)
-
 
 @dataclass
 class ReplayRow:
@@ -495,8 +492,9 @@ def reference_config(folder: str | Path, cells: int, thermistors: int) -> Config
                     "ocv_table": _ocv_table(d / "ocv.csv"),
                 },
             },
-            # The trace's current is what its sensor measured (offset and gain error included, see
-            # the folder's meta.json); it has no blind spot, so none is added on top.
+            # The traces record the sensor's reading as it is (offset, gain error, noise), without a
+            # dead band; the default one is sized for the default ±625 A sensor (0.375 A) and
+            # would zero most of a 2 Ah cell's currents.
             "hardware": {"current_sensor": {"dead_band_a": 0.0}},
         }, str(d))
     except KeyError as exc:

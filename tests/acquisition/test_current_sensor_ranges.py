@@ -156,3 +156,37 @@ def test_dead_band_zeroes_a_small_offset_and_can_be_set_to_zero() -> None:
 def test_bad_current_sensor_wiring_is_refused_naming_the_key(hardware: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"hardware": hardware}, "test")
+
+
+def _sensors(mode: str) -> Any:
+    from bmsgateway.acquisition.current import CurrentSensors
+
+    cfg = parse_config({"hardware": {"consumer_current_sensor": {"mode": mode}}}, "test").hardware
+    return CurrentSensors(cfg.current_sensor, cfg.consumer_current_sensor)
+
+
+def _gpio(first_a: float, consumer_v: float) -> list[list[float]]:
+    board0 = [1.0, 1.0, consumer_v, 0.0, 2.5 + 0.004 * first_a]
+    return [board0, [1.0] * 5]
+
+
+def test_two_sensor_modes_and_a_consumer_sensor_that_cannot_be_believed() -> None:
+    both = [True, True]
+    s = _sensors("charge_minus_consumer")
+    r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), both, 0.0, 1.0, 0.0)
+    assert (r.charger_a, r.consumer_a, r.battery_a) == pytest.approx((30.0, 12.0, 18.0))
+    for bad_v in (0.0, 5.0, math.nan):  # open input / saturated / not converted
+        r = s.read(_gpio(30.0, bad_v), both, 0.0, 1.0, 0.0)
+        assert math.isnan(r.consumer_a) and math.isnan(r.battery_a)  # unknown, never 30 - (-625)
+        assert r.charger_a == pytest.approx(30.0)
+    r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), [True, True], 0.0, 1.0, 0.5)  # consumer zero offset
+    assert r.consumer_a == pytest.approx(11.5)
+    # the first sensor on the battery itself, the second on the consumers
+    s = _sensors("battery_and_consumer")
+    r = s.read(_gpio(-8.0, 2.5 + 0.004 * 12.0), both, 0.0, 1.0, 0.0)
+    assert (r.battery_a, r.consumer_a, r.charger_a) == pytest.approx((-8.0, 12.0, 4.0))
+    r = s.read(_gpio(-8.0, 0.0), both, 0.0, 1.0, 0.0)
+    assert r.battery_a == pytest.approx(-8.0) and math.isnan(r.charger_a)  # the battery stays known
+    # a board not trusted this cycle (ADC fault): nothing from it is used
+    r = s.read(_gpio(-8.0, 2.5), [False, True], 0.0, 1.0, 0.0)
+    assert math.isnan(r.battery_a)

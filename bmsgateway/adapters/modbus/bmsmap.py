@@ -374,7 +374,8 @@ def _writable() -> list[Register]:
                  constant(0), access="rw", minimum=0, maximum=9999, command="pin", group=g),
         Register(WRITE_BASE + 1, "unlock_remaining_s", "u16", "seconds until writes lock again (0 = locked)",
                  constant(0), "s", group=g),
-        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", constant(0), access="rw",
+        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0 (calibrate_current_gain needs its "
+                 "reference current: write register 1005 calibrate_current_gain instead)", constant(0), access="rw",
                  minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
         Register(WRITE_BASE + 3, "change_pin", "u32",
                  "change the PIN: write both words in one request, high word = the current PIN, low word = "

@@ -23,7 +23,7 @@ from bmsgateway.adapters.mqtt import MqttAdapter
 from bmsgateway.clock import RealClock
 from bmsgateway.config import Config, parse_config
 from bmsgateway.protection.events import EventLog
-from bmsgateway.requests import RequestQueue, ResetCounters, ResetFaults
+from bmsgateway.requests import CalibrateCurrentGain, RequestQueue, ResetCounters, ResetFaults
 from bmsgateway.settings import SettingsStore
 from bmsgateway.state import Event, PackState
 from bmsgateway.store import SnapshotStore
@@ -170,6 +170,7 @@ async def test_commands_need_the_pin_and_answer_with_correlation_data(
              "refused by validation"),
             ({"command": "set_thresholds", "changes": {"modbus.pin": 1}, "pin": 4321, "id": 3}, "not a threshold"),
             ({"command": "reboot", "pin": 4321, "id": 4}, "unknown command"),
+            ({"command": "calibrate_current_gain", "pin": 4321, "id": 8}, "missing or invalid \"reference_a\""),
             ({"command": "reset_counters", "pin": 1111, "id": 5}, "wrong PIN"),
             ({"command": "reset_counters", "pin": 4321, "id": 6}, "locked after a wrong PIN"),
         ]
@@ -191,6 +192,12 @@ async def test_commands_need_the_pin_and_answer_with_correlation_data(
         ans = await sub.wait_for(lambda m: m.topic == f"{BASE}/response" and m.json()["id"] == 7)
         assert ans.json()["ok"] is True
         assert rig.requests.drain() == [ResetCounters(source="mqtt")]
+        # a command with its argument: the gain calibration's reference current
+        await _command(sub.client, f"{BASE}/command",
+                       {"command": "calibrate_current_gain", "reference_a": 50, "pin": "4321", "id": 9})
+        ans = await sub.wait_for(lambda m: m.topic == f"{BASE}/response" and m.json()["id"] == 9)
+        assert ans.json()["ok"] is True
+        assert rig.requests.drain() == [CalibrateCurrentGain(reference_a=50.0, source="mqtt")]
 
 
 async def test_trusted_user_topic_is_guarded_by_the_broker_acl(
