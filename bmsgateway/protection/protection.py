@@ -292,7 +292,8 @@ class Protection:
         # 5. limits, balancing, thermal ------------------------------------------------------------
         lt = p.limits
         if fresh:
-            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi)
+            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi,
+                                               lt.cvl_above_vbalance_v)
             self._vf_charge = self._d_cv(self._vmax_v - hi)
             self._vf_discharge = self._d_dv(lo - self._vmin_v)
         if tlo == tlo:
