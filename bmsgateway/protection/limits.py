@@ -2,8 +2,9 @@
 
 CVL starts at Vbalance x cells (plus ``cvl_above_vbalance_v`` per cell: an inverter in CV at
 exactly Vbalance x cells never brings *every* cell to Vbalance, the normal mode's "full"). When
-the highest cell approaches Vmax it is pulled down so the top cell is not pushed over (what dbus-serialbattery users see as overcharged top cells when a charger
-only looks at the pack voltage): with ``target = Vmax - cvl_top_cell_margin_v`` the remaining
+the highest cell approaches Vmax it is pulled down so the top cell is not pushed over (what
+dbus-serialbattery users see as overcharged top cells when a charger only looks at the pack
+voltage): with ``target = Vmax - cvl_top_cell_margin_v`` the remaining
 headroom of the top cell, ``(target - max_cell) x cells``, is added to the present pack voltage;
 once the top cell reaches the target CVL equals the pack voltage (the charger stops pushing) and
 above it CVL drops below the pack voltage. The formula is continuous, so CVL does not jump.
