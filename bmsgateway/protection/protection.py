@@ -54,6 +54,7 @@ from bmsgateway.state import (
     ProtectionStatus,
     RelayMode,
     extremes,
+    is_full,
 )
 
 __all__ = ["Protection"]
@@ -430,7 +431,8 @@ class Protection:
         if cur == cur and dt > 0:
             soc += cur * dt / 3600.0 / cap * 100.0
         if fresh:
-            full = lo >= self._vbal_v if self._relays.mode == RelayMode.NORMAL else s >= self._cvl_nominal_v
+            normal = self._relays.mode == RelayMode.NORMAL
+            full = is_full(lo, self._vbal_v, fresh) if normal else s >= self._cvl_nominal_v
             if full:
                 soc = 100.0
         self._soc_fallback_pct = min(100.0, max(0.0, soc))
