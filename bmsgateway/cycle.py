@@ -30,6 +30,7 @@ from bmsgateway.requests import (
     RequestQueue,
     ResetCounters,
     ResetFaults,
+    SilenceAlarm,
 )
 from bmsgateway.state import (
     CycleTiming,
@@ -59,6 +60,7 @@ class ProtectionLike(Protocol):
     def reset_latched(self) -> None: ...
     def shutdown(self) -> None: ...
     def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
+    def silence_alarm(self) -> None: ...
 
 
 class PackCycle:
@@ -113,6 +115,10 @@ class PackCycle:
         self.protection.reset_latched()
         log.info("faults_reset", source=req.source)
 
+    def _silence_alarm(self, req: SilenceAlarm) -> None:
+        self.protection.silence_alarm()
+        log.info("alarm_silenced", source=req.source)
+
     def _reset_counters(self, req: ResetCounters) -> None:
         self.estimator.reset_counters()
         log.info("counters_reset", source=req.source)
@@ -137,6 +143,7 @@ class PackCycle:
             ResetFaults: self._reset_faults,
             ResetCounters: self._reset_counters,
             CalibrateCurrentZero: self._calibrate_zero,
+            SilenceAlarm: self._silence_alarm,
         }
         for req in requests:
             handlers[type(req)](req)

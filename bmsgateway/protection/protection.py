@@ -103,6 +103,7 @@ class Protection:
         self._inputs = DiscreteInputs(config.hardware.inputs)
         self._alarm = AlarmPattern(config.protection.alarm)
         self._alarm_active = False
+        self._alarm_silenced_at: int | None = None  #: engine.raised_faults when silenced; None = not
         self._configure(config)
         self._cvl_v = self._cvl_nominal_v
 
@@ -163,6 +164,15 @@ class Protection:
             msg += f", {left} kept (condition still present by the thresholds it latched under)"
         self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
                          value=float(n), message=msg))
+
+    def silence_alarm(self) -> None:
+        """The silence command: the alarm output goes off until another fault is raised."""
+        was = self._alarm_active and self._alarm_silenced_at is None
+        self._alarm_silenced_at = self._engine.raised_faults
+        self.note_command("silence_alarm", "info", "alarm output silenced until another fault is raised"
+                          if was else "nothing to silence: no alarm is sounding")
+        if not was:
+            self._alarm_silenced_at = None
 
     def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
         """An operator command's outcome as an event (e.g. a refused zero calibration)."""
@@ -360,6 +370,11 @@ class Protection:
         """The alarm output follows the active faults (not remote off) with its pattern; one event
         when it starts and one when it stops, none per beep."""
         active, on = self._alarm.update(bool(fbits & ~_REMOTE_OFF_BIT), bool(wbits), t)
+        if self._alarm_silenced_at is not None:
+            if not active or self._engine.raised_faults != self._alarm_silenced_at:
+                self._alarm_silenced_at = None  # the alarm ended, or a new fault: sound again
+            else:
+                on = False
         if active != self._alarm_active:
             self._alarm_active = active
             self._emit(Event(time_s=t, kind="output", condition="alarm", severity="info",
