@@ -31,6 +31,7 @@ from bmsgateway.requests import (
     RequestQueue,
     ResetCounters,
     ResetFaults,
+    SilenceAlarm,
 )
 from bmsgateway.state import (
     CycleTiming,
@@ -60,6 +61,7 @@ class ProtectionLike(Protocol):
     def reset_latched(self) -> None: ...
     def shutdown(self) -> None: ...
     def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
+    def silence_alarm(self) -> None: ...
 
 
 class PackCycle:
@@ -116,6 +118,10 @@ class PackCycle:
         self.protection.reset_latched()
         log.info("faults_reset", source=req.source)
 
+    def _silence_alarm(self, req: SilenceAlarm) -> None:
+        self.protection.silence_alarm()
+        log.info("alarm_silenced", source=req.source)
+
     def _reset_counters(self, req: ResetCounters) -> None:
         self.estimator.reset_counters()
         log.info("counters_reset", source=req.source)
@@ -158,6 +164,7 @@ class PackCycle:
             ResetCounters: self._reset_counters,
             CalibrateCurrentZero: self._calibrate_zero,
             CalibrateCurrentGain: self._calibrate_gain,
+            SilenceAlarm: self._silence_alarm,
         }
         for req in requests:
             handlers[type(req)](req)

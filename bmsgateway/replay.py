@@ -174,6 +174,9 @@ class MemoryIO:
     def read_feedback(self, name: str) -> bool | None:
         return self.outputs.get(name, False)
 
+    def read_inputs(self) -> tuple[bool, ...]:
+        return ()  # a trace has no discrete inputs
+
     def safe_state(self) -> None:
         for name in self.outputs:
             self.outputs[name] = False

@@ -28,6 +28,7 @@ __all__ = [
     "RequestQueue",
     "ResetCounters",
     "ResetFaults",
+    "SilenceAlarm",
     "command_by_code",
     "command_by_name",
     "gain_refusal",
@@ -66,6 +67,13 @@ class CalibrateCurrentGain:
 
 
 @dataclass(frozen=True, slots=True)
+class SilenceAlarm:
+    """Switch the alarm output off until another fault is raised (the faults themselves stay)."""
+
+    source: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyConfig:
     """Switch to a new, already validated Config."""
 
@@ -99,7 +107,7 @@ def gain_refusal(
     return ""
 
 
-Request = ResetFaults | ResetCounters | CalibrateCurrentZero | CalibrateCurrentGain | ApplyConfig
+Request = ResetFaults | ResetCounters | CalibrateCurrentZero | CalibrateCurrentGain | ApplyConfig | SilenceAlarm
 
 
 class Command(StrEnum):
@@ -109,6 +117,7 @@ class Command(StrEnum):
     RESET_COUNTERS = "reset_counters"
     CALIBRATE_CURRENT_ZERO = "calibrate_current_zero"
     CALIBRATE_CURRENT_GAIN = "calibrate_current_gain"
+    SILENCE_ALARM = "silence_alarm"
 
     @property
     def cli_name(self) -> str:
@@ -148,6 +157,9 @@ COMMANDS: dict[Command, CommandSpec] = {
                     "scale the current sensor so that it reads the known reference current (A, positive = "
                     "charging) flowing through it now", argument="reference_a",
                     make_with=lambda src, value: CalibrateCurrentGain(reference_a=value, source=src)),
+        # code 6: 5 is kept free for a second current-sensor calibration command
+        CommandSpec(Command.SILENCE_ALARM, 6, "silence-alarm", lambda src: SilenceAlarm(source=src), True,
+                    "switch the alarm output off until another fault is raised (the faults stay)"),
     )
 }
 

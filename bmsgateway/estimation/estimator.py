@@ -16,10 +16,16 @@ Recalibration (kept from the 123\\SmartBMS, applied as a strong measurement of t
 the offset estimate learns from it too):
 
 * full: normal mode, ``state.is_full`` -- every cell, read this cycle, at or above Vbalance, the
-  very condition on which the charge relay stops charging (same measurement, same cycle), so a
-  pack that stopped charging because it is full reads 100 % (the 123 rule). Critical mode, where
-  the relay stops only at Vmax: the average cell, less its IR drop (R0 x current), >= Vbalance
-  held for ``full_hold_s``. The cells at or above Vbalance are set to 100 %.
+  very condition on which the charge relay stops charging (same measurement, same cycle: the
+  estimate runs just before protection), so a pack that stopped charging because it is full
+  reads 100 % (the 123 rule). Deliberately no current condition and no IR correction: with
+  either, a charger that is not regulated at Vbalance x cells has the relay stop before "full"
+  and SOC never reaches 100 % (the issue 17 item 1 defect). The price, measured on the simulated
+  solar day: stopped at 20-40 A (0.5-1 C) the cells' true SOC is 93-97 %; the OCV correction
+  pulls the estimate down at rest. A cell under a sense fault (excluded below) or a stale current
+  holds the recalibration, but those faults block charging themselves. Critical mode, where the
+  relay stops only at Vmax: the average cell, less its IR drop (R0 x current), >= Vbalance held
+  for ``full_hold_s``. The cells at or above Vbalance are set to 100 %.
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
   is set to 0 %.
 

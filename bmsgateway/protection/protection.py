@@ -54,6 +54,7 @@ from bmsgateway.state import (
     ProtectionStatus,
     RelayMode,
     extremes,
+    is_full,
 )
 
 __all__ = ["Protection"]
@@ -102,6 +103,7 @@ class Protection:
         self._inputs = DiscreteInputs(config.hardware.inputs)
         self._alarm = AlarmPattern(config.protection.alarm)
         self._alarm_active = False
+        self._alarm_silenced_at: int | None = None  #: engine.raised_faults when silenced; None = not
         self._configure(config)
         self._cvl_v = self._cvl_nominal_v
 
@@ -162,6 +164,15 @@ class Protection:
             msg += f", {left} kept (condition still present by the thresholds it latched under)"
         self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
                          value=float(n), message=msg))
+
+    def silence_alarm(self) -> None:
+        """The silence command: the alarm output goes off until another fault is raised."""
+        was = self._alarm_active and self._alarm_silenced_at is None
+        self._alarm_silenced_at = self._engine.raised_faults
+        self.note_command("silence_alarm", "info", "alarm output silenced until another fault is raised"
+                          if was else "nothing to silence: no alarm is sounding")
+        if not was:
+            self._alarm_silenced_at = None
 
     def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
         """An operator command's outcome as an event (e.g. a refused zero calibration)."""
@@ -292,7 +303,8 @@ class Protection:
         # 5. limits, balancing, thermal ------------------------------------------------------------
         lt = p.limits
         if fresh:
-            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi)
+            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi,
+                                               lt.cvl_above_vbalance_v)
             self._vf_charge = self._d_cv(self._vmax_v - hi)
             self._vf_discharge = self._d_dv(lo - self._vmin_v)
         if tlo == tlo:
@@ -358,6 +370,11 @@ class Protection:
         """The alarm output follows the active faults (not remote off) with its pattern; one event
         when it starts and one when it stops, none per beep."""
         active, on = self._alarm.update(bool(fbits & ~_REMOTE_OFF_BIT), bool(wbits), t)
+        if self._alarm_silenced_at is not None:
+            if not active or self._engine.raised_faults != self._alarm_silenced_at:
+                self._alarm_silenced_at = None  # the alarm ended, or a new fault: sound again
+            else:
+                on = False
         if active != self._alarm_active:
             self._alarm_active = active
             self._emit(Event(time_s=t, kind="output", condition="alarm", severity="info",
@@ -429,7 +446,8 @@ class Protection:
         if cur == cur and dt > 0:
             soc += cur * dt / 3600.0 / cap * 100.0
         if fresh:
-            full = lo >= self._vbal_v if self._relays.mode == RelayMode.NORMAL else s >= self._cvl_nominal_v
+            normal = self._relays.mode == RelayMode.NORMAL
+            full = is_full(lo, self._vbal_v, fresh) if normal else s >= self._cvl_nominal_v
             if full:
                 soc = 100.0
         self._soc_fallback_pct = min(100.0, max(0.0, soc))

@@ -146,3 +146,18 @@ def test_alarm_pattern_steady_and_warnings() -> None:
 def test_bad_alarm_pattern_is_refused(pattern: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         AlarmConfig(fault_pattern_s=tuple(pattern))
+
+
+def test_silence_switches_the_alarm_off_until_another_fault() -> None:
+    rig = _rig([{"line": 25, "function": "emergency_stop", "debounce_s": 0.0}])
+    rig.io.levels = (True,)
+    st = rig.run(0.5)
+    assert st.alarm_active and rig.io.out.get("alarm")
+    rig.prot.silence_alarm()
+    st = rig.run(2.0)
+    assert st.alarm_active and not st.alarm_on and not rig.io.out.get("alarm")  # silenced: the fault stays
+    assert raised(st, "emergency_stop")
+    st = rig.run(2.0, cells=[3.3] * 15 + [3.80])  # another fault is raised: it sounds again
+    assert raised(st, "cell_over_voltage") and rig.io.out.get("alarm")
+    notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
+    assert notes == ["alarm output silenced until another fault is raised"]
