@@ -137,7 +137,8 @@ async def test_settings_need_the_pin_and_wrong_pins_are_limited(web: Web) -> Non
 
 async def test_commands(web: Web) -> None:
     status, body = await web.get_json("/api/commands")
-    assert [c["command"] for c in body["commands"]] == ["reset_faults", "reset_counters", "calibrate_current_zero"]
+    assert [c["command"] for c in body["commands"]] == ["reset_faults", "reset_counters", "calibrate_current_zero",
+                                                        "silence_alarm"]
     status, body = await web.post_json("/api/commands", {"command": "reset_counters"})
     assert status == 403
     status, body = await web.post_json("/api/commands", {"command": "explode", "pin": PIN})
