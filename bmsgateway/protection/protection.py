@@ -361,8 +361,7 @@ class Protection:
         eng = self._engine
         if self._inputs.configured:
             self._inputs.update(self._io.read_inputs(), t)
-        for function in ("emergency_stop", "remote_off"):
-            key = f"{function}.input"
+        for function, key in (("emergency_stop", "emergency_stop.input"), ("remote_off", "remote_off.input")):
             if self._inputs.configured or eng.tracking(key):
                 eng.flags(key, self._inputs.indices(function), t)
 

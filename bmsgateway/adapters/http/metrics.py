@@ -356,8 +356,8 @@ METRICS: tuple[MetricSpec, ...] = (
                ("input", "function", "name"), _inputs, group="limits"),
     MetricSpec("bms_charger_present", "gauge", "1 while a charger_present input is active (absent when none)",
                (), _charger, group="limits"),
-    MetricSpec("bms_alarm_active", "gauge", "1 while the alarm sounds (an active fault; remote off excluded)", (),
-               _one(lambda s: s.protection.alarm_active), group="limits"),
+    MetricSpec("bms_alarm_active", "gauge", "1 while the alarm is active (a fault, not remote off; also silenced)",
+               (), _one(lambda s: s.protection.alarm_active), group="limits"),
     MetricSpec("bms_alarm_output", "gauge", "the alarm output right now (its pattern's on phase)", (),
                _one(lambda s: s.protection.alarm_on), group="limits"),
     # -- counters (since the daemon started) -----------------------------------------------------

@@ -270,7 +270,8 @@ def _discrete_io(g: str) -> list[Register]:
         Register(93, "charger_present", "u16", "1 = a charger_present input is active (not available: no such "
                  "input)", _live(lambda s: None if s.protection.charger_present is None
                                  else _bool(s.protection.charger_present)), group=g),
-        Register(94, "alarm_active", "u16", "1 = the alarm is sounding (an active fault; remote off excluded)",
+        Register(94, "alarm_active", "u16", "1 = the alarm is active (an active fault, remote off excluded; "
+                 "stays 1 while silenced)",
                  _live(lambda s: _bool(s.protection.alarm_active)), group=g),
         Register(95, "alarm_output", "u16", "1 = the alarm output is on right now (its pattern's on phase)",
                  _live(lambda s: _bool(s.protection.alarm_on)), group=g),
