@@ -40,8 +40,10 @@ Modelled behaviour:
 Fault knobs beyond PEC errors and dead boards: ``set_stalled`` (the ADC stops mid-conversion:
 PLADC stays busy, registers keep their contents), ``set_drop`` (a fraction of the conversion
 commands is lost for that board), ``set_frozen`` (conversions complete but the codes never
-change), ``set_muxfail``, ``set_self_test_fail``; ``extra_boards`` appends answering chips beyond
-the configured chain.
+change), ``set_muxfail``, ``set_self_test_fail``, ``corrupt_replies`` (the next N replies of one
+board to one read command, optionally only those after a given conversion: fails exactly the
+status read, or exactly the open-wire read, and nothing else); ``extra_boards`` appends answering
+chips beyond the configured chain.
 
 Not modelled: partial register updates during a conversion (results appear all at once at the
 end), the discharge timer (DCTO) and the GPIO read-back of pin levels (reads the written bits).
@@ -102,6 +104,17 @@ _NO_REPLY_SLOT = b"\xff" * 8
 _CMD_MASK_ADCV = ~(0x180 | 0x010 | 0x007) & 0x7FF
 _CMD_MASK_ADOW = ~(0x180 | 0x040 | 0x010 | 0x007) & 0x7FF
 _CMD_MASK_ADX = ~(0x180 | 0x007) & 0x7FF
+#: Read commands by name, for ``EmulatedChain.corrupt_replies``.
+_READS: dict[str, tuple[int, ...]] = {
+    "RDCFGA": (cmd.RDCFGA,),
+    "RDCFGB": (cmd.RDCFGB,),
+    "RDCV": cmd.RDCV,
+    "RDAUX": cmd.RDAUX,
+    "RDSTATA": (cmd.RDSTATA,),
+    "RDSTATB": (cmd.RDSTATB,),
+}
+#: Conversion commands by name (what ``corrupt_replies(after=...)`` may name).
+_CONVERSIONS = ("ADCV", "ADOW", "ADAX", "ADSTAT", "CVST", "AXST", "DIAGN")
 
 
 class AnalogFrontEnd(Protocol):
@@ -307,6 +320,9 @@ class EmulatedChain:
         self._dead = [False] * len(chips)
         self._corrupt_p = [0.0] * len(chips)
         self._corrupt_next = [0] * len(chips)
+        #: per board: [read codes, only after this conversion (or None), replies left to corrupt]
+        self._reply_faults: list[list[tuple[frozenset[int], str | None, list[int]]]] = [[] for _ in chips]
+        self._last_conversion: str | None = None  #: the last conversion command the chain got
         #: Wall time spent inside ``transfer``/``wakeup`` (benchmarks subtract it from the driver's).
         self.emulator_time_s = 0.0
         #: Commands dropped because their PEC was wrong (diagnostics for tests).
@@ -333,6 +349,20 @@ class EmulatedChain:
     def corrupt_next(self, board: int, count: int) -> None:
         """Corrupt exactly the next ``count`` register replies of ``board``."""
         self._corrupt_next[board] = max(0, count)
+
+    def corrupt_replies(self, board: int, read: str, count: int, after: str | None = None) -> None:
+        """Corrupt the next ``count`` replies of ``board`` to the read command ``read`` (one of
+        RDCFGA, RDCFGB, RDCV, RDAUX, RDSTATA, RDSTATB; every group of RDCV/RDAUX counts) and no
+        other reply. With ``after`` (ADCV, ADOW, ADAX, ADSTAT, CVST, AXST, DIAGN) only the reads
+        made while that was the last conversion the chain got count, e.g. ``("RDCV", 3, "ADOW")``
+        fails the first cell group of an open-wire check (the driver reads it 1 + 2 retries
+        times) but not the regular cell reading. Counts wait until such a read comes."""
+        if read not in _READS:
+            raise ValueError(f"read must be one of {sorted(_READS)}, got {read!r}")
+        if after is not None and after not in _CONVERSIONS:
+            raise ValueError(f"after must be one of {list(_CONVERSIONS)}, got {after!r}")
+        if count > 0:
+            self._reply_faults[board].append((frozenset(_READS[read]), after, [count]))
 
     def set_stalled(self, board: int, stalled: bool = True) -> None:
         """The ADC of ``board`` stops: conversions never finish (PLADC busy), registers keep data."""
@@ -469,7 +499,7 @@ class EmulatedChain:
             chip.last_cmd_s = now
         reader = self._reply_reader(code)
         if reader is not None:
-            return self._read_reply(tx, n_live, reader)
+            return self._read_reply(tx, n_live, reader, code)
         if code == cmd.PLADC:
             busy = any(c.pending_commit is not None for c in self._chips[:n_live])
             if busy:
@@ -509,15 +539,29 @@ class EmulatedChain:
             return lambda chip: chip.stat_b_slot
         return None
 
-    def _read_reply(self, tx: bytes, n_live: int, reader: Callable[[_Chip], bytes]) -> bytes:
+    def _targeted_fault(self, board: int, code: int) -> bool:
+        """True (and one reply used up) if a ``corrupt_replies`` fault covers this reply."""
+        faults = self._reply_faults[board]
+        for i, (codes, after, left) in enumerate(faults):
+            if code in codes and (after is None or after == self._last_conversion):
+                left[0] -= 1
+                if left[0] <= 0:
+                    del faults[i]
+                return True
+        return False
+
+    def _read_reply(self, tx: bytes, n_live: int, reader: Callable[[_Chip], bytes], code: int) -> bytes:
         out = bytearray(b"\xff" * len(tx))
         for b in range(n_live):
             start = 4 + 8 * b
             if start + 8 > len(tx):
                 break
             slot = reader(self._chips[b])
-            if self._corrupt_next[b] > 0 or (self._corrupt_p[b] > 0 and self._rng.random() < self._corrupt_p[b]):
-                if self._corrupt_next[b] > 0:
+            targeted = bool(self._reply_faults[b]) and self._targeted_fault(b, code)
+            if targeted or self._corrupt_next[b] > 0 or (
+                self._corrupt_p[b] > 0 and self._rng.random() < self._corrupt_p[b]
+            ):
+                if not targeted and self._corrupt_next[b] > 0:
                     self._corrupt_next[b] -= 1
                 bit = self._rng.randrange(64)
                 damaged = bytearray(slot)
@@ -554,6 +598,7 @@ class EmulatedChain:
                     chip.stat_a_slot = chip.stat_b_slot = _CLEARED_SLOT
             return
         if code == cmd.DIAGN:
+            self._last_conversion = "DIAGN"
             for b in range(n_live):
                 self._start(b, self._chips[b], self._diagn(self._chips[b]), cmd.T_DIAGN_S, now)
             return
@@ -562,6 +607,7 @@ class EmulatedChain:
         base = code & ~(0x180 | 0x060) & 0x7FF
         if base in (cmd.CVST, cmd.AXST) and st in (1, 2):
             kind = Conversion.CELLS if base == cmd.CVST else Conversion.AUX
+            self._last_conversion = "CVST" if base == cmd.CVST else "AXST"
             for b in range(n_live):
                 chip = self._chips[b]
                 adcopt = bool(chip.cfga[0] & 0x01)
@@ -576,10 +622,13 @@ class EmulatedChain:
         dcp = bool(code & 0x010)
         if code & _CMD_MASK_ADCV == cmd.ADCV or code & _CMD_MASK_ADOW == cmd.ADOW:
             kind = Conversion.CELLS
+            self._last_conversion = "ADCV" if code & _CMD_MASK_ADCV == cmd.ADCV else "ADOW"
         elif code & _CMD_MASK_ADX == cmd.ADAX:
             kind = Conversion.AUX
+            self._last_conversion = "ADAX"
         elif code & _CMD_MASK_ADX == cmd.ADSTAT:
             kind = Conversion.STATUS
+            self._last_conversion = "ADSTAT"
         else:
             return  # a valid command this emulator does not model: ignored, watchdog fed
         pull = bool(code & 0x040) if code & _CMD_MASK_ADOW == cmd.ADOW else None
