@@ -282,6 +282,8 @@ class _Coverage:
         self.current: str | None = None
         self.lines: dict[str, set[int]] = {}
         self.order: list[str] = []
+        self.seconds: dict[str, float] = {}
+        self._t0 = 0.0
 
     def _global(self, frame: Any, event: str, arg: Any) -> Any:
         code = frame.f_code  # functions only: module and class bodies run at import, for every test
@@ -294,6 +296,7 @@ class _Coverage:
 
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> None:
         self.current = item.nodeid
+        self._t0 = time.perf_counter()
         self.order.append(item.nodeid)
         self.lines.setdefault(item.nodeid, set())
         sys.settrace(self._global)
@@ -302,10 +305,13 @@ class _Coverage:
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         sys.settrace(None)
         threading.settrace(None)  # type: ignore[arg-type]
+        self.seconds[nodeid] = time.perf_counter() - self._t0
         self.current = None
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
-        self.out.write_text(json.dumps({t: sorted(self.lines[t]) for t in self.order}))
+        # fastest first: with -x a mutant's run stops at the first test that notices it
+        order = sorted(self.order, key=lambda t: self.seconds.get(t, 0.0))
+        self.out.write_text(json.dumps({t: sorted(self.lines[t]) for t in order}))
 
 
 def _spawn(work: Path, tests: list[str], cover: _Coverage | None = None) -> int:
