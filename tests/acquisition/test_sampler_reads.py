@@ -1,11 +1,12 @@
-"""The sampler when exactly one register read fails (emulator ``corrupt_replies``): a failed
-status read or a failed open-wire read fails that board for the cycle and is never taken as a
-result; the zero calibration ignores a missing reading."""
+"""The sampler against single chip faults the emulator can inject precisely: one failed register
+read (``corrupt_replies``), a lost configuration write, a lost ADSTAT, PLADC stuck busy, failing
+self tests. A failed read fails that board for the cycle and is never taken as a result."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from typing import Any
 
 from bmsgateway.acquisition.sampler import Acquisition
@@ -19,7 +20,8 @@ from bmsgateway.state import Measurement
 PERIOD_S = 0.1
 
 
-def _rig(**hardware: Any) -> tuple[Acquisition, EmulatedChain, PackSimulator, VirtualClock]:
+def _rig(cells_wired: list[int] | None = None, offload: bool = False, **hardware: Any
+         ) -> tuple[Acquisition, EmulatedChain, PackSimulator, VirtualClock]:
     cfg = parse_config(
         {
             "simulator": {"scenario": "constant", "constant_current_a": -30.0},
@@ -33,15 +35,16 @@ def _rig(**hardware: Any) -> tuple[Acquisition, EmulatedChain, PackSimulator, Vi
         psim.set_output(name, True)
     clock.advance(1.0)
     chips = [b.chip for b in cfg.pack.boards]
-    emu = EmulatedChain(chips, clock, psim, [b.cells for b in cfg.pack.boards])
-    return Acquisition(cfg, LTC681xChain(emu, chips), clock), emu, psim, clock
+    emu = EmulatedChain(chips, clock, psim, cells_wired or [b.cells for b in cfg.pack.boards])
+    return Acquisition(cfg, LTC681xChain(emu, chips), clock, offload=offload), emu, psim, clock
 
 
-def _cycles(acq: Acquisition, clock: VirtualClock, n: int) -> list[Measurement]:
+def _cycles(acq: Acquisition, clock: VirtualClock, n: int, balancing: list[bool] | None = None
+            ) -> list[Measurement]:
     async def run() -> list[Measurement]:
         out = []
         for _ in range(n):
-            out.append(await acq.acquire())
+            out.append(await acq.acquire(balancing or ()))
             clock.advance(PERIOD_S)
         return out
 
@@ -100,3 +103,81 @@ def test_zero_calibration_takes_the_reading_and_ignores_a_missing_one() -> None:
     _cycles(acq, clock, 1)
     assert math.isnan(acq.raw_current_a)
     assert acq.calibrate_zero() == raw  # no reading: the offset stays
+
+
+def test_a_configuration_write_a_chip_missed_is_counted_and_written_again() -> None:
+    """The read-back (with the status) finds the chip holding an old DCC: it is counted as a
+    configuration reset and written again, so the cell balances in this very cycle."""
+    acq, emu, _sim, clock = _rig(status_interval_s=0.05)
+    _cycles(acq, clock, 2)
+    balancing = [False] * 16
+    balancing[10] = True  # board 2, its third cell
+    emu.lose_writes(1, 1)
+    m = _cycles(acq, clock, 1, balancing)[0]
+    assert [b.config_resets for b in m.boards] == [0, 1]
+    assert emu.discharge_mask(1) == 0b100 and emu.discharge_mask(0) == 0
+    again = _cycles(acq, clock, 3, balancing)[-1]
+    assert [b.config_resets for b in again.boards] == [0, 1]  # counted once, not every cycle
+
+
+def test_a_lost_status_conversion_reads_cleared_never_last_seconds_status() -> None:
+    acq, emu, _sim, clock = _rig(status_interval_s=1.0)
+    first = _cycles(acq, clock, 1)[0]
+    assert first.boards[1].die_temperature_c == first.boards[1].die_temperature_c
+    _cycles(acq, clock, 9)
+    emu.set_drop(1, 1.0, only="ADSTAT")
+    m = _cycles(acq, clock, 1)[0]
+    assert m.boards[1].adc_fault == "not_converted" and not m.boards[0].adc_fault
+    assert math.isnan(m.boards[1].die_temperature_c) and math.isnan(m.pack_voltage_measured_v)
+    assert all(math.isnan(v) for v in m.cell_voltages_v[8:])  # the board's ADC is suspect
+    assert not any(math.isnan(v) for v in m.cell_voltages_v[:8])
+
+
+def test_pladc_stuck_busy_makes_every_board_suspect() -> None:
+    """Conversions end but PLADC never says so: no board can be told apart (none reads cleared),
+    so every board's readings of the cycle are suspect, none is fresh."""
+    acq, emu, _sim, clock = _rig()
+    assert not any(b.adc_fault for b in _cycles(acq, clock, 2)[-1].boards)
+    emu.set_pladc_stuck(0)
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.adc_fault for b in m.boards] == ["conversion_timeout"] * 2
+    assert all(math.isnan(v) for v in m.cell_voltages_v) and math.isnan(m.current_a)
+    emu.set_pladc_stuck(0, False)
+    assert not any(b.adc_fault for b in _cycles(acq, clock, 1)[0].boards)
+
+
+def test_a_failing_self_test_or_mux_check_faults_that_board_until_one_passes() -> None:
+    acq, emu, _sim, clock = _rig(self_test_interval_s=0.5)
+    emu.set_self_test_fail(1)
+    emu.set_muxfail(0)
+    ms = _cycles(acq, clock, 3)
+    assert [b.adc_fault for b in ms[-1].boards] == ["muxfail", "self_test"]
+    assert all(math.isnan(v) for v in ms[-1].cell_voltages_v)
+    emu.set_self_test_fail(1, False)
+    emu.set_muxfail(0, False)
+    ms = _cycles(acq, clock, 6)  # the next self test (0.5 s on) passes
+    assert [b.adc_fault for b in ms[-1].boards] == ["", ""]
+    assert any(b.adc_fault for b in ms[0].boards)  # sticky until then
+
+
+def test_a_wiring_fault_is_reported_once_however_many_cycles_run() -> None:
+    acq, _emu, _sim, clock = _rig(cells_wired=[8, 6], chain_probe_interval_s=0.3)
+    ms = _cycles(acq, clock, 8)
+    for m in ms:
+        assert len([f for f in m.chain_faults if "fewer cells wired" in f]) == 1, m.chain_faults
+
+
+def test_offload_runs_the_chain_transfers_in_a_worker_thread() -> None:
+    """On hardware the blocking SPI transfers must not block the event loop's thread."""
+    acq, emu, _sim, clock = _rig(offload=True)
+    threads: set[str] = set()
+    transfer = emu.transfer
+
+    def spy(tx: bytes) -> bytes:
+        threads.add(threading.current_thread().name)
+        return transfer(tx)
+
+    emu.transfer = spy  # type: ignore[method-assign]
+    m = _cycles(acq, clock, 1)[0]
+    assert threads and threading.main_thread().name not in threads
+    assert all(b.ok for b in m.boards)

@@ -42,8 +42,9 @@ PLADC stays busy, registers keep their contents), ``set_drop`` (a fraction of th
 commands is lost for that board), ``set_frozen`` (conversions complete but the codes never
 change), ``set_muxfail``, ``set_self_test_fail``, ``corrupt_replies`` (the next N replies of one
 board to one read command, optionally only those after a given conversion: fails exactly the
-status read, or exactly the open-wire read, and nothing else); ``extra_boards`` appends answering
-chips beyond the configured chain.
+status read, or exactly the open-wire read, and nothing else), ``lose_writes`` (configuration
+writes that do not reach a board), ``set_pladc_stuck`` (PLADC reads busy though the results
+landed); ``extra_boards`` appends answering chips beyond the configured chain.
 
 Not modelled: partial register updates during a conversion (results appear all at once at the
 end), the discharge timer (DCTO) and the GPIO read-back of pin levels (reads the written bits).
@@ -253,6 +254,9 @@ class _Chip:
         self.clock_error = 0.0
         self.stalled = False
         self.drop_p = 0.0
+        self.drop_only: str | None = None  #: drop only this conversion (``set_drop``)
+        self.lost_writes = 0  #: WRCFGA writes still to lose (``lose_writes``)
+        self.pladc_stuck = False
         self.frozen = False
         self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
@@ -370,11 +374,24 @@ class EmulatedChain:
         if not stalled:
             self._chips[board].pending_commit = None
 
-    def set_drop(self, board: int, probability: float) -> None:
-        """``board`` loses this fraction of its conversion commands (seeded RNG)."""
+    def set_drop(self, board: int, probability: float, only: str | None = None) -> None:
+        """``board`` loses this fraction of its conversion commands (seeded RNG); with ``only``
+        (ADCV, ADOW, ADAX, ADSTAT, CVST, AXST, DIAGN) only that conversion's commands."""
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability must be within 0..1, got {probability}")
+        if only is not None and only not in _CONVERSIONS:
+            raise ValueError(f"only must be one of {list(_CONVERSIONS)}, got {only!r}")
         self._chips[board].drop_p = probability
+        self._chips[board].drop_only = only
+
+    def lose_writes(self, board: int, count: int) -> None:
+        """The next ``count`` WRCFGA writes do not reach ``board`` (its data PEC arrived
+        corrupted): the chip keeps its previous configuration."""
+        self._chips[board].lost_writes = max(0, count)
+
+    def set_pladc_stuck(self, board: int, stuck: bool = True) -> None:
+        """``board`` holds PLADC busy (e.g. a stuck SDO) while its conversions complete normally."""
+        self._chips[board].pladc_stuck = stuck
 
     def set_frozen(self, board: int, frozen: bool = True) -> None:
         """Conversions of ``board`` complete but its result codes never change again."""
@@ -501,7 +518,7 @@ class EmulatedChain:
         if reader is not None:
             return self._read_reply(tx, n_live, reader, code)
         if code == cmd.PLADC:
-            busy = any(c.pending_commit is not None for c in self._chips[:n_live])
+            busy = any(c.pending_commit is not None or c.pladc_stuck for c in self._chips[:n_live])
             if busy:
                 self.pladc_busy_polls += 1
             return b"\xff" * 4 + (b"\x00" if busy else b"\xff") * (len(tx) - 4)
@@ -580,6 +597,9 @@ class EmulatedChain:
             if not check_pec(slot):
                 continue
             chip = self._chips[b]
+            if code == cmd.WRCFGA and chip.lost_writes > 0:
+                chip.lost_writes -= 1
+                continue
             if code == cmd.WRCFGA:
                 chip.cfga[:] = slot[:6]
             elif chip.info.has_cfgb:
@@ -634,7 +654,7 @@ class EmulatedChain:
         pull = bool(code & 0x040) if code & _CMD_MASK_ADOW == cmd.ADOW else None
         for b in range(n_live):
             chip = self._chips[b]
-            if chip.drop_p > 0 and self._rng.random() < chip.drop_p:
+            if chip.drop_p > 0 and chip.drop_only in (None, self._last_conversion) and self._rng.random() < chip.drop_p:
                 self.dropped_conversions += 1
                 continue  # this board never saw the command: nothing starts, registers stay
             adcopt = bool(chip.cfga[0] & 0x01)
