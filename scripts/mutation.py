@@ -49,7 +49,9 @@ _BROKEN = ["tests/protection/test_latches.py::test_allow_discharge_relay_keeps_m
 #: and the scenarios that drive it (the property tests and the solar-day scenarios are left out:
 #: they dominate the runtime). A path missing from the copy (an older checkout) is skipped.
 SCOPE: dict[str, list[str]] = {
-    "protection/engine.py": [_P + "test_engine_timing.py", _P + "test_conditions.py", _P + "test_latches.py"],
+    "protection/engine.py": [_P + "test_engine_timing.py", _P + "test_engine_table.py", _P + "test_conditions.py",
+                             _P + "test_latches.py",
+                             _P + "test_config_and_docs.py::test_apply_config_keeps_raised_conditions_and_uses_new_thresholds"],
     "protection/relays.py": [_P + "test_relays.py", _P + "test_latches.py"],
     "protection/contactors.py": [_P + "test_contactors.py", _P + "test_latches.py"],
     "protection/limits.py": [_P + "test_limits_balancing_thermal.py"],
