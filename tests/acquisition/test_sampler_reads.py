@@ -36,7 +36,9 @@ def _rig(cells_wired: list[int] | None = None, offload: bool = False, **hardware
     clock.advance(1.0)
     chips = [b.chip for b in cfg.pack.boards]
     emu = EmulatedChain(chips, clock, psim, cells_wired or [b.cells for b in cfg.pack.boards])
-    return Acquisition(cfg, LTC681xChain(emu, chips), clock, offload=offload), emu, psim, clock
+    chain = LTC681xChain(emu, chips)
+    acq = Acquisition(cfg, chain, clock, offload=True) if offload else Acquisition(cfg, chain, clock)
+    return acq, emu, psim, clock
 
 
 def _cycles(acq: Acquisition, clock: VirtualClock, n: int, balancing: list[bool] | None = None
@@ -167,9 +169,8 @@ def test_a_wiring_fault_is_reported_once_however_many_cycles_run() -> None:
         assert len([f for f in m.chain_faults if "fewer cells wired" in f]) == 1, m.chain_faults
 
 
-def test_offload_runs_the_chain_transfers_in_a_worker_thread() -> None:
-    """On hardware the blocking SPI transfers must not block the event loop's thread."""
-    acq, emu, _sim, clock = _rig(offload=True)
+def _transfer_threads(offload: bool) -> set[str]:
+    acq, emu, _sim, clock = _rig(offload=offload)
     threads: set[str] = set()
     transfer = emu.transfer
 
@@ -179,5 +180,14 @@ def test_offload_runs_the_chain_transfers_in_a_worker_thread() -> None:
 
     emu.transfer = spy  # type: ignore[method-assign]
     m = _cycles(acq, clock, 1)[0]
-    assert threads and threading.main_thread().name not in threads
-    assert all(b.ok for b in m.boards)
+    assert all(b.ok for b in m.boards) and m.cell_voltages_v[0] > 3.0
+    return threads
+
+
+def test_offload_runs_the_chain_transfers_in_a_worker_thread_and_simulation_inline() -> None:
+    """On hardware (offload) the blocking SPI transfers must not block the event loop's thread;
+    by default (simulation) they run inline, in the loop's own thread."""
+    main = threading.main_thread().name
+    offloaded = _transfer_threads(True)
+    assert offloaded and main not in offloaded
+    assert _transfer_threads(False) == {main}
