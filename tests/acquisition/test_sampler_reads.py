@@ -13,6 +13,7 @@ from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import VirtualClock
 from bmsgateway.config import parse_config
 from bmsgateway.hal.ltc681x import EmulatedChain, LTC681xChain
+from bmsgateway.hal.ltc681x.emulator import StaticAfe
 from bmsgateway.sim.faults import Injection
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.state import Measurement
@@ -20,11 +21,11 @@ from bmsgateway.state import Measurement
 PERIOD_S = 0.1
 
 
-def _rig(cells_wired: list[int] | None = None, offload: bool = False, **hardware: Any
-         ) -> tuple[Acquisition, EmulatedChain, PackSimulator, VirtualClock]:
+def _rig(cells_wired: list[int] | None = None, offload: bool = False, constant_current_a: float = -30.0,
+         **hardware: Any) -> tuple[Acquisition, EmulatedChain, PackSimulator, VirtualClock]:
     cfg = parse_config(
         {
-            "simulator": {"scenario": "constant", "constant_current_a": -30.0},
+            "simulator": {"scenario": "constant", "constant_current_a": constant_current_a},
             "hardware": {"stale_conversions": 20, "open_wire_interval_s": 0.0, **hardware},
         },
         "test",
@@ -191,3 +192,73 @@ def test_offload_runs_the_chain_transfers_in_a_worker_thread_and_simulation_inli
     offloaded = _transfer_threads(True)
     assert offloaded and main not in offloaded
     assert _transfer_threads(False) == {main}
+
+
+def test_a_board_whose_adc_is_suspect_gets_no_wiring_verdict() -> None:
+    """Board 2 has 6 cells wired of 8 configured, but its aux conversions are lost: while its
+    ADC is suspect its readings say nothing about the wiring; once it converts, they do."""
+    acq, emu, _sim, clock = _rig(cells_wired=[8, 6], chain_probe_interval_s=0.3)
+    emu.set_drop(1, 1.0, only="ADAX")
+    m = _cycles(acq, clock, 1)[0]
+    assert m.boards[1].adc_fault == "not_converted"
+    assert not any("fewer cells wired" in f for f in m.chain_faults)
+    emu.set_drop(1, 0.0)
+    ms = _cycles(acq, clock, 4)
+    assert any("fewer cells wired" in f and "board 2" in f for f in ms[-1].chain_faults)
+
+
+def test_more_cells_wired_than_configured_is_a_chain_fault() -> None:
+    cfg = parse_config({"pack": {"boards": [{"cells": 8}, {"cells": 6}]}}, "test")
+    clock = VirtualClock()
+    afe = StaticAfe([[3.3] * 12, [3.3] * 8 + [0.0] * 4])  # board 2: 8 cells on its inputs
+    emu = EmulatedChain(["LTC6811", "LTC6811"], clock, afe, [8, 8])
+    acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6811", "LTC6811"]), clock)
+    m = _cycles(acq, clock, 1)[0]
+    assert [f for f in m.chain_faults if "more cells wired" in f] == [
+        "board 2: channels [7, 8] above the configured 6 cells read a cell voltage: more cells wired "
+        "than configured"
+    ]
+    assert not any("board 1" in f for f in m.chain_faults)
+
+
+def test_a_status_interval_of_0_reads_no_status() -> None:
+    acq, _emu, _sim, clock = _rig(status_interval_s=0.0)
+    m = _cycles(acq, clock, 3)[-1]
+    assert all(math.isnan(b.die_temperature_c) and math.isnan(b.sum_of_cells_v) for b in m.boards)
+    assert math.isnan(m.pack_voltage_measured_v) and all(b.ok for b in m.boards)
+
+
+def test_at_rest_identical_readings_are_no_frozen_adc() -> None:
+    """Without current the cells do not move and every conversion may read the same codes: that
+    is no frozen ADC (only identical readings while current flows are)."""
+    acq, _emu, _sim, clock = _rig(constant_current_a=0.0)
+    ms = _cycles(acq, clock, 25)
+    assert all(not b.adc_fault for m in ms for b in m.boards)
+    assert not any(math.isnan(v) for v in ms[-1].cell_voltages_v)
+
+
+def test_a_silent_board_is_a_communication_problem_not_an_adc_fault() -> None:
+    acq, emu, _sim, clock = _rig()
+    _cycles(acq, clock, 2)
+    emu.set_dead(1, True)
+    m = _cycles(acq, clock, 1)[0]
+    assert not m.boards[1].ok and m.boards[1].adc_fault == ""
+
+
+def test_a_reference_out_of_its_window_is_an_adc_fault_of_that_board() -> None:
+    acq, emu, _sim, clock = _rig()
+    _cycles(acq, clock, 1)
+    emu.set_ref2(0, 3.05)  # REF2 must be 3.0 V +- 0.5 %
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.adc_fault for b in m.boards] == ["reference", ""]
+    assert all(math.isnan(v) for v in m.cell_voltages_v[:8]) and math.isnan(m.temperatures_c[0])
+    emu.set_ref2(0)
+    assert not any(b.adc_fault for b in _cycles(acq, clock, 1)[0].boards)
+
+
+def test_a_current_inside_the_dead_band_reads_0_a() -> None:
+    acq, _emu, _sim, clock = _rig(constant_current_a=0.3, current_sensor={"dead_band_a": 0.5})
+    m = _cycles(acq, clock, 2)[-1]
+    assert m.current_a == 0.0 and m.current_age_s == 0.0
+    acq2, _emu2, _sim2, clock2 = _rig(constant_current_a=2.0, current_sensor={"dead_band_a": 0.5})
+    assert abs(_cycles(acq2, clock2, 2)[-1].current_a - 2.0) < 0.3

@@ -127,3 +127,23 @@ def test_a_raised_condition_keeps_its_state_across_a_new_table() -> None:
     assert active(eng) == [("cell_over_voltage", 0)]
     feed(eng, OV, [3.65], t, 1.0)  # between clear and set: stays raised
     assert active(eng) == [("cell_over_voltage", 0)]
+
+
+def test_an_under_condition_trips_at_its_set_value_and_clears_at_its_clear_value() -> None:
+    events: list[Event] = []
+    eng = FaultEngine([under(latched=False)], events.append)
+    t = feed(eng, UT, [0.0], 0.0, 0.1)  # exactly the set threshold (0 degC): trips
+    assert active(eng) == [("charge_under_temperature", 0)]
+    t = feed(eng, UT, [2.9], t, 0.5)  # inside the hysteresis band: stays
+    assert active(eng) == [("charge_under_temperature", 0)]
+    feed(eng, UT, [3.0], t, 0.1)  # exactly the clear threshold: clears
+    assert active(eng) == [] and [e.kind for e in events] == ["raised", "cleared"]
+
+
+def test_restored_latches_move_the_latch_version() -> None:
+    """Restored latches are a change of the latched set: the daemon saves them back at once."""
+    eng = FaultEngine([spec(latched=True)], lambda e: None)
+    v0 = eng.latch_version
+    assert eng.restore_latched([{"key": OV, "location": 2, "above": True, "set_threshold": 3.7,
+                                 "clear_threshold": 3.6}], 0.0) == 1
+    assert eng.latch_version != v0 and active(eng) == [("cell_over_voltage", 2)]

@@ -44,7 +44,8 @@ change), ``set_muxfail``, ``set_self_test_fail``, ``corrupt_replies`` (the next 
 board to one read command, optionally only those after a given conversion: fails exactly the
 status read, or exactly the open-wire read, and nothing else), ``lose_writes`` (configuration
 writes that do not reach a board), ``set_pladc_stuck`` (PLADC reads busy though the results
-landed); ``extra_boards`` appends answering chips beyond the configured chain.
+landed), ``set_ref2`` (the second reference drifts); ``extra_boards`` appends answering chips
+beyond the configured chain.
 
 Not modelled: partial register updates during a conversion (results appear all at once at the
 end), the discharge timer (DCTO) and the GPIO read-back of pin levels (reads the written bits).
@@ -257,6 +258,7 @@ class _Chip:
         self.drop_only: str | None = None  #: drop only this conversion (``set_drop``)
         self.lost_writes = 0  #: WRCFGA writes still to lose (``lose_writes``)
         self.pladc_stuck = False
+        self.ref2_v = REF2_V  #: what the aux conversion measures as REF2 (``set_ref2``)
         self.frozen = False
         self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
@@ -388,6 +390,10 @@ class EmulatedChain:
         """The next ``count`` WRCFGA writes do not reach ``board`` (its data PEC arrived
         corrupted): the chip keeps its previous configuration."""
         self._chips[board].lost_writes = max(0, count)
+
+    def set_ref2(self, board: int, volts: float = REF2_V) -> None:
+        """The second reference of ``board`` reads ``volts`` from the next aux conversion on."""
+        self._chips[board].ref2_v = volts
 
     def set_pladc_stuck(self, board: int, stuck: bool = True) -> None:
         """``board`` holds PLADC busy (e.g. a stuck SDO) while its conversions complete normally."""
@@ -796,7 +802,7 @@ class EmulatedChain:
         gpios += [0.0] * (chip.info.gpios - len(gpios))
         pulldown_off = chip.config().gpio_pulldown_off
         codes = [v_to_code(v) if (pulldown_off >> k) & 1 else 0 for k, v in enumerate(gpios)]
-        ref = v_to_code(REF2_V)
+        ref = v_to_code(chip.ref2_v)
         layout = [codes[0], codes[1], codes[2], codes[3], codes[4], ref]
         if chip.info.aux_groups > 2:
             layout += [codes[5], codes[6], codes[7], codes[8], 0, 0]
