@@ -262,3 +262,23 @@ def test_a_current_inside_the_dead_band_reads_0_a() -> None:
     assert m.current_a == 0.0 and m.current_age_s == 0.0
     acq2, _emu2, _sim2, clock2 = _rig(constant_current_a=2.0, current_sensor={"dead_band_a": 0.5})
     assert abs(_cycles(acq2, clock2, 2)[-1].current_a - 2.0) < 0.3
+
+
+def test_a_failing_cell_adc_self_test_alone_faults_the_board() -> None:
+    acq, emu, _sim, clock = _rig()
+    emu.set_self_test_fail(0, only="CVST")
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.adc_fault for b in m.boards] == ["self_test", ""]
+
+
+def test_the_ltc6813_flags_of_cells_13_to_18_reach_the_measurement() -> None:
+    """An LTC6813 keeps the over/under-voltage flags of C13..C18 in aux group D: a cell there
+    above VOV is reported as a chip over-voltage cell like any other."""
+    cfg = parse_config({"pack": {"boards": [{"chip": "LTC6813", "cells": 16, "thermistors": 2}]}}, "test")
+    clock = VirtualClock()
+    cells = [3.3] * 14 + [4.5, 3.3] + [0.0, 0.0]
+    afe = StaticAfe([cells], [[1.5, 1.5, 2.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]])
+    emu = EmulatedChain(["LTC6813"], clock, afe, [16])
+    acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6813"]), clock)
+    m = _cycles(acq, clock, 2)[-1]
+    assert m.chip_ov_cells == (14,) and m.chip_uv_cells == ()

@@ -147,3 +147,23 @@ def test_restored_latches_move_the_latch_version() -> None:
     assert eng.restore_latched([{"key": OV, "location": 2, "above": True, "set_threshold": 3.7,
                                  "clear_threshold": 3.6}], 0.0) == 1
     assert eng.latch_version != v0 and active(eng) == [("cell_over_voltage", 2)]
+
+
+def test_a_pending_condition_is_not_active_and_no_latch_is_counted() -> None:
+    eng = FaultEngine([spec(), under()], lambda e: None)
+    t = feed(eng, OV, [3.75], 0.0, 0.5)  # pending, not yet raised
+    assert eng.tracking(OV) and active(eng) == [] and eng.summary()[3] == Blocks.NONE
+    t = feed(eng, OV, [3.75], t, 1.0)  # raised, but not latched
+    assert active(eng) == [("cell_over_voltage", 0)] and eng.latched_count() == (0, 0)
+    t = feed(eng, UT, [-1.0], t, 0.1)
+    assert eng.latched_count() == (1, 0)
+    feed(eng, UT, [5.0], t, 0.1)
+    assert eng.latched_count() == (1, 1)
+
+
+def test_a_saved_latch_with_a_non_finite_threshold_is_not_restored() -> None:
+    eng = FaultEngine([spec(latched=True)], lambda e: None)
+    bad = {"key": OV, "location": 1, "above": True, "set_threshold": float("nan"), "clear_threshold": 3.6}
+    assert eng.restore_latched([bad, {**bad, "clear_threshold": float("inf"), "set_threshold": 3.7},
+                                {**bad, "set_threshold": 3.7, "clear_delay_s": float("nan")}], 0.0) == 0
+    assert active(eng) == []

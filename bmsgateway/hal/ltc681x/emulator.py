@@ -263,6 +263,7 @@ class _Chip:
         self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
         self.self_test_fail = False
+        self.self_test_fail_only: str | None = None  #: "CVST" or "AXST": only that self test fails
         self.pin_state: dict[int, float] = {}  #: open input -> its filter capacitor voltage
 
     def config(self) -> ConfigRegisters:
@@ -408,9 +409,13 @@ class EmulatedChain:
         """DIAGN on ``board`` reports a multiplexer failure."""
         self._chips[board].muxfail = fail
 
-    def set_self_test_fail(self, board: int, fail: bool = True) -> None:
-        """CVST/AXST on ``board`` return a wrong pattern (a broken digital filter)."""
+    def set_self_test_fail(self, board: int, fail: bool = True, only: str | None = None) -> None:
+        """CVST/AXST on ``board`` return a wrong pattern (a broken digital filter); with ``only``
+        ("CVST" or "AXST") just that one of the two."""
+        if only not in (None, "CVST", "AXST"):
+            raise ValueError(f"only must be CVST or AXST, got {only!r}")
         self._chips[board].self_test_fail = fail
+        self._chips[board].self_test_fail_only = only
 
     # ------------------------------------------------------------------ introspection
 
@@ -637,7 +642,8 @@ class EmulatedChain:
             for b in range(n_live):
                 chip = self._chips[b]
                 adcopt = bool(chip.cfga[0] & 0x01)
-                pattern = cmd.self_test_code(st, mode, adcopt) ^ (0x0100 if chip.self_test_fail else 0)
+                fail = chip.self_test_fail and chip.self_test_fail_only in (None, self._last_conversion)
+                pattern = cmd.self_test_code(st, mode, adcopt) ^ (0x0100 if fail else 0)
                 t = cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
                 self._start(b, chip, self._self_test(chip, kind, pattern), t, now)
             return
