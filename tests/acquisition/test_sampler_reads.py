@@ -229,10 +229,17 @@ def test_a_status_interval_of_0_reads_no_status() -> None:
 
 
 def test_at_rest_identical_readings_are_no_frozen_adc() -> None:
-    """Without current the cells do not move and every conversion may read the same codes: that
-    is no frozen ADC (only identical readings while current flows are)."""
-    acq, _emu, _sim, clock = _rig(constant_current_a=0.0)
-    ms = _cycles(acq, clock, 25)
+    """Without current the cells do not move and every conversion may read the same codes (here
+    exactly: fixed inputs, the current sensor at its zero): that is no frozen ADC, only identical
+    readings while current flows are."""
+    cfg = parse_config({"hardware": {"stale_conversions": 5, "open_wire_interval_s": 0.0}}, "test")
+    clock = VirtualClock()
+    gpios = [1.5, 1.5, 1.5, 1.5, 2.5]  # thermistors ~ 25 degC, GPIO5 the current sensor at 0 A
+    afe = StaticAfe([[3.3] * 12, [3.3] * 12], [gpios, gpios])
+    emu = EmulatedChain(["LTC6811", "LTC6811"], clock, afe, [8, 8])
+    acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6811", "LTC6811"]), clock)
+    ms = _cycles(acq, clock, 10)
+    assert ms[-1].current_a == 0.0
     assert all(not b.adc_fault for m in ms for b in m.boards)
     assert not any(math.isnan(v) for v in ms[-1].cell_voltages_v)
 
