@@ -157,8 +157,11 @@ def test_a_pending_condition_is_not_active_and_no_latch_is_counted() -> None:
     assert active(eng) == [("cell_over_voltage", 0)] and eng.latched_count() == (0, 0)
     t = feed(eng, UT, [-1.0], t, 0.1)
     assert eng.latched_count() == (1, 0)
-    feed(eng, UT, [5.0], t, 0.1)
+    t = feed(eng, UT, [5.0], t, 0.1)
     assert eng.latched_count() == (1, 1)
+    t = feed(eng, OV, [3.50], t, 2.2)  # the over-voltage clears ...
+    feed(eng, OV, [3.75], t, 0.5)  # ... and is pending again next to the raised latch
+    assert active(eng) == [("charge_under_temperature", 0)]
 
 
 def test_a_saved_latch_with_a_non_finite_threshold_is_not_restored() -> None:
