@@ -8,13 +8,20 @@ tree is never touched) and the module's own fast, targeted tests run against it 
 A mutant whose tests still pass *survived*: either a test is missing, or the mutant is
 equivalent (listed with its reason in ``scripts/mutation-equivalent.txt``, and not counted).
 
+Each test's executed lines of the mutated module are recorded in the unmutated run; a mutant then
+runs only the tests that execute its line, fastest first (with ``-x``), or the whole mapped set
+when no test executes that line inside a function (module level code runs at import).
+
 This is a benchmark, not part of ``scripts/test``. Usage::
 
-    .venv/bin/python scripts/mutation.py                       # every file in the scope
-    .venv/bin/python scripts/mutation.py protection/relays.py  # one file (path under bmsgateway/)
-    .venv/bin/python scripts/mutation.py --list relays.py      # list mutants, run nothing
+    .venv/bin/python scripts/mutation.py                          # every file in the scope
+    .venv/bin/python scripts/mutation.py --file bmsgateway/acquisition/sampler.py   # one file
+    .venv/bin/python scripts/mutation.py relays contactors -n 2  # two files, two mutants at once
+    .venv/bin/python scripts/mutation.py --list relays            # list mutants, run nothing
+    .venv/bin/python scripts/mutation.py engine --only 17,18      # chosen mutants (numbers from --list)
 
-Prints the score per file and every surviving mutant as ``file:line  description``.
+Prints every surviving mutant as ``#n file:line mutation`` plus the line to paste into
+``scripts/mutation-equivalent.txt`` if it is equivalent, then a Markdown table: score per file.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ _BROKEN = ["tests/protection/test_latches.py::test_allow_discharge_relay_keeps_m
 SCOPE: dict[str, list[str]] = {
     "protection/engine.py": [_P + "test_engine_timing.py", _P + "test_engine_table.py", _P + "test_conditions.py",
                              _P + "test_latches.py",
-                             _P + "test_config_and_docs.py::test_apply_config_keeps_raised_conditions_and_uses_new_thresholds"],
+                             _P + "test_config_and_docs.py::"
+                                  "test_apply_config_keeps_raised_conditions_and_uses_new_thresholds"],
     "protection/relays.py": [_P + "test_relays.py", _P + "test_latches.py"],
     "protection/contactors.py": [_P + "test_contactors.py", _P + "test_latches.py"],
     "protection/limits.py": [_P + "test_limits_balancing_thermal.py"],
