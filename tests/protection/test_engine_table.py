@@ -170,3 +170,35 @@ def test_a_saved_latch_with_a_non_finite_threshold_is_not_restored() -> None:
     assert eng.restore_latched([bad, {**bad, "clear_threshold": float("inf"), "set_threshold": 3.7},
                                 {**bad, "set_threshold": 3.7, "clear_delay_s": float("nan")}], 0.0) == 0
     assert active(eng) == []
+
+
+def test_after_a_clear_a_new_excursion_waits_the_full_set_delay_again() -> None:
+    eng = FaultEngine([spec()], lambda e: None)
+    t = feed(eng, OV, [3.75], 0.0, 1.2)
+    t = feed(eng, OV, [3.50], t, 2.2)
+    assert active(eng) == []
+    t = feed(eng, OV, [3.75], t, 0.5)  # half the set delay
+    assert active(eng) == []
+    feed(eng, OV, [3.75], t, 0.6)
+    assert active(eng) == [("cell_over_voltage", 0)]
+
+
+def test_a_recurrence_count_of_1_latches_the_first_raise() -> None:
+    eng = FaultEngine([spec()], lambda e: None, recurrence_count=1, recurrence_window_s=600.0)
+    t = feed(eng, OV, [3.75], 0.0, 1.2)
+    feed(eng, OV, [3.50], t, 2.2)
+    assert [(a.condition, a.latched) for a in eng.summary()[0]] == [("cell_over_voltage", True)]
+
+
+def test_sparse_values_raise_where_given_and_clear_where_no_longer_given() -> None:
+    """``sparse`` (per-contactor conditions): a location given a value trips on it; a tracked
+    location no longer given reads 0 and clears."""
+    flag = replace(spec(), set_threshold=0.5, clear_threshold=0.5, set_delay_s=0.0, clear_delay_s=0.0)
+    eng = FaultEngine([flag], lambda e: None)
+    eng.sparse(OV, [(1, 1.0)], 0.0)
+    eng.sparse(OV, [(1, 1.0), (2, 1.0)], 0.1)
+    assert active(eng) == [("cell_over_voltage", 1), ("cell_over_voltage", 2)]
+    eng.sparse(OV, [(2, 1.0)], 0.2)
+    assert active(eng) == [("cell_over_voltage", 2)]
+    eng.sparse(OV, [], 0.3)
+    assert active(eng) == [] and not eng.tracking(OV)
