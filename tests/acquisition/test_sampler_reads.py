@@ -289,3 +289,10 @@ def test_the_ltc6813_flags_of_cells_13_to_18_reach_the_measurement() -> None:
     acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6813"]), clock)
     m = _cycles(acq, clock, 2)[-1]
     assert m.chip_ov_cells == (14,) and m.chip_uv_cells == ()
+
+
+def test_a_failing_aux_adc_self_test_alone_faults_the_board() -> None:
+    acq, emu, _sim, clock = _rig()
+    emu.set_self_test_fail(1, only="AXST")
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.adc_fault for b in m.boards] == ["", "self_test"]

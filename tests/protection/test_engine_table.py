@@ -202,3 +202,20 @@ def test_sparse_values_raise_where_given_and_clear_where_no_longer_given() -> No
     assert active(eng) == [("cell_over_voltage", 2)]
     eng.sparse(OV, [], 0.3)
     assert active(eng) == [] and not eng.tracking(OV)
+
+
+def test_nothing_active_is_no_bit_and_no_block() -> None:
+    eng = FaultEngine([spec(), spec(WARN, severity=Severity.WARNING)], lambda e: None)
+    assert eng.summary() == ((), 0, 0, Blocks.NONE)
+    t = feed(eng, OV, [3.75], 0.0, 1.2)
+    assert eng.summary()[1] != 0
+    feed(eng, OV, [3.50], t, 2.2)
+    assert eng.summary() == ((), 0, 0, Blocks.NONE)
+
+
+def test_malformed_saved_latches_are_skipped_and_the_rest_restored() -> None:
+    eng = FaultEngine([spec(latched=True)], lambda e: None)
+    good = {"key": OV, "location": 1, "above": True, "set_threshold": 3.7, "clear_threshold": 3.6}
+    records = [{"location": 1}, {**good, "set_threshold": "high"}, {**good, "location": None}, good]
+    assert eng.restore_latched(records, 0.0) == 1
+    assert active(eng) == [("cell_over_voltage", 1)]
