@@ -296,3 +296,11 @@ def test_a_failing_aux_adc_self_test_alone_faults_the_board() -> None:
     emu.set_self_test_fail(1, only="AXST")
     m = _cycles(acq, clock, 1)[0]
     assert [b.adc_fault for b in m.boards] == ["", "self_test"]
+
+
+def test_a_self_test_interval_of_0_runs_no_self_test() -> None:
+    acq, emu, _sim, clock = _rig(self_test_interval_s=0.0)
+    emu.set_self_test_fail(0)
+    emu.set_muxfail(1)
+    m = _cycles(acq, clock, 2)[-1]
+    assert [b.adc_fault for b in m.boards] == ["", ""]

@@ -219,3 +219,13 @@ def test_malformed_saved_latches_are_skipped_and_the_rest_restored() -> None:
     records = [{"location": 1}, {**good, "set_threshold": "high"}, {**good, "location": None}, good]
     assert eng.restore_latched(records, 0.0) == 1
     assert active(eng) == [("cell_over_voltage", 1)]
+
+
+def test_the_reset_of_a_latch_reports_the_thresholds_it_latched_under() -> None:
+    events: list[Event] = []
+    eng = FaultEngine([spec(latched=True)], events.append)
+    t = feed(eng, OV, [3.75], 0.0, 1.2)
+    eng.set_specs([spec(latched=True, set_v=3.80, clear_v=3.50)])
+    t = feed(eng, OV, [3.55], t, 2.2)  # below the old clear threshold (3.60): gone
+    assert eng.reset_latched(t) == 1
+    assert [(e.kind, e.threshold) for e in events] == [("raised", 3.70), ("cleared", 3.60)]
