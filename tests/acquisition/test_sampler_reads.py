@@ -304,3 +304,9 @@ def test_a_self_test_interval_of_0_runs_no_self_test() -> None:
     emu.set_muxfail(1)
     m = _cycles(acq, clock, 2)[-1]
     assert [b.adc_fault for b in m.boards] == ["", ""]
+
+
+def test_a_probe_interval_of_0_probes_the_chain_at_start() -> None:
+    acq, _emu, _sim, clock = _rig(cells_wired=[8, 6], chain_probe_interval_s=0.0)
+    ms = _cycles(acq, clock, 3)
+    assert all(len([f for f in m.chain_faults if "fewer cells wired" in f]) == 1 for m in ms)
