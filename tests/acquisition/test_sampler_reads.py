@@ -58,6 +58,7 @@ def test_a_failed_status_read_fails_the_board_for_that_cycle_only() -> None:
     acq, emu, _sim, clock = _rig(status_interval_s=1.0)
     first = _cycles(acq, clock, 1)[0]
     assert first.boards[1].ok and first.pack_voltage_measured_v > 40.0
+    assert first.pack_voltage_measured_age_s < 0.05  # read this cycle
     _cycles(acq, clock, 9)  # the next status read is due 1 s after the first
     emu.corrupt_replies(1, "RDSTATA", 3, after="ADSTAT")  # the read and both retries
     m = _cycles(acq, clock, 1)[0]
@@ -65,6 +66,7 @@ def test_a_failed_status_read_fails_the_board_for_that_cycle_only() -> None:
     assert m.boards[0].ok
     assert math.isnan(m.boards[1].die_temperature_c) and math.isnan(m.boards[1].sum_of_cells_v)
     assert math.isnan(m.pack_voltage_measured_v)  # never the sum of last second's value
+    assert m.pack_voltage_measured_age_s >= 0.9  # and its age keeps growing
     assert not math.isnan(m.boards[0].sum_of_cells_v)
     after = _cycles(acq, clock, 1)[0]  # no status read this cycle: the board answers again
     assert after.boards[1].ok and after.boards[1].failed_cycles == 0
@@ -310,3 +312,58 @@ def test_a_probe_interval_of_0_probes_the_chain_at_start() -> None:
     acq, _emu, _sim, clock = _rig(cells_wired=[8, 6], chain_probe_interval_s=0.0)
     ms = _cycles(acq, clock, 3)
     assert all(len([f for f in m.chain_faults if "fewer cells wired" in f]) == 1 for m in ms)
+
+
+def test_a_failed_aux_read_fails_the_board() -> None:
+    acq, emu, _sim, clock = _rig()
+    _cycles(acq, clock, 1)
+    emu.corrupt_replies(1, "RDAUX", 3, after="ADAX")  # aux group A of board 2, all 3 attempts
+    m = _cycles(acq, clock, 1)[0]
+    assert not m.boards[1].ok and m.boards[1].failed_cycles == 1 and m.boards[0].ok
+    b1 = [i for i, b in enumerate(m.temperature_board) if b == 1]
+    assert all(math.isnan(m.temperatures_c[i]) for i in b1)
+
+
+def _frozen_rig(stale: int) -> tuple[Acquisition, EmulatedChain, StaticAfe, VirtualClock]:
+    """Fixed inputs; board 1 carries the current sensor (GPIO5), so freezing board 2 leaves the
+    current reading live."""
+    cfg = parse_config({"hardware": {"stale_conversions": stale, "open_wire_interval_s": 0.0}}, "test")
+    clock = VirtualClock()
+    gpios = [1.5, 1.5, 1.5, 1.5, 2.5]
+    afe = StaticAfe([[3.3] * 12, [3.3] * 12], [list(gpios), list(gpios)])
+    emu = EmulatedChain(["LTC6811", "LTC6811"], clock, afe, [8, 8])
+    return Acquisition(cfg, LTC681xChain(emu, ["LTC6811", "LTC6811"]), clock), emu, afe, clock
+
+
+def _set_current(afe: StaticAfe, amps: float) -> None:
+    afe.gpios_v[0][4] = 2.5 + 0.004 * amps  # 4 mV/A around 2.5 V
+
+
+def test_a_frozen_adc_counts_identical_conversions_only_while_current_flows() -> None:
+    """Identical readings count towards 'frozen' while current flows; a pause at rest holds the
+    count (it neither adds nor starts over); a cycle the board did not convert starts over."""
+    acq, emu, afe, clock = _frozen_rig(stale=4)
+    _set_current(afe, 20.0)
+    _cycles(acq, clock, 1)
+    emu.set_frozen(1)
+    faults = [m.boards[1].adc_fault for m in _cycles(acq, clock, 3)]  # 3 repeats
+    _set_current(afe, 0.0)
+    faults += [m.boards[1].adc_fault for m in _cycles(acq, clock, 3)]  # rest: held at 3
+    _set_current(afe, 20.0)
+    faults += [m.boards[1].adc_fault for m in _cycles(acq, clock, 3)]  # the 4th repeat: frozen
+    assert faults == ["", "", "", "", "", "", "frozen", "frozen", "frozen"]
+    emu.set_drop(1, 1.0, only="ADCV")
+    gap = _cycles(acq, clock, 1)[0]
+    assert gap.boards[1].adc_fault == "not_converted"
+    emu.set_drop(1, 0.0)
+    after = [m.boards[1].adc_fault for m in _cycles(acq, clock, 6)]
+    assert after == ["", "", "", "", "frozen", "frozen"]
+
+
+def test_a_reading_that_moves_starts_the_frozen_count_over() -> None:
+    acq, _emu, afe, clock = _frozen_rig(stale=4)
+    _set_current(afe, 20.0)
+    faults = [m.boards[1].adc_fault for m in _cycles(acq, clock, 4)]  # 3 repeats
+    afe.cells_v[1][2] = 3.31  # board 2's third cell moves: the ADC is alive
+    faults += [m.boards[1].adc_fault for m in _cycles(acq, clock, 5)]
+    assert faults == ["", "", "", "", "", "", "", "", "frozen"]
