@@ -1,0 +1,44 @@
+"""Protection across operator actions: a settings change that keeps the contactor layout leaves
+the power path alone; the reset command says exactly what it cleared and kept."""
+
+from __future__ import annotations
+
+from tests.protection.conftest import Rig, make_config, raised
+
+
+def test_a_settings_change_that_keeps_the_layout_leaves_the_contactors_closed() -> None:
+    rig = Rig()
+    st = rig.run(1.0)
+    assert all(c.commanded for c in st.contactors) and st.charge_allowed
+    switched = len(rig.io.log)
+    rig.prot.apply_config(make_config(cell_voltage={"ov_fault_margin_v": 0.06}))
+    st = rig.run(1.0)
+    assert all(c.commanded for c in st.contactors) and st.charge_allowed
+    assert rig.io.log[switched:] == []  # no output switched at all
+    assert not [e for e in rig.events if "layout changed" in e.message]
+
+
+def test_a_layout_change_opens_the_old_contactors_once() -> None:
+    rig = Rig()
+    rig.run(1.0)
+    rig.prot.apply_config(make_config(contactors={"layout": "single_main"}))
+    st = rig.run(0.5)
+    assert {c.name for c in st.contactors} == {"main"}
+    assert not rig.io.out["charge"] and not rig.io.out["discharge"] and rig.io.out["main"]
+
+
+def test_the_reset_command_reports_what_it_cleared_and_kept() -> None:
+    rig = Rig()
+    rig.run(2.0, current_a=400.0)  # above the peak current limit: a latched fault
+    rig.run(20.0, current_a=0.0)  # gone (after the clear delays)
+    rig.prot.reset_latched()
+    rig.step(current_a=0.0)
+    cmd = [e for e in rig.events if e.kind == "command" and e.condition == "reset_latched"]
+    assert [e.message for e in cmd] == ["reset: 2 latched condition(s) cleared"]  # peak and short circuit
+    rig.run(2.0, current_a=400.0)
+    rig.prot.reset_latched()  # still present: kept
+    rig.step(current_a=400.0)
+    cmd = [e for e in rig.events if e.kind == "command" and e.condition == "reset_latched"]
+    assert cmd[-1].message == ("reset: 0 latched condition(s) cleared, 2 kept (condition still present by "
+                               "the thresholds it latched under)")
+    assert raised(rig.run(0.2, current_a=400.0), "charge_over_current")
