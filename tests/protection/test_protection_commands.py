@@ -3,7 +3,7 @@ the power path alone; the reset command says exactly what it cleared and kept.""
 
 from __future__ import annotations
 
-from tests.protection.conftest import Rig, make_config, raised
+from tests.protection.conftest import NAN, Rig, make_config, raised
 
 
 def test_a_settings_change_that_keeps_the_layout_leaves_the_contactors_closed() -> None:
@@ -42,3 +42,20 @@ def test_the_reset_command_reports_what_it_cleared_and_kept() -> None:
     assert cmd[-1].message == ("reset: 0 latched condition(s) cleared, 2 kept (condition still present by "
                                "the thresholds it latched under)")
     assert raised(rig.run(0.2, current_a=400.0), "charge_over_current")
+
+
+def test_a_blocked_direction_has_a_zero_current_limit() -> None:
+    rig = Rig(make_config(contactors={"layout": "charge_discharge"}))
+    rig.run(1.0, cells=3.30)
+    st = rig.run(5.0, cells=[3.30] * 15 + [2.50])  # under Vmin: discharge blocked
+    assert not st.discharge_allowed and st.dcl_a == 0.0
+    assert st.charge_allowed and st.ccl_a > 0.0
+
+
+def test_a_cycle_without_every_cell_holds_the_charge_voltage_limit() -> None:
+    rig = Rig()
+    high = rig.run(2.0, cells=[3.40] * 15 + [3.62])  # one cell near Vmax: CVL pulled down
+    nominal = rig.config.pack.cell_count * rig.config.pack.limits.vbalance_v
+    assert high.cvl_v < nominal - 0.05
+    st = rig.step(cells=[3.40] * 14 + [NAN, 3.62])  # one cell not read this cycle
+    assert st.cvl_v == high.cvl_v
