@@ -59,3 +59,13 @@ def test_a_cycle_without_every_cell_holds_the_charge_voltage_limit() -> None:
     assert high.cvl_v < nominal - 0.05
     st = rig.step(cells=[3.40] * 14 + [NAN, 3.62])  # one cell not read this cycle
     assert st.cvl_v == high.cvl_v
+
+
+def test_without_an_estimate_a_missing_current_leaves_the_fallback_soc_alone() -> None:
+    """Before the estimator has a SOC, protection counts its own from the current; a cycle without
+    a current reading must not move it (the SOC derating of DCL would show it)."""
+    rig = Rig(soc_pct=NAN)
+    before = rig.run(1.0, current_a=-1.0)
+    assert before.discharge_allowed and before.dcl_a > 0.0
+    st = rig.step(current_a=NAN, current_age_s=0.1)
+    assert st.dcl_a == before.dcl_a
