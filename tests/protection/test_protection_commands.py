@@ -3,7 +3,7 @@ the power path alone; the reset command says exactly what it cleared and kept.""
 
 from __future__ import annotations
 
-from tests.protection.conftest import NAN, Rig, make_config, raised
+from tests.protection.conftest import NAN, FakeBus, Rig, make_config, raised
 
 
 def test_a_settings_change_that_keeps_the_layout_leaves_the_contactors_closed() -> None:
@@ -69,3 +69,13 @@ def test_without_an_estimate_a_missing_current_leaves_the_fallback_soc_alone() -
     assert before.discharge_allowed and before.dcl_a > 0.0
     st = rig.step(current_a=NAN, current_age_s=0.1)
     assert st.dcl_a == before.dcl_a
+
+
+def test_a_bus_sensor_that_gives_no_reading_fails_precharge_instead_of_closing_blind() -> None:
+    """With a bus voltage sensor wired, a missing reading is a failed sensor: precharge must not
+    close the mains on its timeout as it does without any sensor."""
+    cfg = make_config(contactors={"precharge": True, "precharge_timeout_s": 1.0})
+    rig = Rig(cfg, bus=FakeBus(None))
+    st = rig.run(3.0)
+    assert not any(c.commanded for c in st.contactors if c.name != "precharge")
+    assert not st.charge_allowed and not st.discharge_allowed
