@@ -79,3 +79,14 @@ def test_a_bus_sensor_that_gives_no_reading_fails_precharge_instead_of_closing_b
     st = rig.run(3.0)
     assert not any(c.commanded for c in st.contactors if c.name != "precharge")
     assert not st.charge_allowed and not st.discharge_allowed
+
+
+def test_a_layout_change_during_precharge_starts_precharge_over() -> None:
+    bus = FakeBus(0.0)
+    rig = Rig(make_config(contactors={"precharge": True}), bus=bus)
+    st = rig.run(0.3)
+    assert st.state == "precharge"
+    rig.prot.apply_config(make_config(contactors={"precharge": True, "layout": "single_main"}))
+    st = rig.run(0.3)
+    assert {c.name: c.commanded for c in st.contactors} == {"precharge": True, "main": False}
+    assert st.state == "precharge"
