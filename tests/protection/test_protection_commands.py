@@ -90,3 +90,31 @@ def test_a_layout_change_during_precharge_starts_precharge_over() -> None:
     st = rig.run(0.3)
     assert {c.name: c.commanded for c in st.contactors} == {"precharge": True, "main": False}
     assert st.state == "precharge"
+
+
+def test_temperatures_a_board_no_longer_delivers_count_as_lost_communication() -> None:
+    """Board 2 answers its cell reads but not its aux reads: its cells stay fresh, its
+    thermistors age. That is lost communication (not a thermistor fault: the sensors may be fine)."""
+    rig = Rig()
+    rig.run(1.0)
+    st = rig.run(3.0, board_ok=[True, False], failed_cycles=[0, 0], temps=[25.0, 25.0, NAN, NAN],
+                 temp_age_s=[0.0, 0.0, 5.0, 5.0])
+    assert raised(st, "communication_lost") and not raised(st, "thermistor_fault")
+    assert not st.charge_allowed and not st.discharge_allowed
+
+
+def test_a_healthy_boards_missing_temperature_is_a_thermistor_fault_not_lost_communication() -> None:
+    rig = Rig()
+    rig.run(1.0)
+    st = rig.run(3.0, temps=[25.0, 25.0, NAN, 25.0], temp_age_s=[0.0, 0.0, 5.0, 0.0])
+    assert raised(st, "thermistor_fault") and not raised(st, "communication_lost")
+
+
+def test_lost_communication_is_reported_for_the_silent_board_only() -> None:
+    rig = Rig()
+    rig.run(1.0)
+    st = rig.run(3.0, board_ok=[True, False], failed_cycles=[0, 0], temps=[25.0, NAN, NAN, NAN],
+                 temp_age_s=[0.0, 5.0, 5.0, 5.0])
+    lost = sorted({a.location for a in st.active if a.condition == "communication_lost"})
+    assert lost == [1]  # board 1's missing thermistor is its own (thermistor) fault
+    assert any(a.condition == "thermistor_fault" and a.location == 1 for a in st.active)
