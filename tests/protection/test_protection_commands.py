@@ -118,3 +118,16 @@ def test_lost_communication_is_reported_for_the_silent_board_only() -> None:
     lost = sorted({a.location for a in st.active if a.condition == "communication_lost"})
     assert lost == [1]  # board 1's missing thermistor is its own (thermistor) fault
     assert any(a.condition == "thermistor_fault" and a.location == 1 for a in st.active)
+
+
+def test_a_board_exactly_at_its_temperature_limit_still_balances() -> None:
+    """Balancing stops on a board *above* balancing.max_board_temperature_c (die or thermistor)."""
+    cfg = make_config(balancing={"mode": "threshold", "max_board_temperature_c": 50.0})
+    rig = Rig(cfg)
+    cells = [3.45] * 16
+    st = rig.step(cells=cells, die_c=50.0)
+    assert any(st.balancing[:8]) and any(st.balancing[8:])
+    st = rig.step(cells=cells, die_c=30.0, temps=[25.0, 25.0, 50.0, 25.0])
+    assert any(st.balancing[:8]) and any(st.balancing[8:])
+    st = rig.step(cells=cells, die_c=30.0, temps=[25.0, 25.0, 50.5, 25.0])
+    assert any(st.balancing[:8]) and not any(st.balancing[8:])
