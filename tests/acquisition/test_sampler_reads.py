@@ -169,7 +169,9 @@ def test_a_wiring_fault_is_reported_once_however_many_cycles_run() -> None:
     acq, _emu, _sim, clock = _rig(cells_wired=[8, 6], chain_probe_interval_s=0.3)
     ms = _cycles(acq, clock, 8)
     for m in ms:
-        assert len([f for f in m.chain_faults if "fewer cells wired" in f]) == 1, m.chain_faults
+        assert [f for f in m.chain_faults if "fewer cells wired" in f] == [
+            "board 2: configured cells [7, 8] read 0 V: fewer cells wired than the configured 8?"
+        ], m.chain_faults
 
 
 def _transfer_threads(offload: bool) -> set[str]:
@@ -228,6 +230,7 @@ def test_a_status_interval_of_0_reads_no_status() -> None:
     m = _cycles(acq, clock, 3)[-1]
     assert all(math.isnan(b.die_temperature_c) and math.isnan(b.sum_of_cells_v) for b in m.boards)
     assert math.isnan(m.pack_voltage_measured_v) and all(b.ok for b in m.boards)
+    assert m.chip_uv_cells == () and m.chip_ov_cells == ()  # no status read: no chip flags
 
 
 def test_at_rest_identical_readings_are_no_frozen_adc() -> None:
@@ -285,12 +288,12 @@ def test_the_ltc6813_flags_of_cells_13_to_18_reach_the_measurement() -> None:
     above VOV is reported as a chip over-voltage cell like any other."""
     cfg = parse_config({"pack": {"boards": [{"chip": "LTC6813", "cells": 16, "thermistors": 2}]}}, "test")
     clock = VirtualClock()
-    cells = [3.3] * 14 + [4.5, 3.3] + [0.0, 0.0]
+    cells = [3.3, 3.3, 4.5] + [3.3] * 11 + [4.5, 1.0] + [0.0, 0.0]
     afe = StaticAfe([cells], [[1.5, 1.5, 2.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]])
     emu = EmulatedChain(["LTC6813"], clock, afe, [16])
     acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6813"]), clock)
     m = _cycles(acq, clock, 2)[-1]
-    assert m.chip_ov_cells == (14,) and m.chip_uv_cells == ()
+    assert m.chip_ov_cells == (2, 14) and m.chip_uv_cells == (15,)  # C3 from status B, C15/C16 from aux D
 
 
 def test_a_failing_aux_adc_self_test_alone_faults_the_board() -> None:
@@ -320,6 +323,7 @@ def test_a_failed_aux_read_fails_the_board() -> None:
     emu.corrupt_replies(1, "RDAUX", 3, after="ADAX")  # aux group A of board 2, all 3 attempts
     m = _cycles(acq, clock, 1)[0]
     assert not m.boards[1].ok and m.boards[1].failed_cycles == 1 and m.boards[0].ok
+    assert m.boards[1].adc_fault == ""  # a communication problem, not an ADC fault
     b1 = [i for i, b in enumerate(m.temperature_board) if b == 1]
     assert all(math.isnan(m.temperatures_c[i]) for i in b1)
 
@@ -367,3 +371,47 @@ def test_a_reading_that_moves_starts_the_frozen_count_over() -> None:
     afe.cells_v[1][2] = 3.31  # board 2's third cell moves: the ADC is alive
     faults += [m.boards[1].adc_fault for m in _cycles(acq, clock, 5)]
     assert faults == ["", "", "", "", "", "", "", "", "frozen"]
+
+
+def test_a_chip_in_thermal_shutdown_or_off_its_supplies_is_an_adc_fault() -> None:
+    """ADSTAT's verdicts: THSD set, or VA outside 4.5..5.5 V, or VD outside 2.7..3.6 V."""
+    acq, emu, _sim, clock = _rig(status_interval_s=0.05)
+    assert [b.adc_fault for b in _cycles(acq, clock, 1)[0].boards] == ["", ""]
+    emu.set_supplies(0, va_v=4.3)
+    emu.set_supplies(1, vd_v=3.8)
+    m = _cycles(acq, clock, 2)[-1]
+    assert [b.adc_fault for b in m.boards] == ["supply", "supply"]
+    assert all(math.isnan(v) for v in m.cell_voltages_v)
+    emu.set_supplies(0)
+    emu.set_supplies(1)
+    assert [b.adc_fault for b in _cycles(acq, clock, 2)[-1].boards] == ["", ""]
+    cfg = parse_config({"hardware": {"open_wire_interval_s": 0.0}}, "test")
+    clock = VirtualClock()
+    afe = StaticAfe([[3.3] * 12, [3.3] * 12], [[1.5, 1.5, 1.5, 1.5, 2.5]] * 2, die_temperature_c=160.0)
+    emu = EmulatedChain(["LTC6811", "LTC6811"], clock, afe, [8, 8])
+    acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6811", "LTC6811"]), clock)
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.adc_fault for b in m.boards] == ["thermal_shutdown", "thermal_shutdown"]
+
+
+def test_a_board_whose_first_read_fails_has_one_failed_cycle() -> None:
+    acq, emu, _sim, clock = _rig()
+    emu.corrupt_replies(1, "RDCV", 3, after="ADCV")
+    m = _cycles(acq, clock, 1)[0]
+    assert [b.failed_cycles for b in m.boards] == [0, 1]
+
+
+def test_the_bleed_pauses_while_the_cells_are_measured() -> None:
+    """DCP = 0: the chip switches its discharge off during the cell conversion, so the reading is
+    taken without the balance current; the bleed resumes afterwards."""
+    cfg = parse_config({"hardware": {"open_wire_interval_s": 0.0, "self_test_interval_s": 0.0}}, "test")
+    clock = VirtualClock()
+    afe = StaticAfe([[3.3] * 12, [3.3] * 12], [[1.5, 1.5, 1.5, 1.5, 2.5]] * 2)
+    emu = EmulatedChain(["LTC6811", "LTC6811"], clock, afe, [8, 8])
+    acq = Acquisition(cfg, LTC681xChain(emu, ["LTC6811", "LTC6811"]), clock)
+    balancing = [False] * 16
+    balancing[2] = True
+    _cycles(acq, clock, 1, balancing)
+    afe.discharge_log.clear()
+    _cycles(acq, clock, 1, balancing)
+    assert afe.discharge_log == [(0, 0), (0, 0b100)]

@@ -44,7 +44,8 @@ change), ``set_muxfail``, ``set_self_test_fail``, ``corrupt_replies`` (the next 
 board to one read command, optionally only those after a given conversion: fails exactly the
 status read, or exactly the open-wire read, and nothing else), ``lose_writes`` (configuration
 writes that do not reach a board), ``set_pladc_stuck`` (PLADC reads busy though the results
-landed), ``set_ref2`` (the second reference drifts); ``extra_boards`` appends answering chips
+landed), ``set_ref2`` (the second reference drifts), ``set_supplies`` (VA/VD as ADSTAT measures
+them); ``extra_boards`` appends answering chips
 beyond the configured chain.
 
 Not modelled: partial register updates during a conversion (results appear all at once at the
@@ -259,6 +260,8 @@ class _Chip:
         self.lost_writes = 0  #: WRCFGA writes still to lose (``lose_writes``)
         self.pladc_stuck = False
         self.ref2_v = REF2_V  #: what the aux conversion measures as REF2 (``set_ref2``)
+        self.va_v = VA_V  #: analog supply ADSTAT measures (``set_supplies``)
+        self.vd_v = VD_V  #: digital supply ADSTAT measures
         self.frozen = False
         self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
@@ -395,6 +398,11 @@ class EmulatedChain:
     def set_ref2(self, board: int, volts: float = REF2_V) -> None:
         """The second reference of ``board`` reads ``volts`` from the next aux conversion on."""
         self._chips[board].ref2_v = volts
+
+    def set_supplies(self, board: int, va_v: float = VA_V, vd_v: float = VD_V) -> None:
+        """The analog (VA) and digital (VD) supplies of ``board`` as its next ADSTAT measures them."""
+        self._chips[board].va_v = va_v
+        self._chips[board].vd_v = vd_v
 
     def set_pladc_stuck(self, board: int, stuck: bool = True) -> None:
         """``board`` holds PLADC busy (e.g. a stuck SDO) while its conversions complete normally."""
@@ -824,13 +832,13 @@ class EmulatedChain:
         sc_code = min(0xFFFE, int(sum(cells) / (LSB_V * chip.info.sc_scale) + 0.5))
         temp_c = self._afe.die_temperature_c(board)
         itmp = c_to_itmp_code(temp_c)
-        va = v_to_code(VA_V)
+        va = v_to_code(chip.va_v)
         slot_a = _slot(bytes((sc_code & 0xFF, sc_code >> 8, itmp & 0xFF, itmp >> 8, va & 0xFF, va >> 8)))
         thsd = temp_c > THSD_C
 
         def commit() -> None:
             chip.stat_a_slot = slot_a
-            chip.vd_code = v_to_code(VD_V)
+            chip.vd_code = v_to_code(chip.vd_v)
             flags = chip.flags
             chip.flags = StatusFlags(flags.uv_mask, flags.ov_mask, thsd or flags.thsd, flags.muxfail, flags.rev)
             chip.refresh_stat_b()
