@@ -131,3 +131,15 @@ def test_a_board_exactly_at_its_temperature_limit_still_balances() -> None:
     assert any(st.balancing[:8]) and any(st.balancing[8:])
     st = rig.step(cells=cells, die_c=30.0, temps=[25.0, 25.0, 50.5, 25.0])
     assert any(st.balancing[:8]) and not any(st.balancing[8:])
+
+
+def test_the_first_boards_hot_thermistor_and_lost_temperatures_count_too() -> None:
+    cfg = make_config(balancing={"mode": "threshold", "max_board_temperature_c": 50.0})
+    rig = Rig(cfg)
+    st = rig.step(cells=[3.45] * 16, die_c=30.0, temps=[52.0, 25.0, 25.0, 25.0])  # board 0 hot
+    assert not any(st.balancing[:8]) and any(st.balancing[8:])
+    rig = Rig()
+    rig.run(1.0)
+    st = rig.run(3.0, board_ok=[False, True], failed_cycles=[0, 0], temps=[NAN, NAN, 25.0, 25.0],
+                 temp_age_s=[5.0, 5.0, 0.0, 0.0])
+    assert sorted({a.location for a in st.active if a.condition == "communication_lost"}) == [0]
