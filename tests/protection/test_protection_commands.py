@@ -143,3 +143,11 @@ def test_the_first_boards_hot_thermistor_and_lost_temperatures_count_too() -> No
     st = rig.run(3.0, board_ok=[False, True], failed_cycles=[0, 0], temps=[NAN, NAN, 25.0, 25.0],
                  temp_age_s=[5.0, 5.0, 0.0, 0.0])
     assert sorted({a.location for a in st.active if a.condition == "communication_lost"}) == [0]
+
+
+def test_no_current_limit_while_a_fault_blocks_with_healthy_cells_and_temperatures() -> None:
+    rig = Rig()
+    assert rig.run(1.0).dcl_a > 0.0
+    st = rig.run(1.0, current_a=-400.0)  # discharge over-current: discharging blocked
+    assert not st.discharge_allowed and st.charge_allowed
+    assert st.dcl_a == 0.0 and st.ccl_a > 0.0
