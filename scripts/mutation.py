@@ -63,6 +63,7 @@ SCOPE: dict[str, list[str]] = {
     "protection/limits.py": [_P + "test_limits_balancing_thermal.py"],
     "protection/protection.py": [_P + "test_protection_outputs.py", _P + "test_protection_commands.py",
                                  _P + "test_relays.py", _P + "test_contactors.py", _P + "test_plausibility.py",
+                                 _P + "test_plausibility_edges.py",
                                  _P + "test_status_lights.py", "tests/scenarios/test_faults.py",
                                  _P + "test_conditions.py", _P + "test_latches.py",
                                  _P + "test_limits_balancing_thermal.py"],

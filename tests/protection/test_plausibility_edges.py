@@ -28,3 +28,12 @@ def test_a_frozen_current_sensor_is_found_after_a_cycle_without_a_current_readin
     st = rig.run(spec.set_delay_s + 0.2, cells=sag, current_a=0.0)
     assert any(a.condition == "current_sensor_stuck" for a in st.active)
     assert not st.charge_allowed and not st.discharge_allowed
+
+
+def test_precharge_opened_on_a_bus_reading_above_the_pack_says_why() -> None:
+    from tests.protection.conftest import FakeBus, FakeIO, make_config
+
+    rig = Rig(make_config(contactors={"precharge": True}), io=FakeIO(), bus=FakeBus(1.2 * 16 * 3.30))
+    rig.run(0.3)
+    opened = [e for e in rig.events if e.kind == "output" and e.condition == "precharge" and e.value == 0.0]
+    assert opened and opened[0].message == "off (precharge failed: bus voltage reads above the pack voltage)"
