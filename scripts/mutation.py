@@ -59,7 +59,7 @@ SCOPE: dict[str, list[str]] = {
                              _P + "test_config_and_docs.py::"
                                   "test_apply_config_keeps_raised_conditions_and_uses_new_thresholds"],
     "protection/relays.py": [_P + "test_relays.py", _P + "test_status_lights.py", _P + "test_latches.py"],
-    "protection/contactors.py": [_P + "test_contactors.py", _P + "test_latches.py"],
+    "protection/contactors.py": [_P + "test_contactors.py", _P + "test_latches.py", _P + "test_protection_commands.py"],
     "protection/limits.py": [_P + "test_limits_balancing_thermal.py"],
     "protection/protection.py": [_P + "test_protection_outputs.py", _P + "test_protection_commands.py",
                                  _P + "test_relays.py", _P + "test_contactors.py", _P + "test_plausibility.py",

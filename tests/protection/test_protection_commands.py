@@ -151,3 +151,19 @@ def test_no_current_limit_while_a_fault_blocks_with_healthy_cells_and_temperatur
     st = rig.run(1.0, current_a=-400.0)  # discharge over-current: discharging blocked
     assert not st.discharge_allowed and st.charge_allowed
     assert st.dcl_a == 0.0 and st.ccl_a > 0.0
+
+
+def test_a_cell_exactly_as_old_as_allowed_is_stale() -> None:
+    rig = Rig()
+    limit = rig.config.protection.max_value_age_s
+    rig.run(0.5)
+    st = rig.run(3.0, cell_age_s=[0.0] * 15 + [limit])
+    assert any(a.condition == "communication_lost" for a in st.active)
+
+
+def test_precharge_completes_with_the_bus_exactly_at_its_fraction_of_the_pack() -> None:
+    cfg = make_config(contactors={"precharge": True})
+    pack_v = sum([3.30] * 16)
+    rig = Rig(cfg, bus=FakeBus(cfg.protection.contactors.precharge_fraction * pack_v))
+    st = rig.run(0.5, cells=3.30)
+    assert st.state == "ready" and all(c.commanded for c in st.contactors if c.name != "precharge")
