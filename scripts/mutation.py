@@ -72,6 +72,7 @@ SCOPE: dict[str, list[str]] = {
                                "tests/scenarios/test_zero_calibration.py", "tests/scenarios/test_faults.py",
                                "tests/scenarios/test_loop.py::test_precharge_verified_with_the_bus_voltage_read_through_a_gpio"],
     "acquisition/plausibility.py": [_P + "test_plausibility.py", _P + "test_plausibility_edges.py",
+                                    _P + "test_plausibility_property.py",
                                     "tests/scenarios/test_sensor_plausibility.py"],
     "hal/ltc681x/pec.py": ["tests/hal/test_ltc681x_pec.py", "tests/hal/test_ltc681x_bitflips.py"],
     "hal/ltc681x/registers.py": ["tests/hal/test_ltc681x_registers.py", "tests/hal/test_ltc681x_reference.py"],
