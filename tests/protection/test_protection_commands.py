@@ -79,6 +79,7 @@ def test_a_bus_sensor_that_gives_no_reading_fails_precharge_instead_of_closing_b
     st = rig.run(3.0)
     assert not any(c.commanded for c in st.contactors if c.name != "precharge")
     assert not st.charge_allowed and not st.discharge_allowed
+    assert [(a.condition, a.location) for a in st.active] == [("precharge_failed", -1)]  # the pack's
 
 
 def test_a_layout_change_during_precharge_starts_precharge_over() -> None:
