@@ -135,3 +135,12 @@ def test_a_cleared_status_a_decodes_as_missing_not_as_values() -> None:
     assert math.isnan(itmp_code_to_c(0xFFFF))
     # the largest real code still decodes
     assert decode_status_a(encode_status_a(0xFFFE, 0xFFFE, 0xFFFE), 20)[0] == 0xFFFE * 20 / 10_000.0
+
+
+def test_compare_thresholds_clamp_to_their_12_bit_fields() -> None:
+    """VUV/VOV are 12-bit fields: a threshold beyond them is clamped, never wrapped or widened."""
+    from bmsgateway.hal.ltc681x.registers import overvoltage_code, undervoltage_code
+
+    assert overvoltage_code(100.0) == 0xFFF and undervoltage_code(100.0) == 0xFFF
+    assert overvoltage_code(0.0) == 0 and undervoltage_code(0.0) == 0
+    assert overvoltage_code(-1.0) == 0 and undervoltage_code(0.0016) == 0
