@@ -147,10 +147,10 @@ def test_compare_thresholds_clamp_to_their_12_bit_fields() -> None:
 
 
 def test_config_b_dcc17_is_neither_dcc0_nor_dtmen() -> None:
-    """CFGBR1 bit 0 is DCC17 (bit 2 DCC0, bit 3 DTMEN): each bit decodes to its own field only."""
+    """CFGBR1 bit 0 is DCC17 (bit 2 DCC0, bit 3 DTMEN, bit 6 FDRF): each bit decodes to its own field only."""
     from bmsgateway.hal.ltc681x.registers import decode_config
 
     cfg = decode_config(bytes(6), bytes((0, 0x01, 0, 0, 0, 0)))
-    assert cfg.dcc == 1 << 16 and not cfg.dcc0 and not cfg.dtmen
+    assert cfg.dcc == 1 << 16 and not cfg.dcc0 and not cfg.dtmen and not cfg.fdrf and not cfg.mute
     cfg = decode_config(bytes(6), bytes((0, 0x0C, 0, 0, 0, 0)))
     assert cfg.dcc == 0 and cfg.dcc0 and cfg.dtmen
