@@ -37,3 +37,34 @@ def test_precharge_opened_on_a_bus_reading_above_the_pack_says_why() -> None:
     rig.run(0.3)
     opened = [e for e in rig.events if e.kind == "output" and e.condition == "precharge" and e.value == 0.0]
     assert opened and opened[0].message == "off (precharge failed: bus voltage reads above the pack voltage)"
+
+
+def test_a_thermistor_exactly_at_its_plausible_limit_reads_as_open_or_shorted() -> None:
+    """Valid temperatures lie strictly inside sensors.thermistor_min_c .. thermistor_max_c."""
+    rig = Rig()
+    s = rig.config.protection.sensors
+    rig.run(0.5)
+    st = rig.run(3.0, temps=[25.0, 25.0, s.thermistor_min_c, 25.0])
+    assert any(a.condition == "thermistor_fault" and a.location == 2 for a in st.active)
+    rig = Rig()
+    rig.run(0.5)
+    st = rig.run(3.0, temps=[25.0, s.thermistor_max_c, 25.0, 25.0])
+    assert any(a.condition == "thermistor_fault" and a.location == 1 for a in st.active)
+
+
+def test_cells_exactly_at_the_plausible_limits_are_plausible() -> None:
+    """A cell reading is implausible only outside sensors.cell_min_v .. cell_max_v."""
+    rig = Rig()
+    s = rig.config.protection.sensors
+    rig.run(0.5)
+    st = rig.run(1.0, cells=[s.cell_min_v] + [3.30] * 14 + [s.cell_max_v])
+    assert not any(a.condition == "cell_voltage_implausible" for a in st.active)
+    st = rig.run(1.0, cells=[s.cell_min_v - 0.01] + [3.30] * 14 + [s.cell_max_v + 0.01])
+    assert sorted(a.location for a in st.active if a.condition == "cell_voltage_implausible") == [0, 15]
+
+
+def test_the_first_board_without_any_valid_temperature_stops_discharging() -> None:
+    rig = Rig()
+    rig.run(0.5)
+    st = rig.run(3.0, temps=[NAN, NAN, 25.0, 25.0], temp_age_s=[0.0] * 4)
+    assert not st.discharge_allowed
