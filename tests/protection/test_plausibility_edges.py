@@ -68,3 +68,13 @@ def test_the_first_board_without_any_valid_temperature_stops_discharging() -> No
     rig.run(0.5)
     st = rig.run(3.0, temps=[NAN, NAN, 25.0, 25.0], temp_age_s=[0.0] * 4)
     assert not st.discharge_allowed
+
+
+def test_next_to_an_implausible_cell_one_exactly_at_the_limit_is_not_named() -> None:
+    rig = Rig()
+    s = rig.config.protection.sensors
+    rig.run(0.5)
+    st = rig.run(1.0, cells=[s.cell_min_v] + [3.30] * 13 + [s.cell_max_v, s.cell_max_v + 0.01])
+    assert sorted(a.location for a in st.active if a.condition == "cell_voltage_implausible") == [15]
+    st = rig.run(1.0, cells=[s.cell_min_v] + [3.30] * 12 + [NAN, s.cell_max_v, s.cell_max_v + 0.01])
+    assert sorted(a.location for a in st.active if a.condition == "cell_voltage_implausible") == [15]
