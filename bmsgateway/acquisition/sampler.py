@@ -76,7 +76,6 @@ class Acquisition:
         self._reading = CurrentReading(battery_a=NAN)
         self._last_status_s = -INF
         self._last_open_wire_s = -INF
-        self._last_masks: list[int] | None = None
         self._raw_current_a = NAN
         self.apply_config(config)
         n_cells = config.pack.cell_count
@@ -107,7 +106,6 @@ class Acquisition:
 
     def apply_config(self, config: Config) -> None:
         """Take a new config (topology must not change at run time; limits and intervals may)."""
-        self._config = config
         boards = config.pack.boards
         self._cells_used = [b.cells for b in boards]
         self._therms = [b.thermistors for b in boards]

@@ -263,13 +263,11 @@ class FaultEngine:
         return True
 
     def _deactivate(self, inst: _Instance) -> None:
+        """Lower a raised instance. Its callers drop it right after (``scalar`` deletes an idle
+        instance, ``reset_latched`` deletes it), so its timers and flags need no reset."""
         if inst.frozen is not None:
             self.latch_version += 1
         inst.active = False
-        inst.clear_since = None
-        inst.pending_since = None
-        inst.gone = False
-        inst.frozen = None
         self._n_active -= 1
 
     def _emit(self, t: float, kind: str, spec: ConditionSpec, v: float, thr: float, loc: int, msg: str) -> None:
