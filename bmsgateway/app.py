@@ -80,7 +80,7 @@ def build_hardware(config: Config, clock: Clock) -> Hardware:
     spi = config.hardware.spi
     return Hardware(
         transport=SpidevTransport(spi.bus, spi.device, spi.speed_hz, spi.mode),
-        io=GpiodIO(config.hardware.gpio),
+        io=GpiodIO(config.hardware.gpio, config.hardware.inputs),
         bus=None,
         offload=True,
     )
@@ -199,7 +199,8 @@ class Daemon:
         chain.wakeup()
         chain.check_answers()
         acquisition = Acquisition(
-            config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a
+            config, chain, clock, hw.bus, offload=hw.offload, zero_offset_a=saved.current_zero_offset_a,
+            gain=saved.current_gain, consumer_zero_offset_a=saved.consumer_zero_offset_a,
         )
         if (
             config.hardware.backend != "simulated"
@@ -269,6 +270,8 @@ class Daemon:
         """Estimator state + zero calibration + the protection event log, for the state file."""
         saved = self.estimator.saved_state()
         saved.current_zero_offset_a = self.cycle.acquisition.zero_offset_a
+        saved.current_gain = self.cycle.acquisition.gain
+        saved.consumer_zero_offset_a = self.cycle.acquisition.consumer_zero_offset_a
         # The Event objects themselves (immutable): the saver thread turns them into dicts, so the
         # pack loop never spends milliseconds converting a thousand events.
         saved.events = list(self.protection.event_log)

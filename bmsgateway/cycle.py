@@ -18,18 +18,20 @@ from typing import Any, Protocol
 
 import structlog
 
-from bmsgateway.acquisition.calibration import ZeroCalibrationGuard
+from bmsgateway.acquisition.calibration import GainCalibrationGuard, ZeroCalibrationGuard, calibrated_gain
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.protection.events import EventLog
 from bmsgateway.requests import (
     ApplyConfig,
+    CalibrateCurrentGain,
     CalibrateCurrentZero,
     Request,
     RequestQueue,
     ResetCounters,
     ResetFaults,
+    SilenceAlarm,
 )
 from bmsgateway.state import (
     CycleTiming,
@@ -59,6 +61,7 @@ class ProtectionLike(Protocol):
     def reset_latched(self) -> None: ...
     def shutdown(self) -> None: ...
     def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
+    def silence_alarm(self) -> None: ...
 
 
 class PackCycle:
@@ -91,6 +94,7 @@ class PackCycle:
         #: where writes from outside are recorded (the protection stage's event log; set by the daemon)
         self.event_log: EventLog | None = None
         self._zero_guard = ZeroCalibrationGuard(config.hardware.current_sensor)
+        self._gain_guard = GainCalibrationGuard(config.hardware.current_sensor)
         #: callbacks run after each published snapshot (summary logging, watchdog, persistence)
         self.listeners: list[Callable[[PackState], None]] = []
         if on_state is not None:
@@ -104,6 +108,7 @@ class PackCycle:
     def _apply_config(self, req: ApplyConfig) -> None:
         self._config = req.config
         self._zero_guard.configure(req.config.hardware.current_sensor)
+        self._gain_guard.configure(req.config.hardware.current_sensor)
         self.acquisition.apply_config(req.config)
         self.estimator.apply_config(req.config)
         self.protection.apply_config(req.config)
@@ -112,6 +117,10 @@ class PackCycle:
     def _reset_faults(self, req: ResetFaults) -> None:
         self.protection.reset_latched()
         log.info("faults_reset", source=req.source)
+
+    def _silence_alarm(self, req: SilenceAlarm) -> None:
+        self.protection.silence_alarm()
+        log.info("alarm_silenced", source=req.source)
 
     def _reset_counters(self, req: ResetCounters) -> None:
         self.estimator.reset_counters()
@@ -128,6 +137,23 @@ class PackCycle:
         self.protection.note_command("calibrate_current_zero", "info", f"zero offset set to {offset:+.3f} A", offset)
         log.info("current_zero_calibrated", source=req.source, offset_a=round(offset, 4))
 
+    def _calibrate_gain(self, req: CalibrateCurrentGain) -> None:
+        acq = self.acquisition
+        reason = self._gain_guard.refusal(req.reference_a, acq.sensors.primary.range_in_use_a())
+        if reason:
+            self.protection.note_command("calibrate_current_gain", "warning", f"refused: {reason}")
+            log.warning("current_gain_calibration_refused", source=req.source, reason=reason)
+            return
+        steady_a, _ = self._gain_guard.steady()
+        old = acq.gain
+        acq.set_gain(calibrated_gain(steady_a, req.reference_a, old))
+        self._gain_guard.update(self._clock.now(), math.nan)  # readings of the old gain: start over
+        self.protection.note_command("calibrate_current_gain", "info",
+                                     f"gain set to {acq.gain:.5f} (was {old:.5f}; reference {req.reference_a:+.3f} A, "
+                                     f"read {steady_a:+.3f} A)", acq.gain)
+        log.info("current_gain_calibrated", source=req.source, gain=round(acq.gain, 6), previous=round(old, 6),
+                 reference_a=req.reference_a, reading_a=round(steady_a, 4))
+
     def _apply_requests(self) -> None:
         requests = self._requests.drain()
         if not requests:  # the common case at 10 Hz: nothing to dispatch
@@ -137,6 +163,8 @@ class PackCycle:
             ResetFaults: self._reset_faults,
             ResetCounters: self._reset_counters,
             CalibrateCurrentZero: self._calibrate_zero,
+            CalibrateCurrentGain: self._calibrate_gain,
+            SilenceAlarm: self._silence_alarm,
         }
         for req in requests:
             handlers[type(req)](req)
@@ -165,8 +193,14 @@ class PackCycle:
         if t_wall0 is None:
             t_wall0 = time.perf_counter()
         cells = m.cell_voltages_v
-        self._zero_guard.update(m.time_s, sum(cells) / len(cells) if cells else math.nan,
-                                m.current_a + self.acquisition.zero_offset_a)
+        raw = m.current_sensor_raw_a
+        if raw != raw:  # a Measurement from elsewhere (replay): the reading with the offset undone
+            raw = m.current_a + self.acquisition.zero_offset_a
+        craw = self.acquisition.current_reading.consumer_raw_a
+        if craw == craw and abs(craw) > abs(raw):
+            raw = craw  # the zero calibration zeroes both sensors: the larger reading must be in the band
+        self._zero_guard.update(m.time_s, sum(cells) / len(cells) if cells else math.nan, raw)
+        self._gain_guard.update(m.time_s, m.current_sensor_a)
         est = self.estimator.update(m, self._prev_protection)
         prot = self.protection.update(m, est, self._timing)
         self._prev_protection = prot
@@ -177,6 +211,7 @@ class PackCycle:
         if duration > period:
             self._overruns += 1
         self._timing = CycleTiming(period, actual, duration, self._overruns)
+        gain_steady_a, gain_not_steady = self._gain_guard.steady()
         state = PackState(
             seq=self._seq,
             time_s=start_s,
@@ -186,6 +221,9 @@ class PackCycle:
             protection=prot,
             timing=self._timing,
             zero_calibration_refusal=self._zero_guard.refusal(),
+            gain_steady_a=gain_steady_a,
+            gain_not_steady=gain_not_steady,
+            current_range_in_use_a=self.acquisition.sensors.primary.range_in_use_a(),
         )
         self._seq += 1
         return state

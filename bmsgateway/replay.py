@@ -174,6 +174,9 @@ class MemoryIO:
     def read_feedback(self, name: str) -> bool | None:
         return self.outputs.get(name, False)
 
+    def read_inputs(self) -> tuple[bool, ...]:
+        return ()  # a trace has no discrete inputs
+
     def safe_state(self) -> None:
         for name in self.outputs:
             self.outputs[name] = False
@@ -492,6 +495,10 @@ def reference_config(folder: str | Path, cells: int, thermistors: int) -> Config
                     "ocv_table": _ocv_table(d / "ocv.csv"),
                 },
             },
+            # The traces record the sensor's reading as it is (offset, gain error, noise), without a
+            # dead band; the default one is sized for the default ±625 A sensor (0.375 A) and
+            # would zero most of a 2 Ah cell's currents.
+            "hardware": {"current_sensor": {"dead_band_a": 0.0}},
         }, str(d))
     except KeyError as exc:
         raise TraceError(f"{d / 'cell.json'}: missing {exc.args[0]}") from None

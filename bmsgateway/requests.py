@@ -8,6 +8,7 @@ they are queued (see ``bmsgateway.settings``), so what reaches the loop is alway
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from bmsgateway.config.model import Config
 __all__ = [
     "COMMANDS",
     "ApplyConfig",
+    "CalibrateCurrentGain",
     "CalibrateCurrentZero",
     "Command",
     "CommandSpec",
@@ -26,8 +28,10 @@ __all__ = [
     "RequestQueue",
     "ResetCounters",
     "ResetFaults",
+    "SilenceAlarm",
     "command_by_code",
     "command_by_name",
+    "gain_refusal",
 ]
 
 
@@ -53,6 +57,23 @@ class CalibrateCurrentZero:
 
 
 @dataclass(frozen=True, slots=True)
+class CalibrateCurrentGain:
+    """Scale the current sensor so that it reads ``reference_a`` now (a known current flows through it;
+    positive = charging). Refused unless the reading is steady, the reference large enough and the
+    correction small (``bmsgateway.acquisition.calibration.GainCalibrationGuard``)."""
+
+    reference_a: float = math.nan
+    source: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceAlarm:
+    """Switch the alarm output off until another fault is raised (the faults themselves stay)."""
+
+    source: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyConfig:
     """Switch to a new, already validated Config."""
 
@@ -61,7 +82,32 @@ class ApplyConfig:
     keys: tuple[str, ...] = ()  #: the dotted settings that changed (for the event that records the write)
 
 
-Request = ResetFaults | ResetCounters | CalibrateCurrentZero | ApplyConfig
+def gain_refusal(
+    steady_a: float, not_steady: str, reference_a: float, range_in_use_a: float, min_fraction: float,
+    max_correction_pct: float,
+) -> str:
+    """Why a gain calibration against ``reference_a`` must not be taken; "" when it may."""
+    if not math.isfinite(reference_a):
+        return "no reference current given"
+    if not_steady:
+        return not_steady
+    least = min_fraction * range_in_use_a
+    if abs(reference_a) < least:
+        return (f"the reference {reference_a:+.2f} A is too small: at least {least:.3g} A "
+                f"({min_fraction * 100:g} % of the {range_in_use_a:.4g} A range in use, "
+                "hardware.current_sensor.gain_min_fraction)")
+    if abs(steady_a) < least or (steady_a > 0) != (reference_a > 0):
+        return (f"the sensor reads {steady_a:+.2f} A against a reference of {reference_a:+.2f} A: "
+                "wrong direction or no current through the sensor (check hardware.current_sensor.inverted)")
+    correction = reference_a / steady_a
+    if abs(correction - 1.0) * 100.0 > max_correction_pct:
+        return (f"the sensor reads {steady_a:+.2f} A against a reference of {reference_a:+.2f} A: a gain "
+                f"correction of {(correction - 1.0) * 100:+.1f} %, more than ±{max_correction_pct:g} % "
+                "(hardware.current_sensor.gain_max_correction_pct): a wrong reference or a wrong sensitivity_v_per_a")
+    return ""
+
+
+Request = ResetFaults | ResetCounters | CalibrateCurrentZero | CalibrateCurrentGain | ApplyConfig | SilenceAlarm
 
 
 class Command(StrEnum):
@@ -70,6 +116,8 @@ class Command(StrEnum):
     RESET_FAULTS = "reset_faults"
     RESET_COUNTERS = "reset_counters"
     CALIBRATE_CURRENT_ZERO = "calibrate_current_zero"
+    CALIBRATE_CURRENT_GAIN = "calibrate_current_gain"
+    SILENCE_ALARM = "silence_alarm"
 
     @property
     def cli_name(self) -> str:
@@ -86,6 +134,11 @@ class CommandSpec:
     make: Callable[[str], Request]  #: builds the request, given its source (protocol and peer)
     needs_pin: bool  #: every command changes the pack's state: all need the PIN today
     description: str
+    #: the command's one argument ("" = none): its name with unit, e.g. ``reference_a``. Then
+    #: ``make_with(source, value)`` builds the request; ``make(source)`` builds one without the
+    #: value, which the pack cycle refuses (a protocol that cannot carry it)
+    argument: str = ""
+    make_with: Callable[[str, float], Request] | None = None
 
 
 #: The one command table (Modbus register 1002 codes, CLI names, MQTT/HTTP command names).
@@ -99,6 +152,14 @@ COMMANDS: dict[Command, CommandSpec] = {
         CommandSpec(Command.CALIBRATE_CURRENT_ZERO, 3, "calibrate-current",
                     lambda src: CalibrateCurrentZero(source=src), True,
                     "take the present current reading as zero (no current may flow)"),
+        CommandSpec(Command.CALIBRATE_CURRENT_GAIN, 4, "calibrate-current-gain",
+                    lambda src: CalibrateCurrentGain(source=src), True,
+                    "scale the current sensor so that it reads the known reference current (A, positive = "
+                    "charging) flowing through it now", argument="reference_a",
+                    make_with=lambda src, value: CalibrateCurrentGain(reference_a=value, source=src)),
+        # code 6: 5 is kept free for a second current-sensor calibration command
+        CommandSpec(Command.SILENCE_ALARM, 6, "silence-alarm", lambda src: SilenceAlarm(source=src), True,
+                    "switch the alarm output off until another fault is raised (the faults stay)"),
     )
 }
 

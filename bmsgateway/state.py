@@ -42,6 +42,7 @@ __all__ = [
     "Severity",
     "event_from_dict",
     "extremes",
+    "is_full",
 ]
 
 NAN = math.nan
@@ -103,6 +104,7 @@ class Output(StrEnum):
     ALLOW_DISCHARGE = "allow_discharge"
     HEATER = "heater"
     COOLER = "cooler"
+    ALARM = "alarm"  #: follows active faults with protection.alarm's pattern (buzzer, lamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,17 @@ class Measurement:
     chip_ov_cells: tuple[int, ...] = ()  #: cells the chips' own VOV comparator flags (pack index)
     chip_uv_cells: tuple[int, ...] = ()  #: cells the chips' own VUV comparator flags (pack index)
     pack_voltage_measured_age_s: float = 0.0  #: age of the oldest sum-of-cells reading in it
+    #: two-sensor setups (hardware.consumer_current_sensor): current from the chargers / solar into the
+    #: battery side and current drawn by the consumers (positive = flowing that way); NaN otherwise
+    charger_current_a: float = NAN
+    consumer_current_a: float = NAN
+    #: hardware.current_sensor's own reading, offset and gain applied, before the dead band
+    current_sensor_a: float = NAN
+    current_sensor_raw_a: float = NAN  #: the same before offset and gain (what a zero calibration stores)
+    current_low_range: bool = False  #: the reading came from the dual-range sensor's low range
+    current_gain: float = 1.0  #: gain calibration factor of hardware.current_sensor (owned here, once)
+    consumer_zero_offset_a: float = 0.0  #: zero calibration of the consumer-side sensor
+    two_current_sensors: bool = False  #: a consumer-side sensor is configured (the two currents above apply)
 
     @property
     def cell_count(self) -> int:
@@ -211,6 +224,12 @@ class EstimateStatus:
     equivalent_cycles: float = 0.0
     today_in_wh: float = 0.0
     today_out_wh: float = 0.0
+    #: two-sensor setups: energy from the chargers / solar and energy to the consumers, today (since
+    #: local midnight) and in total (resettable, like energy_in_wh)
+    charger_today_wh: float = 0.0
+    charger_total_wh: float = 0.0
+    consumer_today_wh: float = 0.0
+    consumer_total_wh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +296,14 @@ class ContactorState:
     feedback: bool | None  #: None when no feedback input is wired
 
 
+def is_full(min_cell_v: float, vbalance_v: float, all_cells_fresh: bool) -> bool:
+    """The one definition of "full" (123\\SmartBMS normal mode): every cell, read this cycle, at or
+    above Vbalance (the measured voltage). The charge relay stops charging on it and the estimator
+    sets SOC to 100 % on it, in the same cycle, so a pack that stopped charging reads 100 %.
+    """
+    return all_cells_fresh and min_cell_v == min_cell_v and min_cell_v >= vbalance_v
+
+
 #: The 123\SmartBMS warning lights, bit n of ``ProtectionStatus.status_lights``: E = cell board
 #: communication error, Vh / Vl = a cell at or beyond Vmax / Vmin, Th / Tl = a cell temperature
 #: beyond the relay Tmax / Tmin -- exactly the relay table's disable terms, not the fault table's.
@@ -303,6 +330,12 @@ class ProtectionStatus:
     cooler_on: bool = False
     events: tuple[Event, ...] = ()  #: events raised in this cycle
     status_lights: int = 0  #: bit n = STATUS_LIGHTS[n] on (the 123 warning lights)
+    #: discrete inputs (hardware.inputs, in config order): debounced, True = active
+    inputs: tuple[bool, ...] = ()
+    remote_off: bool = False  #: a remote_off input is active: everything is held open
+    charger_present: bool | None = None  #: a charger_present input is active; None = no such input
+    alarm_active: bool = False  #: the alarm wants to sound (a fault, or a warning with on_warnings)
+    alarm_on: bool = False  #: the alarm output right now (its pattern's on phase)
 
     @property
     def allow_charge_relay(self) -> bool:
@@ -338,6 +371,11 @@ class PackState:
     #: why a zero-current calibration would be refused now ("" = it may be taken); see
     #: bmsgateway.acquisition.calibration
     zero_calibration_refusal: str = "no measurement yet"
+    #: the gain calibration's view (bmsgateway.acquisition.calibration.gain_refusal): the steady mean
+    #: of the current sensor's reading (NaN when not steady), why it is not steady, and the range in use
+    gain_steady_a: float = NAN
+    gain_not_steady: str = "no measurement yet"
+    current_range_in_use_a: float = NAN
     min_cell_v: float = field(init=False)
     min_cell_index: int = field(init=False)
     max_cell_v: float = field(init=False)
@@ -368,6 +406,16 @@ class PackState:
     @property
     def power_w(self) -> float:
         return self.pack_voltage_v * self.measurement.current_a
+
+    @property
+    def charger_power_w(self) -> float:
+        """Power from the chargers / solar (two-sensor setups; NaN otherwise)."""
+        return self.pack_voltage_v * self.measurement.charger_current_a
+
+    @property
+    def consumer_power_w(self) -> float:
+        """Power drawn by the consumers (two-sensor setups; NaN otherwise)."""
+        return self.pack_voltage_v * self.measurement.consumer_current_a
 
     @property
     def comm_ok(self) -> bool:

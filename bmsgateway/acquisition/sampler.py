@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
+from bmsgateway.acquisition.current import CurrentReading, CurrentSensors
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.hal.interfaces import BusVoltageSensor
@@ -50,7 +51,8 @@ T = TypeVar("T")
 
 
 class Acquisition:
-    """Owns the per-value ages, PEC health per board and the current-sensor zero offset."""
+    """Owns the per-value ages, PEC health per board and the current sensors' calibration (zero
+    offsets, gain) and range state."""
 
     def __init__(
         self,
@@ -60,15 +62,20 @@ class Acquisition:
         bus: BusVoltageSensor | None = None,
         offload: bool = False,
         zero_offset_a: float = 0.0,
+        gain: float = 1.0,
+        consumer_zero_offset_a: float = 0.0,
     ) -> None:
         self._chain = chain
         self._clock = clock
         self._bus = bus
         self._offload = offload
         self.zero_offset_a = zero_offset_a
+        #: gain factor of ``hardware.current_sensor`` (gain calibration with a reference current)
+        self.gain = gain if math.isfinite(gain) and gain > 0 else 1.0
+        self.consumer_zero_offset_a = consumer_zero_offset_a
+        self._reading = CurrentReading(battery_a=NAN)
         self._last_status_s = -INF
         self._last_open_wire_s = -INF
-        self._last_masks: list[int] | None = None
         self._raw_current_a = NAN
         self.apply_config(config)
         n_cells = config.pack.cell_count
@@ -94,14 +101,15 @@ class Acquisition:
         self._config_resets = [0] * nb
         self._chain_faults: tuple[str, ...] = ()
         self._chip_flags: list[tuple[int, int]] = [(0, 0)] * nb  #: (uv, ov) from the last status read
+        self._cfg_key: tuple[int, ...] = ()
+        self._cfgs: list[ConfigRegisters] = []
 
     def apply_config(self, config: Config) -> None:
         """Take a new config (topology must not change at run time; limits and intervals may)."""
-        self._config = config
         boards = config.pack.boards
         self._cells_used = [b.cells for b in boards]
         self._therms = [b.thermistors for b in boards]
-        self._cell_offset = [sum(self._cells_used[:i]) for i in range(len(boards))]
+        self._cell_offset = [first for first, _ in config.pack.board_cell_ranges]
         self._temp_board = tuple(i for i, b in enumerate(boards) for _ in range(b.thermistors))
         th = config.pack.thermistor
         self._th = (th.vref_v, th.pullup_ohm, th.r25_ohm, th.beta_k)
@@ -109,6 +117,7 @@ class Acquisition:
         self._cs = cs
         self._bv = config.hardware.bus_voltage
         self._cs_sign = -1.0 if cs.inverted else 1.0
+        self._sensors = CurrentSensors(cs, config.hardware.consumer_current_sensor)
         hw = config.hardware
         self._status_interval_s = hw.status_interval_s
         self._open_wire_interval_s = hw.open_wire_interval_s
@@ -123,11 +132,30 @@ class Acquisition:
         """The last current reading before the zero offset (for zero calibration)."""
         return self._raw_current_a
 
+    @property
+    def current_reading(self) -> CurrentReading:
+        """The last cycle's currents of every sensor (for the calibrations)."""
+        return self._reading
+
+    @property
+    def sensors(self) -> CurrentSensors:
+        return self._sensors
+
     def calibrate_zero(self) -> float:
-        """Take the present reading as zero (no current must flow); returns the new offset."""
+        """Take the present reading as zero (no current must flow); returns the new offset.
+
+        A consumer-side sensor is zeroed with it (the 123\\SmartBMS button zeroes both sensors)."""
         if self._raw_current_a == self._raw_current_a:
             self.zero_offset_a = self._raw_current_a
+        craw = self._reading.consumer_raw_a
+        if craw == craw:
+            self.consumer_zero_offset_a = craw
         return self.zero_offset_a
+
+    def set_gain(self, gain: float) -> None:
+        """The gain calibration's result (checked by ``GainCalibrationGuard`` first)."""
+        if math.isfinite(gain) and gain > 0:
+            self.gain = gain
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._offload:
@@ -152,11 +180,14 @@ class Acquisition:
         return True
 
     def _write_config(self, masks: list[int]) -> None:
-        cfgs = [
-            ConfigRegisters(refon=True, vuv_code=self._vuv_code, vov_code=self._vov_code, dcc=m)
-            for m in masks
-        ]
-        self._chain.write_config(cfgs)
+        key = (self._vuv_code, self._vov_code, *masks)
+        if key != self._cfg_key:  # the same registers every cycle unless balancing changes
+            self._cfg_key = key
+            self._cfgs = [
+                ConfigRegisters(refon=True, vuv_code=self._vuv_code, vov_code=self._vov_code, dcc=m)
+                for m in masks
+            ]
+        self._chain.write_config(self._cfgs)
 
     async def _self_test(self) -> None:
         """CVST and AXST (pattern 1) and DIAGN; a failing board stays faulted until one passes."""
@@ -220,6 +251,8 @@ class Acquisition:
         self._chain_faults = tuple(faults)
 
     def _masks(self, balancing: Sequence[bool]) -> list[int]:
+        if not any(balancing):
+            return [0] * len(self._cells_used)  # the common case: nothing bleeds
         masks = []
         for b, used in enumerate(self._cells_used):
             off = self._cell_offset[b]
@@ -311,17 +344,20 @@ class Acquisition:
         adc_fault = [self._self_test_bad[b] or self._status_bad[b] for b in range(len(self._cells_used))]
         cur_raw = self._current_raw(aux.values)
         flowing = cur_raw == cur_raw and abs(cur_raw) >= hw.stale_min_current_a
+        clean: set[int] = set()  #: boards whose every channel converted in this cycle
         for b, used in enumerate(self._cells_used):
             if not (cells.ok[b] and aux.ok[b]):
                 continue  # a communication problem, handled as such
             chan = cells.values[b][:used]
             gp = aux.values[b]
-            missing = any(v != v for v in chan) or any(v != v for v in gp)
+            total = sum(chan) + sum(gp)  # finite readings or NaN: one NaN makes the sum NaN
+            missing = total != total
             if missing:
                 adc_fault[b] = adc_fault[b] or ("not_converted" if cells_done and aux_done else "conversion_timeout")
                 self._prev_codes[b] = None
                 self._same_count[b] = 0
                 continue
+            clean.add(b)
             ref2 = gp[-1]
             if not _REF2_RANGE_V[0] <= ref2 <= _REF2_RANGE_V[1]:
                 adc_fault[b] = adc_fault[b] or "reference"
@@ -357,6 +393,11 @@ class Acquisition:
             # an open sense wire C_n makes cells n and n+1 (1-based) read wrong: not fresh
             suspect = {c for w in self._open_local[b] for c in (w - 1, w)}
             trusted = not adc_fault[b]
+            if trusted and not suspect and b in clean:
+                # every channel converted (checked above): all fresh, no per-cell test needed
+                volts.extend(chan[:used])
+                cell_time[off : off + used] = [t0] * used
+                continue
             for i in range(used):
                 v = chan[i]
                 if trusted and v == v and i not in suspect:
@@ -381,18 +422,14 @@ class Acquisition:
                     self._temp_time[k] = t0  # read fine; an open/shorted NTC is a plausibility fault
                 temps.append(t)
                 k += 1
-        cs = self._cs
-        v_cs = aux.values[cs.board][cs.gpio - 1] if not adc_fault[cs.board] else NAN
-        if v_cs == v_cs:
-            raw = self._cs_sign * (v_cs - cs.zero_v) / cs.sensitivity_v_per_a
-            self._raw_current_a = raw
-            current = raw - self.zero_offset_a
-            if abs(current) < cs.dead_band_a:
-                current = 0.0
+        trusted_boards = [not f for f in adc_fault]
+        reading = self._sensors.read(aux.values, trusted_boards, self.zero_offset_a, self.gain,
+                                     self.consumer_zero_offset_a)
+        self._reading = reading
+        self._raw_current_a = reading.primary_raw_a
+        current = reading.battery_a
+        if current == current:
             self._current_time = t0
-        else:
-            self._raw_current_a = NAN
-            current = NAN
 
         boards = []
         pec = chain.pec_errors
@@ -447,9 +484,9 @@ class Acquisition:
         return Measurement(
             time_s=t0,
             cell_voltages_v=tuple(volts),
-            cell_age_s=tuple(t0 - t for t in cell_time),
+            cell_age_s=tuple([t0 - t for t in cell_time]),
             temperatures_c=tuple(temps),
-            temperature_age_s=tuple(t0 - t for t in self._temp_time),
+            temperature_age_s=tuple([t0 - t for t in self._temp_time]),
             temperature_board=self._temp_board,
             current_a=current,
             current_age_s=t0 - self._current_time,
@@ -458,6 +495,14 @@ class Acquisition:
             open_wire_cells=open_cells,
             bus_voltage_v=bus_v,
             current_zero_offset_a=self.zero_offset_a,
+            charger_current_a=reading.charger_a,
+            consumer_current_a=reading.consumer_a,
+            current_sensor_a=reading.primary_a,
+            current_sensor_raw_a=reading.primary_raw_a,
+            current_low_range=self._sensors.primary.low_active,
+            current_gain=self.gain,
+            consumer_zero_offset_a=self.consumer_zero_offset_a,
+            two_current_sensors=self._sensors.consumer is not None,
             chain_faults=self._chain_faults,
             chip_ov_cells=tuple(ov_cells),
             chip_uv_cells=tuple(uv_cells),

@@ -116,6 +116,7 @@ def state_document(state: PackState) -> dict[str, Any]:
             "balancing_energy_wh": round(e.balancing_energy_wh, 3),
             "equivalent_cycles": round(e.equivalent_cycles, 3),
         },
+        "current_sensors": _current_sensors(state),
         "protection": {
             "state": p.state,
             "relay_mode": p.relay_mode,
@@ -131,6 +132,12 @@ def state_document(state: PackState) -> dict[str, Any]:
             "warning_bits": p.warning_bits,
             "heater_on": p.heater_on,
             "cooler_on": p.cooler_on,
+            # discrete inputs in hardware.inputs order (names and functions: the config document)
+            "inputs": list(p.inputs),
+            "remote_off": p.remote_off,
+            "charger_present": p.charger_present,
+            "alarm_active": p.alarm_active,
+            "alarm_on": p.alarm_on,
             "cvl_v": _num(p.cvl_v, 3),
             "ccl_a": _num(p.ccl_a, 2),
             "dcl_a": _num(p.dcl_a, 2),
@@ -189,6 +196,32 @@ def state_document(state: PackState) -> dict[str, Any]:
             "duration_s": round(state.timing.duration_s, 5),
             "overruns": state.timing.overruns,
         },
+    }
+
+
+def _current_sensors(state: PackState) -> dict[str, Any]:
+    """The current sensors (issue 17): calibration, dual range, and in two-sensor setups the chargers' /
+    solar and the consumers' current, power and energy (null with one sensor)."""
+    m, e = state.measurement, state.estimate
+    two = m.two_current_sensors
+
+    def kwh(wh: float) -> float | None:
+        return round(wh / 1000.0, 4) if two else None
+
+    return {
+        "two_sensors": two,
+        "gain": round(m.current_gain, 6),
+        "zero_offset_a": _num(m.current_zero_offset_a, 4),
+        "low_range": m.current_low_range,
+        "charger_current_a": _num(m.charger_current_a, 3),
+        "consumer_current_a": _num(m.consumer_current_a, 3),
+        "charger_power_w": _num(state.charger_power_w, 1),
+        "consumer_power_w": _num(state.consumer_power_w, 1),
+        "charger_today_kwh": kwh(e.charger_today_wh),
+        "charger_total_kwh": kwh(e.charger_total_wh),
+        "consumer_today_kwh": kwh(e.consumer_today_wh),
+        "consumer_total_kwh": kwh(e.consumer_total_wh),
+        "consumer_zero_offset_a": _num(m.consumer_zero_offset_a, 4) if two else None,
     }
 
 

@@ -44,9 +44,7 @@ MAX_FAULT_DELAY_S: dict[str, float] = {
 def current_sensor_range_a(config: Config) -> float:
     """The current magnitude the sensor can report: its rated range if stated, else what its zero
     point and sensitivity leave on the 0..5 V input (both sides; the smaller one counts)."""
-    cs = config.hardware.current_sensor
-    adc_a = min(cs.zero_v, ADC_FULL_SCALE_V - cs.zero_v) / cs.sensitivity_v_per_a
-    return adc_a if cs.range_a is None else min(cs.range_a, adc_a)
+    return config.hardware.current_sensor.measuring_range_a()
 
 
 def check_envelope(config: Config) -> None:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.discrete import InputConfig
 
-__all__ = ["BusVoltageConfig", "CurrentSensorConfig", "GpioConfig", "HardwareConfig", "SpiConfig"]
+__all__ = [
+    "ADC_INPUT_MAX_V",
+    "BLIND_SPOT_FRACTION",
+    "BusVoltageConfig",
+    "ConsumerCurrentSensorConfig",
+    "CurrentSensorConfig",
+    "GpioConfig",
+    "HardwareConfig",
+    "SpiConfig",
+]
+
+#: LTC681x GPIO (auxiliary) inputs measure 0 .. ~5 V.
+ADC_INPUT_MAX_V = 5.0
+#: The dead band ("blind spot") as a fraction of the sensor's range when not configured: the
+#: 123\SmartBMS dual-range sensor documents ±300 mA on its 500 A range (±150 mA / 250 A and
+#: ±75 mA / 125 A with 2 or 4 loops through it), i.e. 0.06 % of the range every time.
+BLIND_SPOT_FRACTION = 0.0006
 
 
 class SpiConfig(Section):
@@ -44,13 +61,77 @@ class GpioConfig(Section):
     precharge_feedback: int = Field(-1, ge=-1, le=511)
     charge_feedback: int = Field(5, ge=-1, le=511)
     discharge_feedback: int = Field(6, ge=-1, le=511)
+    alarm: int = Field(-1, ge=-1, le=511, description="alarm output (buzzer, lamp); see protection.alarm")
 
 
-class CurrentSensorConfig(Section):
+class _HallChannel(Section):
+    """What every Hall sensor input shares (no fields: the sections keep their own field order)."""
+
+    if TYPE_CHECKING:  # declared by each section (in its own order); typed here for the helpers
+        zero_v: float
+        sensitivity_v_per_a: float
+        range_a: float | None
+        dead_band_a: float | None
+        low_range_gpio: int
+        low_range_zero_v: float
+        low_range_sensitivity_v_per_a: float
+        low_range_a: float
+        low_range_hysteresis_a: float
+
+    def measuring_range_a(self) -> float:
+        """The current magnitude the (high-range) output can report: the rated range if stated, else what
+        the zero point and sensitivity leave on the 0..5 V input (both sides; the smaller one counts)."""
+        adc_a = min(self.zero_v, ADC_INPUT_MAX_V - self.zero_v) / self.sensitivity_v_per_a
+        return adc_a if self.range_a is None else min(self.range_a, adc_a)
+
+    def dead_band_used_a(self) -> float:
+        """The configured dead band, or ``BLIND_SPOT_FRACTION`` of the measuring range."""
+        return BLIND_SPOT_FRACTION * self.measuring_range_a() if self.dead_band_a is None else self.dead_band_a
+
+    def low_range_used(self) -> bool:
+        return self.low_range_gpio > 0
+
+    def _check_low_range(self, section: str) -> None:
+        if not self.low_range_used():
+            return
+        span = min(self.low_range_zero_v, ADC_INPUT_MAX_V - self.low_range_zero_v) / self.low_range_sensitivity_v_per_a
+        if self.low_range_a > span + 1e-9:
+            raise ValueError(
+                f"{section}.low_range_a = {self.low_range_a:g} A exceeds what low_range_zero_v and "
+                f"low_range_sensitivity_v_per_a leave on the 0..5 V input ({span:.4g} A)"
+            )
+        if self.low_range_a >= self.measuring_range_a():
+            raise ValueError(
+                f"{section}.low_range_a = {self.low_range_a:g} A must be below the high range "
+                f"{self.measuring_range_a():.4g} A"
+            )
+        if self.low_range_hysteresis_a >= self.low_range_a:
+            raise ValueError(
+                f"{section}.low_range_hysteresis_a = {self.low_range_hysteresis_a:g} A must be below "
+                f"low_range_a = {self.low_range_a:g} A"
+            )
+
+
+class CurrentSensorConfig(_HallChannel):
     """Pack current from a Hall sensor wired to a GPIO (aux ADC) input of one LTC681x.
 
-    current_a = (v_gpio - zero_v) / sensitivity_v_per_a * (-1 if inverted); positive = charging.
-    The zero offset set by calibration (the 123\\SmartBMS button) is kept in the state file.
+    current_a = ((v_gpio - zero_v) / sensitivity_v_per_a * (-1 if inverted) - zero offset) x gain;
+    positive = charging. The zero offset set by calibration (the 123\\SmartBMS button) and the gain
+    factor set by a calibration with a known reference current are kept in the state file.
+
+    Dual range (the 123\\SmartBMS 20 A / 500 A sensor): with ``low_range_gpio`` set, the sensor's second,
+    more sensitive output is read too, and the reading comes from it while |I| is inside
+    ``low_range_a`` (back to it only below ``low_range_a - low_range_hysteresis_a``, so it does not
+    chatter at the boundary). A low-range output that is not fresh, saturates or disagrees with the
+    high range by more than a quarter of ``low_range_a`` is not used (the high range is); a high
+    range that is not fresh makes the current unknown.
+
+    Dead band (the 123's "blind spot"): |I| below it reads 0 A, so that the zero drift of the sensor
+    is not counted as charge for days. Not set, it is 0.06 % of the (high) measuring range, the
+    123\\SmartBMS sensor's documented ±300 mA on 500 A (0.375 A for the default 625 A range).
+
+    In a two-sensor setup (``[hardware.consumer_current_sensor]``) this sensor is on the charger /
+    solar side, or on the battery itself (see that section's ``mode``).
     """
 
     board: int = Field(0, ge=0, le=63, description="board whose GPIO reads the sensor")
@@ -58,7 +139,10 @@ class CurrentSensorConfig(Section):
     zero_v: float = Field(2.5, ge=0.0, le=5.0, description="sensor output at 0 A")
     sensitivity_v_per_a: float = Field(0.004, gt=0, le=1.0, description="e.g. 4 mV/A for a ±500 A sensor")
     inverted: bool = False
-    dead_band_a: float = Field(0.0, ge=0.0, le=10.0, description="|I| below this reads as 0 A")
+    dead_band_a: float | None = Field(
+        None, ge=0.0, le=10.0, description="|I| below this reads as 0 A; default: 0.06 % of the measuring range "
+        "(the 123\\SmartBMS blind spot, ±0.3 A on 500 A)",
+    )
     max_age_s: float = Field(1.0, gt=0, le=60.0, description="older readings count as stale")
     range_a: float | None = Field(
         None, gt=0, le=20000.0,
@@ -77,6 +161,88 @@ class CurrentSensorConfig(Section):
         0.005, gt=0.0, le=0.1, description="zero calibration: largest change of the average cell voltage that "
         "still counts as steady",
     )
+    low_range_gpio: int = Field(
+        0, ge=0, le=9, description="dual-range sensor: GPIO (same board) of the low-range output; 0 = single range"
+    )
+    low_range_zero_v: float = Field(2.5, ge=0.0, le=5.0, description="low-range output at 0 A")
+    low_range_sensitivity_v_per_a: float = Field(
+        0.1, gt=0, le=1.0, description="low-range output slope, e.g. 100 mV/A for ±20 A"
+    )
+    low_range_a: float = Field(20.0, gt=0, le=2000.0, description="the reading uses the low range while |I| is "
+                               "inside ±this")
+    low_range_hysteresis_a: float = Field(
+        1.0, ge=0.0, le=100.0, description="back to the low range only once |I| is this far inside low_range_a"
+    )
+    gain_min_fraction: float = Field(
+        0.02, gt=0.0, le=1.0, description="gain calibration: refused unless |reference| is at least this fraction "
+        "of the range in use (low range while it is used)",
+    )
+    gain_max_correction_pct: float = Field(
+        10.0, gt=0.0, le=50.0, description="gain calibration: refused if the correction it implies is larger"
+    )
+    gain_steady_s: float = Field(
+        5.0, ge=0.0, le=600.0, description="gain calibration: the reading must have been steady this long"
+    )
+    gain_steady_pct: float = Field(
+        1.0, gt=0.0, le=20.0, description="gain calibration: steady = every reading of gain_steady_s within ±this "
+        "% of their mean",
+    )
+
+    @model_validator(mode="after")
+    def _low_range(self) -> Self:
+        self._check_low_range("hardware.current_sensor")
+        return self
+
+
+class ConsumerCurrentSensorConfig(_HallChannel):
+    """An optional second Hall sensor on the consumers' side (123\\SmartBMS "Sensor 2").
+
+    The 123\\SmartBMS has one sensor in the charger / solar line and one in the consumers' line
+    (inverter, motor controller); the battery current is their difference. ``mode``:
+
+    * ``off`` -- one sensor: ``[hardware.current_sensor]`` measures the battery current;
+    * ``charge_minus_consumer`` -- ``[hardware.current_sensor]`` is in the charger line, this one in
+      the consumers' line: battery = charger - consumer current;
+    * ``battery_and_consumer`` -- ``[hardware.current_sensor]`` measures the battery, this one the
+      consumers: charger = battery + consumer current.
+
+    Positive = current into the consumers. A reading that is not fresh, NaN or outside its range (an
+    open input reads 0 V, i.e. the range limit) is no reading: in ``charge_minus_consumer`` mode the
+    battery current is then unknown (NaN, its age grows: communication_lost.current), never wrong.
+    The zero calibration zeroes both sensors; the freshness limit is ``current_sensor.max_age_s``.
+    """
+
+    mode: Literal["off", "charge_minus_consumer", "battery_and_consumer"] = Field(
+        "off", description="how the two sensors combine (off = one sensor only)"
+    )
+    board: int = Field(0, ge=0, le=63, description="board whose GPIO reads the sensor")
+    gpio: int = Field(3, ge=1, le=9, description="GPIO input number (1-based)")
+    zero_v: float = Field(2.5, ge=0.0, le=5.0, description="sensor output at 0 A")
+    sensitivity_v_per_a: float = Field(0.004, gt=0, le=1.0, description="e.g. 4 mV/A for a ±500 A sensor")
+    inverted: bool = False
+    dead_band_a: float | None = Field(
+        None, ge=0.0, le=10.0, description="|I| below this reads as 0 A; default: 0.06 % of the measuring range"
+    )
+    range_a: float | None = Field(
+        None, gt=0, le=20000.0, description="rated measuring range (±A); default: what zero_v and "
+        "sensitivity_v_per_a leave on the 0..5 V input. A reading at or beyond it is no reading",
+    )
+    low_range_gpio: int = Field(
+        0, ge=0, le=9, description="dual-range sensor: GPIO (same board) of the low-range output; 0 = single range"
+    )
+    low_range_zero_v: float = Field(2.5, ge=0.0, le=5.0, description="low-range output at 0 A")
+    low_range_sensitivity_v_per_a: float = Field(0.1, gt=0, le=1.0, description="low-range output slope")
+    low_range_a: float = Field(20.0, gt=0, le=2000.0, description="low range used while |I| is inside ±this")
+    low_range_hysteresis_a: float = Field(1.0, ge=0.0, le=100.0, description="low-range switching hysteresis")
+
+    @model_validator(mode="after")
+    def _low_range(self) -> Self:
+        self._check_low_range("hardware.consumer_current_sensor")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
 
 
 class BusVoltageConfig(Section):
@@ -100,6 +266,7 @@ class HardwareConfig(Section):
     spi: SpiConfig = SpiConfig()
     gpio: GpioConfig = GpioConfig()
     current_sensor: CurrentSensorConfig = CurrentSensorConfig()
+    consumer_current_sensor: ConsumerCurrentSensorConfig = ConsumerCurrentSensorConfig()
     bus_voltage: BusVoltageConfig = BusVoltageConfig()
     pec_retries: int = Field(2, ge=0, le=10, description="re-reads of a register group after a PEC error")
     open_wire_interval_s: float = Field(10.0, ge=0.0, le=3600.0, description="0 disables ADOW checks")
@@ -125,3 +292,21 @@ class HardwareConfig(Section):
     chain_probe_interval_s: float = Field(
         10.0, ge=0.0, le=86400.0, description="read one slot beyond the chain (and chip types); 0 = only at start"
     )
+    inputs: tuple[InputConfig, ...] = Field(
+        (), max_length=16, description="discrete inputs, one [[hardware.inputs]] table each (none by default)",
+    )
+
+    @model_validator(mode="after")
+    def _input_lines(self) -> Self:
+        """A line is one thing: one input function, never also an output or a feedback input."""
+        used = {
+            int(v): f"hardware.gpio.{k}" for k, v in self.gpio.model_dump().items()
+            if k != "chip" and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        }
+        for k, inp in enumerate(self.inputs):
+            key = f"hardware.inputs[{k}].line"
+            other = used.get(inp.line)
+            if other is not None:
+                raise ValueError(f"{key} = {inp.line}: line {inp.line} is already used by {other}")
+            used[inp.line] = f"hardware.inputs[{k}] ({inp.function})"
+        return self

@@ -20,7 +20,7 @@ from bmsgateway.config.history import HistoryConfig
 from bmsgateway.config.http import HttpConfig
 from bmsgateway.config.modbus import ModbusConfig
 from bmsgateway.config.mqtt import MqttConfig
-from bmsgateway.config.pack import PackConfig
+from bmsgateway.config.pack import CHIP_GPIOS, PackConfig
 from bmsgateway.config.protection import ProtectionConfig, check_protection_against_pack
 from bmsgateway.config.simulator import SimulatorConfig
 from bmsgateway.config.system import LoggingConfig, SystemConfig
@@ -75,7 +75,38 @@ class Config(Section):
                 raise ValueError(
                     f"hardware.bus_voltage.gpio = {bv.gpio} on board {bv.board} is the current sensor's input"
                 )
+        self._check_current_inputs()
         lim = self.pack.limits
         check_protection_against_pack(self.protection, lim.vmin_v, lim.vmax_v)
         check_envelope(self)
         return self
+
+    def _check_current_inputs(self) -> None:
+        """The optional current inputs (second sensor, low-range outputs): a board of the chain, a
+        GPIO the chip has, no thermistor's and no other input's."""
+        hw = self.hardware
+        cs, ccs, bv = hw.current_sensor, hw.consumer_current_sensor, hw.bus_voltage
+        taken: dict[tuple[int, int], str] = {(cs.board, cs.gpio): "hardware.current_sensor.gpio"}
+        if bv.enabled:
+            taken[(bv.board, bv.gpio)] = "hardware.bus_voltage.gpio"
+        wanted: list[tuple[str, int, int]] = []
+        if cs.low_range_used():
+            wanted.append(("hardware.current_sensor.low_range_gpio", cs.board, cs.low_range_gpio))
+        if ccs.enabled:
+            wanted.append(("hardware.consumer_current_sensor.gpio", ccs.board, ccs.gpio))
+            if ccs.low_range_used():
+                wanted.append(("hardware.consumer_current_sensor.low_range_gpio", ccs.board, ccs.low_range_gpio))
+        n = len(self.pack.boards)
+        for key, board, gpio in wanted:
+            if board >= n:
+                raise ValueError(f"{key.rsplit('.', 1)[0]}.board = {board} but the chain has {n} boards "
+                                 f"(allowed 0..{n - 1})")
+            b = self.pack.boards[board]
+            if gpio > CHIP_GPIOS[b.chip]:
+                raise ValueError(f"{key} = {gpio}: an {b.chip} has GPIO1..{CHIP_GPIOS[b.chip]}")
+            if gpio <= b.thermistors:
+                raise ValueError(f"{key} = {gpio} is used by a thermistor of board {board} "
+                                 f"(thermistors occupy GPIO1..{b.thermistors})")
+            if (board, gpio) in taken:
+                raise ValueError(f"{key} = {gpio} on board {board} is already {taken[(board, gpio)]}")
+            taken[(board, gpio)] = key

@@ -174,10 +174,15 @@ class PackConfig(Section):
     def board_cell_ranges(self) -> tuple[tuple[int, int], ...]:
         """Per board, the pack-wide cell indices ``(first, end)`` it measures (bottom board first).
 
-        Protection reads it from here; the SunSpec modules and the simulator still walk the boards
-        themselves and should move to it.
+        The one statement of the layout: acquisition, protection, the simulator and the SunSpec
+        modules read it from here.
         """
         return _ranges(b.cells for b in self.boards)
+
+    @property
+    def board_thermistor_ranges(self) -> tuple[tuple[int, int], ...]:
+        """Per board, the pack-wide thermistor indices ``(first, end)`` it measures."""
+        return _ranges(b.thermistors for b in self.boards)
 
     @property
     def limits(self) -> CellLimits:

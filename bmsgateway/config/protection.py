@@ -18,6 +18,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from bmsgateway.config.base import Section
+from bmsgateway.config.discrete import AlarmConfig
 from bmsgateway.state import BalancingMode, RelayMode
 
 __all__ = [
@@ -171,6 +172,12 @@ class LimitsConfig(Section):
     cvl_top_cell_margin_v: float = Field(
         0.1, ge=0.0, le=1.0,
         description="CVL is pulled down so the highest cell stops this far below Vmax",
+    )
+    cvl_above_vbalance_v: float = Field(
+        0.0, ge=0.0, le=0.2,
+        description="CVL = cells x (Vbalance + this): with 0 an inverter holds the pack at cells x Vbalance, so "
+        "in normal mode every cell >= Vbalance (full: charging stops, SOC 100 %) is reached only by a perfectly "
+        "balanced pack; the 123\\SmartBMS manual sets chargers a bit higher (13.7 V for 4 x 3.4 V: 0.025)",
     )
     charge_temperature_derating: Table = Field(
         ((0.0, 0.0), (5.0, 0.2), (10.0, 1.0), (40.0, 1.0), (45.0, 0.5), (50.0, 0.0)),
@@ -509,6 +516,7 @@ class ProtectionConfig(Section):
         5, ge=1, le=1000, description="a board failing more than this many cycles in a row is lost"
     )
     max_value_age_s: float = Field(1.0, gt=0.0, le=60.0, description="older values count as lost")
+    alarm: AlarmConfig = AlarmConfig()
 
     @model_validator(mode="after")
     def _comm(self) -> Self:

@@ -109,6 +109,10 @@ def _walk(model: BaseModel, prefix: str, rows: list[tuple[str, str, str, str, st
             rows.append((key, "list of tables", f"{len(value)} tables", _bounds(field), field.description or ""))
             if value:
                 _walk(value[0], key + "[].", rows)
+            else:  # an empty list by default: its table's keys, required ones marked
+                for sub, f in item.model_fields.items():
+                    default = "(required)" if f.is_required() else _default(f.get_default(call_default_factory=True))
+                    rows.append((f"{key}[].{sub}", _type_name(f.annotation), default, _bounds(f), f.description or ""))
             continue
         rows.append((key, _type_name(field.annotation), _default(value), _bounds(field), field.description or ""))
 

@@ -38,6 +38,10 @@ class SimulatorConfig(Section):
     solar_peak_a: float = Field(40.0, ge=0.0, le=2000.0, description="PV charge current at noon")
     evening_load_a: float = Field(12.0, ge=0.0, le=2000.0, description="inverter load 18:00 to 23:00")
     base_load_a: float = Field(2.0, ge=0.0, le=2000.0, description="inverter load at all hours")
+    day_length_h: float = Field(
+        24.0, ge=0.1, le=24.0, description="scenario solar_day: simulated hours the profile's 24 h take (shorter = "
+        "a fast day for tests and demos)",
+    )
     initial_soc_pct: float = Field(50.0, ge=0.0, le=100.0)
     initial_soc_spread_pct: float = Field(1.0, ge=0.0, le=20.0, description="± SOC points per cell")
     capacity_spread_pct: float = Field(3.0, ge=0.0, le=30.0, description="± % of pack.capacity_ah")

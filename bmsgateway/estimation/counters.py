@@ -4,6 +4,10 @@ Resettable (the user's "reset counters"): charge in/out, energy in/out, balancin
 Today's harvested / consumed energy restarts by itself at the local day boundary and is also
 cleared by a reset. Lifetime totals (and the equivalent full cycles derived from them) are never
 reset: they describe the battery's wear, not a billing period.
+
+With two current sensors (123\\SmartBMS: one in the chargers' line, one in the consumers'), the
+energy from the chargers / solar and the energy to the consumers are counted apart, today and in
+total (``add_sides``); both restart with the same day boundary and are cleared by a reset.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ class Counters:
     lifetime_out_ah: float = 0.0
     lifetime_in_wh: float = 0.0
     lifetime_out_wh: float = 0.0
+    charger_today_wh: float = 0.0
+    charger_total_wh: float = 0.0
+    consumer_today_wh: float = 0.0
+    consumer_total_wh: float = 0.0
 
     def add(self, current_a: float, pack_voltage_v: float, dt_s: float, balancing_w: float, day: str) -> None:
         """Integrate one step; ``day`` identifies the calendar day the step belongs to."""
@@ -38,6 +46,7 @@ class Counters:
             if self.day:
                 self.today_in_wh = 0.0
                 self.today_out_wh = 0.0
+                self.charger_today_wh = self.consumer_today_wh = 0.0
             self.day = day
         h = dt_s / 3600.0
         ah = current_a * h
@@ -62,6 +71,24 @@ class Counters:
         self.energy_in_wh = self.energy_out_wh = 0.0
         self.balancing_energy_wh = 0.0
         self.today_in_wh = self.today_out_wh = 0.0
+        self.charger_today_wh = self.charger_total_wh = 0.0
+        self.consumer_today_wh = self.consumer_total_wh = 0.0
+
+    def add_sides(self, charger_a: float, consumer_a: float, pack_voltage_v: float, dt_s: float) -> None:
+        """Integrate the chargers' and consumers' energy of one step (call after ``add``, which keeps
+        the day). Only energy in the sensor's direction counts; an unknown (NaN) current or pack
+        voltage adds nothing."""
+        if not math.isfinite(pack_voltage_v):
+            return
+        h = dt_s / 3600.0 * pack_voltage_v
+        if charger_a > 0:  # False for NaN
+            wh = charger_a * h
+            self.charger_today_wh += wh
+            self.charger_total_wh += wh
+        if consumer_a > 0:
+            wh = consumer_a * h
+            self.consumer_today_wh += wh
+            self.consumer_total_wh += wh
 
     def equivalent_cycles(self, capacity_ah: float) -> float:
         """Lifetime discharged charge in units of the (rated) capacity."""

@@ -15,10 +15,17 @@ current neither the charge nor the IR drop in the voltage is known.
 Recalibration (kept from the 123\\SmartBMS, applied as a strong measurement of the filter so that
 the offset estimate learns from it too):
 
-* full: normal mode, every cell >= Vbalance; critical mode, the average cell >= Vbalance; held for
-  ``full_hold_s``. Cell voltages are taken less their IR drop (R0 x current) so a high charge
-  current does not fake "full"; at the charger's tail current this is the plain 123 rule. The cells
-  at or above Vbalance are set to 100 %.
+* full: normal mode, ``state.is_full`` -- every cell, read this cycle, at or above Vbalance, the
+  very condition on which the charge relay stops charging (same measurement, same cycle: the
+  estimate runs just before protection), so a pack that stopped charging because it is full
+  reads 100 % (the 123 rule). Deliberately no current condition and no IR correction: with
+  either, a charger that is not regulated at Vbalance x cells has the relay stop before "full"
+  and SOC never reaches 100 % (the issue 17 item 1 defect). The price, measured on the simulated
+  solar day: stopped at 20-40 A (0.5-1 C) the cells' true SOC is 93-97 %; the OCV correction
+  pulls the estimate down at rest. A cell under a sense fault (excluded below) or a stale current
+  holds the recalibration, but those faults block charging themselves. Critical mode, where the
+  relay stops only at Vmax: the average cell, less its IR drop (R0 x current), >= Vbalance held
+  for ``full_hold_s``. The cells at or above Vbalance are set to 100 %.
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
   is set to 0 %.
 
@@ -50,7 +57,7 @@ from bmsgateway.estimation.pack_soc import pack_figures
 from bmsgateway.estimation.resistance import ResistanceLearner
 from bmsgateway.estimation.soc_filter import CellSocFilter, FilterTuning
 from bmsgateway.persist.state import SavedState
-from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus
+from bmsgateway.state import EstimateStatus, Measurement, ProtectionStatus, is_full
 
 __all__ = ["Estimator"]
 
@@ -143,7 +150,7 @@ class Estimator:
         self._nominal_v = lim.nominal_v
         self._rated_ah = config.pack.capacity_ah
         self._critical = config.protection.relays.mode == "critical"
-        self._dead_band_a = config.hardware.current_sensor.dead_band_a
+        self._dead_band_a = config.hardware.current_sensor.dead_band_used_a()
         self._max_current_age_s = config.hardware.current_sensor.max_age_s
         self._balance_r_ohm = config.protection.balancing.resistor_ohm
         self._est = config.estimation
@@ -321,6 +328,7 @@ class Estimator:
                 # dashboard), not the filter's corrected one: they must not move with the filter.
                 i_pack = 0.0 if in_dead_band else i_meas
                 self._counters.add(i_pack, self._last_pack_v, dt, bal_w, self._day(t))
+                self._counters.add_sides(m.charger_current_a, m.consumer_current_a, self._last_pack_v, dt)
             self._resistance.observe(t, v_est, i_meas)
             if self._acc_t_s >= self._est.filter_interval_s:
                 self._flush()
@@ -396,16 +404,22 @@ class Estimator:
     def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:
         if not fresh.any():
             return
-        v_ocv = v - self._resistance.r0_ohm * i_meas
-        above = fresh & (v_ocv >= self._vbalance_v)
-        full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v) if self._critical else bool(above.all())
+        if self._critical:
+            v_ocv = v - self._resistance.r0_ohm * i_meas
+            above = fresh & (v_ocv >= self._vbalance_v)
+            full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v)
+            hold_s = self._est.full_hold_s
+        else:  # the relay's own definition: no IR correction, no hold (the relay acts at once)
+            above = fresh & (v >= self._vbalance_v)
+            full = is_full(float(np.min(v[fresh])), self._vbalance_v, bool(fresh.all()))
+            hold_s = 0.0
         if not full:
             self._full_since_s = None
             self._full_latched = False
             return
         if self._full_since_s is None:
             self._full_since_s = t
-        if self._full_latched or t - self._full_since_s < self._est.full_hold_s:
+        if self._full_latched or t - self._full_since_s < hold_s:
             return
         self._full_latched = True
         self._flush()
@@ -522,6 +536,10 @@ class Estimator:
             equivalent_cycles=c.equivalent_cycles(self._rated_ah),
             today_in_wh=c.today_in_wh,
             today_out_wh=c.today_out_wh,
+            charger_today_wh=c.charger_today_wh,
+            charger_total_wh=c.charger_total_wh,
+            consumer_today_wh=c.consumer_today_wh,
+            consumer_total_wh=c.consumer_total_wh,
         )
 
     # -- persistence ----------------------------------------------------------------------------

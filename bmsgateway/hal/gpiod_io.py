@@ -2,14 +2,18 @@
 
 Line numbers come from ``GpioConfig`` (-1 = not wired: the output is ignored, its feedback reads
 None). ``active_low`` inverts the outputs (relay boards that switch on a low level); feedback
-inputs read True = contact closed = line high. ``gpiod`` is imported when the object is created
+inputs read True = contact closed = line high. The discrete inputs (``hardware.inputs``) are
+read as plain levels, True = high; their polarity and debounce are applied by
+``protection.inputs``. ``gpiod`` is imported when the object is created
 so the package imports without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from bmsgateway.config.discrete import InputConfig
 from bmsgateway.config.hardware import GpioConfig
 from bmsgateway.hal.interfaces import OUTPUT_NAMES
 
@@ -21,7 +25,7 @@ _CONSUMER = "bmsgateway"
 class GpiodIO:
     """``DigitalIO`` backed by one gpiod line request; every output starts (and fails) open."""
 
-    def __init__(self, config: GpioConfig) -> None:
+    def __init__(self, config: GpioConfig, inputs: Sequence[InputConfig] = ()) -> None:
         try:
             import gpiod  # optional dependency, only on the Pi
             from gpiod.line import Direction, Value
@@ -49,6 +53,9 @@ class GpiodIO:
         }
         for line in self._inputs.values():
             settings[line] = gpiod.LineSettings(direction=Direction.INPUT)
+        self._discrete: tuple[int, ...] = tuple(i.line for i in inputs)
+        for line in self._discrete:
+            settings[line] = gpiod.LineSettings(direction=Direction.INPUT)
         self._request: Any = gpiod.request_lines(config.chip, consumer=_CONSUMER, config=settings)
         self._state: dict[str, bool] = dict.fromkeys(OUTPUT_NAMES, False)
 
@@ -70,6 +77,13 @@ class GpiodIO:
         if line is None:
             return None
         return bool(self._request.get_value(line) == self._active)
+
+    def read_inputs(self) -> tuple[bool, ...]:
+        """Levels of the discrete inputs in config order (True = high), one gpiod call."""
+        if not self._discrete:
+            return ()
+        values = self._request.get_values(list(self._discrete))
+        return tuple(v == self._active for v in values)
 
     def safe_state(self) -> None:
         """Open every output in one call (daemon stop, loop crash)."""

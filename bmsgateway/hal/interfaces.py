@@ -31,7 +31,7 @@ class SpiTransport(Protocol):
 
 @runtime_checkable
 class DigitalIO(Protocol):
-    """Contactor and relay outputs with their feedback inputs."""
+    """Contactor and relay outputs with their feedback inputs, and the discrete inputs."""
 
     def set_output(self, name: str, on: bool) -> None:
         """Drive output ``name`` (one of ``OUTPUT_NAMES``); unknown/unwired names are ignored."""
@@ -47,6 +47,14 @@ class DigitalIO(Protocol):
 
     def safe_state(self) -> None:
         """Open every output at once (daemon stop, loop crash)."""
+        ...
+
+    def read_inputs(self) -> tuple[bool, ...]:
+        """Levels of the discrete inputs (``hardware.inputs``, config order), True = line high.
+
+        Polarity (active_low) and debouncing are applied by ``protection.inputs``; fewer levels
+        than inputs (none wired, a read that failed) means "no reading": the states hold.
+        """
         ...
 
 

@@ -49,6 +49,8 @@ class SavedState:
     current_bias_a: float = 0.0  #: offset learnt by the filter (on top of the zero offset)
     current_zero_offset_a: float = 0.0  #: zero calibration; the acquisition layer subtracts it
     soc_calibrated: bool = False
+    current_gain: float = 1.0  #: gain calibration of hardware.current_sensor; acquisition multiplies by it
+    consumer_zero_offset_a: float = 0.0  #: zero calibration of hardware.consumer_current_sensor
     counters: dict[str, Any] = field(default_factory=dict)
     #: bmsgateway.state.Event as dicts when loaded; the Events themselves when saved (converted by the
     #: saver thread, off the pack loop)
@@ -103,6 +105,16 @@ def state_from_dict(data: object) -> tuple[SavedState, list[str]]:
             setattr(out, name, float(value))
         else:
             problems.append(f"{name} = {value!r}: invalid value dropped")
+    value = data.get("consumer_zero_offset_a", 0.0)
+    if _finite(value):
+        out.consumer_zero_offset_a = float(value)
+    else:
+        problems.append(f"consumer_zero_offset_a = {value!r}: invalid value dropped")
+    value = data.get("current_gain", 1.0)
+    if _finite(value) and 0.5 <= value <= 2.0:
+        out.current_gain = float(value)
+    else:
+        problems.append(f"current_gain = {value!r}: invalid value dropped (allowed 0.5..2)")
     out.soc_calibrated = data.get("soc_calibrated") is True
     counters = data.get("counters", {})
     out.counters = counters if isinstance(counters, dict) else {}

@@ -74,6 +74,7 @@ class ConditionSpec:
     location: str  #: what ``location`` counts: pack, cell, sensor, board, wire, contactor
     description: str
     input: str = ""  #: the value the row compares with its thresholds (a Measurement or plausibility field)
+    recurs: bool = True  #: counts for recurrence latching (False: an operator's own switch, remote_off)
 
     def trips(self, v: float) -> bool:
         return v >= self.set_threshold if self.above else v <= self.set_threshold
@@ -252,7 +253,7 @@ class FaultEngine:
 
     def _recurs(self, spec: ConditionSpec, loc: int, t: float) -> bool:
         """Count an auto-recovering fault's raise; True when it is the N-th within the window."""
-        if self.recurrence_count <= 0 or spec.severity is not Severity.FAULT:
+        if self.recurrence_count <= 0 or spec.severity is not Severity.FAULT or not spec.recurs:
             return False
         times = self._raises.setdefault((spec.key, loc), deque(maxlen=self.recurrence_count))
         times.append(t)
@@ -262,13 +263,11 @@ class FaultEngine:
         return True
 
     def _deactivate(self, inst: _Instance) -> None:
+        """Lower a raised instance. Its callers drop it right after (``scalar`` deletes an idle
+        instance, ``reset_latched`` deletes it), so its timers and flags need no reset."""
         if inst.frozen is not None:
             self.latch_version += 1
         inst.active = False
-        inst.clear_since = None
-        inst.pending_since = None
-        inst.gone = False
-        inst.frozen = None
         self._n_active -= 1
 
     def _emit(self, t: float, kind: str, spec: ConditionSpec, v: float, thr: float, loc: int, msg: str) -> None:

@@ -39,6 +39,8 @@ class ConditionId(StrEnum):
     CHAIN_CONFIGURATION = "chain_configuration"
     CHIP_VOLTAGE_FLAG = "chip_voltage_flag"
     CELL_VOLTAGE_IMPLAUSIBLE = "cell_voltage_implausible"
+    EMERGENCY_STOP = "emergency_stop"
+    REMOTE_OFF = "remote_off"
 
 
 #: bit number of each condition in the fault and warning bitfields (append-only).

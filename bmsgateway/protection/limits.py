@@ -1,8 +1,10 @@
 """Inverter limits every cycle: charge voltage limit (CVL), charge and discharge current limits.
 
-CVL starts at Vbalance x cells. When the highest cell approaches Vmax it is pulled down so the top
-cell is not pushed over (what dbus-serialbattery users see as overcharged top cells when a charger
-only looks at the pack voltage): with ``target = Vmax - cvl_top_cell_margin_v`` the remaining
+CVL starts at Vbalance x cells (plus ``cvl_above_vbalance_v`` per cell: an inverter in CV at
+exactly Vbalance x cells never brings *every* cell to Vbalance, the normal mode's "full"). When
+the highest cell approaches Vmax it is pulled down so the top cell is not pushed over (what
+dbus-serialbattery users see as overcharged top cells when a charger only looks at the pack
+voltage): with ``target = Vmax - cvl_top_cell_margin_v`` the remaining
 headroom of the top cell, ``(target - max_cell) x cells``, is added to the present pack voltage;
 once the top cell reaches the target CVL equals the pack voltage (the charger stops pushing) and
 above it CVL drops below the pack voltage. The formula is continuous, so CVL does not jump.
@@ -42,10 +44,11 @@ class DeratingTable:
 
 
 def charge_voltage_limit(
-    cells: int, vbalance_v: float, vmax_v: float, margin_v: float, pack_v: float, max_cell_v: float
+    cells: int, vbalance_v: float, vmax_v: float, margin_v: float, pack_v: float, max_cell_v: float,
+    above_vbalance_v: float = 0.0,
 ) -> float:
-    """CVL in volts (see the module docstring). Never above Vbalance x cells, never below 0."""
-    nominal = cells * vbalance_v
+    """CVL in volts (see the module docstring). Never above (Vbalance + above) x cells, never below 0."""
+    nominal = cells * (vbalance_v + above_vbalance_v)
     if pack_v != pack_v or max_cell_v != max_cell_v:
         return nominal
     target = vmax_v - margin_v

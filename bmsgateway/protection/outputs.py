@@ -26,14 +26,16 @@ class OutputDriver:
     def get(self, name: str) -> bool:
         return self._state.get(name, False)
 
-    def set(self, name: str, on: bool, t: float, reason: str = "") -> None:
+    def set(self, name: str, on: bool, t: float, reason: str = "", event: bool = True) -> None:
+        """``event=False``: a change not worth an event of its own (the alarm's beeps: the alarm
+        reports its start and end once instead of an event per beep)."""
         if name in self._state and self._state[name] == on:
             return
         first = name not in self._state
         self._io.set_output(name, on)
         self._state[name] = on
         self.changed_at[name] = t
-        if first and not on:
+        if (first and not on) or not event:
             return  # start-up: writing the safe (off) state explicitly is not a change worth an event
         self._emit(Event(
             time_s=t, kind="output", condition=name, severity="info", value=1.0 if on else 0.0,

@@ -32,11 +32,13 @@ from bmsgateway.acquisition.plausibility import PlausibilityReport, SensorPlausi
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
 from bmsgateway.hal.interfaces import BusVoltageSensor, DigitalIO
+from bmsgateway.protection.alarm import AlarmPattern
 from bmsgateway.protection.balancing import Balancer
 from bmsgateway.protection.contactors import ContactorController
 from bmsgateway.protection.engine import Blocks, FaultEngine
 from bmsgateway.protection.events import EventLog
 from bmsgateway.protection.ids import CONDITION_BITS, ConditionId
+from bmsgateway.protection.inputs import DiscreteInputs
 from bmsgateway.protection.limits import DeratingTable, charge_voltage_limit
 from bmsgateway.protection.outputs import OutputDriver
 from bmsgateway.protection.relays import RelayInputs, RelayLogic
@@ -52,6 +54,7 @@ from bmsgateway.state import (
     ProtectionStatus,
     RelayMode,
     extremes,
+    is_full,
 )
 
 __all__ = ["Protection"]
@@ -59,6 +62,9 @@ __all__ = ["Protection"]
 NAN = math.nan
 _COMM_BIT = 1 << CONDITION_BITS[ConditionId.COMMUNICATION_LOST]
 _THERM_BIT = 1 << CONDITION_BITS[ConditionId.THERMISTOR_FAULT]
+_REMOTE_OFF_BIT = 1 << CONDITION_BITS[ConditionId.REMOTE_OFF]
+#: conditions that switch off everything, heater and cooler too (remote off, emergency stop)
+_ALL_OFF_BITS = _REMOTE_OFF_BIT | 1 << CONDITION_BITS[ConditionId.EMERGENCY_STOP]
 _CONTACTOR_KEYS = ("contactor_welded.fault", "contactor_failed_to_close.fault", "precharge_failed.fault")
 
 
@@ -94,6 +100,10 @@ class Protection:
         self._contactor_cache: tuple[tuple[tuple[str, bool, bool | None], ...], tuple[ContactorState, ...]] = (
             (), ()
         )
+        self._inputs = DiscreteInputs(config.hardware.inputs)
+        self._alarm = AlarmPattern(config.protection.alarm)
+        self._alarm_active = False
+        self._alarm_silenced_at: int | None = None  #: engine.raised_faults when silenced; None = not
         self._configure(config)
         self._cvl_v = self._cvl_nominal_v
 
@@ -124,6 +134,8 @@ class Protection:
         self._d_ds = DeratingTable(lt.discharge_soc_derating)
         self._thermal.cfg = p.thermal
         self.event_log.resize(p.event_log_size)
+        self._inputs.configure(config.hardware.inputs)
+        self._alarm.cfg = p.alarm
 
     def apply_config(self, config: Config) -> None:
         """Switch to a new validated config between cycles; raised conditions keep their state."""
@@ -152,6 +164,15 @@ class Protection:
             msg += f", {left} kept (condition still present by the thresholds it latched under)"
         self._emit(Event(time_s=t, kind="command", condition="reset_latched", severity="info",
                          value=float(n), message=msg))
+
+    def silence_alarm(self) -> None:
+        """The silence command: the alarm output goes off until another fault is raised."""
+        was = self._alarm_active and self._alarm_silenced_at is None
+        self._alarm_silenced_at = self._engine.raised_faults
+        self.note_command("silence_alarm", "info", "alarm output silenced until another fault is raised"
+                          if was else "nothing to silence: no alarm is sounding")
+        if not was:
+            self._alarm_silenced_at = None
 
     def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
         """An operator command's outcome as an event (e.g. a refused zero calibration)."""
@@ -245,6 +266,7 @@ class Protection:
 
         self._feed_plausibility(plaus, t)
         self._feed_chips(m, t)
+        self._feed_inputs(t)
 
         if timing is not None and timing.period_s > 0:
             eng.scalar("loop_overrun.warning", timing.duration_s / timing.period_s, t)
@@ -281,7 +303,8 @@ class Protection:
         # 5. limits, balancing, thermal ------------------------------------------------------------
         lt = p.limits
         if fresh:
-            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi)
+            self._cvl_v = charge_voltage_limit(n, self._vbal_v, self._vmax_v, lt.cvl_top_cell_margin_v, s, hi,
+                                               lt.cvl_above_vbalance_v)
             self._vf_charge = self._d_cv(self._vmax_v - hi)
             self._vf_discharge = self._d_dv(lo - self._vmin_v)
         if tlo == tlo:
@@ -299,8 +322,11 @@ class Protection:
         bits = bal.update(cells, lo, hi, fresh and comm_ok, cur, hot)
 
         heater, cooler = self._thermal.update(tlo, thi, bool(fbits & (_COMM_BIT | _THERM_BIT)))
+        if fbits & _ALL_OFF_BITS:  # remote off / emergency stop: everything off, heater and cooler too
+            heater = cooler = False
         self._out.set("heater", heater, t)
         self._out.set("cooler", cooler, t)
+        alarm_active, alarm_on = self._drive_alarm(fbits, wbits, t)
 
         state = (
             ControlState.FAULT if blocks == Blocks.BOTH
@@ -315,6 +341,8 @@ class Protection:
             discharge_allowed=discharge_allowed, active=active, fault_bits=fbits, warning_bits=wbits,
             contactors=self._contactor_states(), cvl_v=self._cvl_v, ccl_a=ccl, dcl_a=dcl,
             balancing=bits, heater_on=heater, cooler_on=cooler, events=events, status_lights=lights,
+            inputs=self._inputs.active, remote_off=bool(fbits & _REMOTE_OFF_BIT),
+            charger_present=self._inputs.charger_present(), alarm_active=alarm_active, alarm_on=alarm_on,
         )
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -327,6 +355,33 @@ class Protection:
         elif on and not was_on and t - self._allow_off_s.get(name, -math.inf) < self._relays.min_off_s - 1e-6:
             return False
         return on
+
+    def _feed_inputs(self, t: float) -> None:
+        """Discrete inputs: debounce the line levels, feed emergency stop and remote off."""
+        eng = self._engine
+        if self._inputs.configured:
+            self._inputs.update(self._io.read_inputs(), t)
+        for function, key in (("emergency_stop", "emergency_stop.input"), ("remote_off", "remote_off.input")):
+            if self._inputs.configured or eng.tracking(key):
+                eng.flags(key, self._inputs.indices(function), t)
+
+    def _drive_alarm(self, fbits: int, wbits: int, t: float) -> tuple[bool, bool]:
+        """The alarm output follows the active faults (not remote off) with its pattern; one event
+        when it starts and one when it stops, none per beep."""
+        active, on = self._alarm.update(bool(fbits & ~_REMOTE_OFF_BIT), bool(wbits), t)
+        if self._alarm_silenced_at is not None:
+            if not active or self._engine.raised_faults != self._alarm_silenced_at:
+                self._alarm_silenced_at = None  # the alarm ended, or a new fault: sound again
+            else:
+                on = False
+        if active != self._alarm_active:
+            self._alarm_active = active
+            self._emit(Event(time_s=t, kind="output", condition="alarm", severity="info",
+                             value=1.0 if active else 0.0,
+                             message="on (alarm: a fault is active)" if fbits & ~_REMOTE_OFF_BIT
+                             else "on (alarm: a warning is active)" if active else "off (alarm: no fault)"))
+        self._out.set("alarm", on, t, event=False)
+        return active, on
 
     def _feed_chips(self, m: Measurement, t: float) -> None:
         """Battery monitor chip conditions: ADC faults per board, chain wiring, chip comparators."""
@@ -390,7 +445,8 @@ class Protection:
         if cur == cur and dt > 0:
             soc += cur * dt / 3600.0 / cap * 100.0
         if fresh:
-            full = lo >= self._vbal_v if self._relays.mode == RelayMode.NORMAL else s >= self._cvl_nominal_v
+            normal = self._relays.mode == RelayMode.NORMAL
+            full = is_full(lo, self._vbal_v, fresh) if normal else s >= self._cvl_nominal_v
             if full:
                 soc = 100.0
         self._soc_fallback_pct = min(100.0, max(0.0, soc))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bmsgateway.state import RelayMode
+from bmsgateway.state import RelayMode, is_full
 
 __all__ = ["RelayInputs", "RelayLogic"]
 
@@ -97,7 +97,7 @@ class RelayLogic:
             c_en = comm and temp_ok and have_all and hi < self.vmax_v - self.critical_charge_hysteresis_v
             d_en = comm and temp_ok and have_all and lo > self.vmin_v
         else:
-            c_dis = c_dis or (have_all and lo >= self.vbalance_v)
+            c_dis = c_dis or is_full(lo, self.vbalance_v, have_all)
             soc = i.soc_pct
             c_en = comm and temp_ok and have_all and hi < self.vbalance_v and soc < self.charge_restart_soc_pct
             d_en = comm and temp_ok and have_all and lo > self.vmin_v and soc >= self.discharge_restart_soc_pct

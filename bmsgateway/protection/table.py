@@ -62,6 +62,8 @@ INPUTS: dict[str, str] = {
     "chip_voltage_flag.under": "measurement.chip_uv_cells (the chips' own VUV comparators)",
     "loop_overrun.warning": "timing.duration_s / period_s",
     "loop_overrun.fault": "timing.actual_period_s / period_s",
+    "emergency_stop.input": "hardware.inputs with function emergency_stop (debounced)",
+    "remote_off.input": "hardware.inputs with function remote_off (debounced)",
 }
 
 
@@ -251,6 +253,18 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         "periods", "pack", "a cycle's software time exceeded the cycle period")
     add("loop_overrun.fault", C.LOOP_OVERRUN, F, True, lp.fault_factor, 0.0, 1.5, lp.clear_delay_s,
         Blocks.BOTH, "periods", "pack", "the time between two cycles stretched to fault_factor periods")
+
+    # discrete inputs (hardware.inputs; debounced in bmsgateway.protection.inputs; location = input)
+    add("emergency_stop.input", C.EMERGENCY_STOP, F, True, 1.0, 0.0, 0.0, 0.0, Blocks.BOTH, "flag", "input",
+        "an emergency stop input is active: every contactor and relay opens; latched, so after the "
+        "input is released the reset command is still needed", latched=True)
+    specs.append(ConditionSpec(
+        key="remote_off.input", condition=C.REMOTE_OFF, severity=F, above=True, set_threshold=1.0,
+        set_delay_s=0.0, clear_threshold=0.0, clear_delay_s=0.0, latched=False, blocks=Blocks.BOTH, unit="flag",
+        location="input", input=INPUTS["remote_off.input"], recurs=False,
+        description="a remote off input (on/off switch) is active: every contactor and relay stays open "
+        "until it is released, then the pack starts again as at power-up; an operator's own switch, so "
+        "it never latches by recurrence and does not sound the alarm output"))
     return tuple(specs)
 
 

@@ -27,6 +27,10 @@ negative):
 ``bus_stuck:V``         the bus (DC link) voltage sensor reads V volts whatever the bus does.
 ``welded:NAME``         contactor NAME (precharge, charge, discharge, main) stays closed once closed.
 ``no_close:NAME``       contactor NAME never closes.
+``input:N[=0|1]``       discrete input N (1-based, ``hardware.inputs`` order) asserted (=1, the
+                        default) or released (=0); the simulated line level follows its
+                        ``active_low`` wiring. Not a fault: the remote switch, charger or
+                        emergency stop button a user would press (``input:1@2h input:1=0@3h``).
 ======================  =========================================================================
 
 Times: ``45s``, ``30m``, ``2h``, ``1.5h``, ``1d`` or plain seconds (``90``); no ``@`` means at once.
@@ -71,6 +75,7 @@ Kind = Literal[
     "thermistor_short",
     "current_stuck",
     "bus_stuck",
+    "input",
 ]
 
 #: Every kind and what its target is: "index" (number), "name" (contactor), "number" (a current) or "none".
@@ -91,6 +96,7 @@ KINDS: dict[str, Literal["index", "name", "none", "number"]] = {
     "thermistor_short": "index",
     "current_stuck": "number",
     "bus_stuck": "number",
+    "input": "index",
 }
 #: Kinds that the chip emulator applies.
 CHAIN_KINDS: frozenset[str] = frozenset({"pec_errors", "dead_board", "adc_stall", "adc_drop"})
@@ -193,7 +199,10 @@ def parse_injection(text: str) -> Injection:
             raise ValueError(f"{text!r}: target of {kind} counts from {lowest}, got {target}")
     if kind == "adc_drop" and value is None:
         raise ValueError(f"{text!r}: adc_drop needs '=P', the fraction of conversions lost (e.g. adc_drop:1=0.5)")
-    if value is not None:
+    if kind == "input":
+        if value not in (None, 0.0, 1.0):
+            raise ValueError(f"{text!r}: input takes '=1' (asserted, the default) or '=0' (released)")
+    elif value is not None:
         if kind not in ("pec_errors", "adc_drop"):
             raise ValueError(f"{text!r}: only pec_errors and adc_drop take '=value' (a probability)")
         if not 0.0 <= value <= 1.0:

@@ -74,15 +74,8 @@ class PackSimulator:
         n = pack.cell_count
 
         # Board layout: cell slices and thermistor ownership.
-        self._cell_slices: list[slice] = []
-        self._therm_first: list[int] = []
-        start = 0
-        t_start = 0
-        for b in pack.boards:
-            self._cell_slices.append(slice(start, start + b.cells))
-            self._therm_first.append(t_start)
-            start += b.cells
-            t_start += b.thermistors
+        self._cell_slices: list[slice] = [slice(a, e) for a, e in pack.board_cell_ranges]
+        self._therm_first: list[int] = [a for a, _ in pack.board_thermistor_ranges]
         self._gpio_count = [CHIP_GPIOS[b.chip] for b in pack.boards]
 
         params = CellParameters.draw(
@@ -121,6 +114,18 @@ class PackSimulator:
             sim.current_noise_a,
             self._noise,
         )
+        ccs = config.hardware.consumer_current_sensor
+        #: the consumer-side sensor (two-sensor setups): it sees the load current; the current_sensor
+        #: then sees the charger current (charge_minus_consumer) or the battery current
+        self._consumer_hall = (
+            HallSensor(ccs, sim.current_offset_a, sim.current_gain_error_pct, sim.current_noise_a, self._noise)
+            if ccs.enabled else None
+        )
+        self._hall_on_charger = ccs.mode == "charge_minus_consumer"
+        self._source_a = 0.0  #: charge source current flowing now (after gating)
+        self._load_a = 0.0  #: load current flowing now (after gating)
+        self._charger_j = 0.0
+        self._consumer_j = 0.0
 
         self._bleed: BoolArray = np.zeros(n, dtype=np.bool_)
         self._board_masks = [0] * len(pack.boards)
@@ -131,6 +136,8 @@ class PackSimulator:
         self._therm_pin_v: dict[int, float] = {}  # pack thermistor index -> forced pin voltage (open/short)
         self._open_wires: list[set[int]] = [set() for _ in pack.boards]
         self._bus_stuck_v: float | None = None  # bus voltage sensor frozen at this reading
+        #: discrete inputs asserted by injection (``input:N``), config order; the line levels follow
+        self._inputs_asserted = [False] * len(config.hardware.inputs)
 
         #: the charger/inverter on the CAN bus (``bmsgateway.sim.inverter``); None = open loop
         self.inverter: InverterHook | None = None
@@ -161,12 +168,9 @@ class PackSimulator:
             source_a, load_a = self.inverter.limit(source_a, load_a, self._start_s + elapsed_s,
                                                    self._cells.pack_terminal_v)
         out = self._outputs
-        current = 0.0
-        if source_a > 0 and out.charge_path():
-            current += source_a
-        if load_a > 0 and out.discharge_path():
-            current -= load_a
-        return current
+        self._source_a = source_a if source_a > 0 and out.charge_path() else 0.0
+        self._load_a = load_a if load_a > 0 and out.discharge_path() else 0.0
+        return self._source_a - self._load_a
 
     def _advance(self) -> None:
         """Integrate up to ``clock.now()`` (no-op if time has not moved on).
@@ -195,6 +199,10 @@ class PackSimulator:
             precharge_closed = outputs.is_closed("precharge")
             if power_closed or precharge_closed or dc_link.voltage_v != 0.0:
                 dc_link.step(dt, cells.pack_terminal_v(current), power_closed, precharge_closed)
+            if self._source_a or self._load_a:
+                v_pack = cells.pack_terminal_v(current)
+                self._charger_j += self._source_a * v_pack * dt
+                self._consumer_j += self._load_a * v_pack * dt
             if cells.accumulate(dt, current):
                 self._settle_cells()
             t = t_next
@@ -285,8 +293,11 @@ class PackSimulator:
                     values[k] = self._divider_v(forced_c)
                 else:
                     values[k] = v_base + dv_dc * sigma * self._noise.one() if sigma > 0 else v_base
-        if board == self._hall_board and self._hall_index < len(values):
-            values[self._hall_index] = self._hall.voltage_v(self._current_a)
+        if board == self._hall_board:
+            self._hall.drive(values, self._source_a if self._hall_on_charger else self._current_a)
+        ch = self._consumer_hall
+        if ch is not None and board == ch.board:
+            ch.drive(values, self._load_a)
         bv = self.config.hardware.bus_voltage
         if bv.enabled and board == bv.board and bv.gpio <= len(values):
             values[bv.gpio - 1] = min(5.0, self.read_bus_voltage_v() / bv.divider_ratio)
@@ -368,6 +379,11 @@ class PackSimulator:
         for name in (*CONTACTOR_NAMES, *self._outputs.relays):
             self.set_output(name, False)
 
+    def read_inputs(self) -> tuple[bool, ...]:
+        """Line levels of the discrete inputs: an asserted input drives its line to its active level."""
+        wiring = self.config.hardware.inputs
+        return tuple(a != c.active_low for a, c in zip(self._inputs_asserted, wiring, strict=False))
+
     def read_bus_voltage_v(self) -> float:
         if self._bus_stuck_v is not None:
             return self._bus_stuck_v
@@ -411,6 +427,12 @@ class PackSimulator:
                 self._wire_to_board(target)
             except ValueError as exc:
                 raise ValueError(f"{injection}: {exc}") from None
+        elif kind == "input":
+            assert isinstance(target, int)
+            count = len(self.config.hardware.inputs)
+            if not 1 <= target <= count:
+                raise ValueError(f"{injection}: input {target} does not exist "
+                                 f"(hardware.inputs has {count}{'' if count else '; add [[hardware.inputs]]'})")
 
     def inject(self, injection: Injection) -> None:
         """Apply a simulator-side fault now (tests call this directly; see ``FaultInjector``)."""
@@ -445,6 +467,9 @@ class PackSimulator:
             assert isinstance(target, int)
             vref = self.config.pack.thermistor.vref_v
             self._therm_pin_v[target - 1] = vref if kind == "thermistor_open" else 0.001
+        elif kind == "input":
+            assert isinstance(target, int)
+            self._inputs_asserted[target - 1] = injection.value != 0.0
         elif kind in ("welded", "no_close"):
             assert isinstance(target, str)
             contactor = self._outputs.contactors[target]
@@ -473,6 +498,9 @@ class PackSimulator:
         for wires in self._open_wires:
             wires.clear()
         self._hall.stuck_v = None
+        self._hall.low_stuck_v = None
+        if self._consumer_hall is not None:
+            self._consumer_hall.stuck_v = self._consumer_hall.low_stuck_v = None
         self._bus_stuck_v = None
         for c in self._outputs.contactors.values():
             c.welded = False
@@ -506,6 +534,43 @@ class PackSimulator:
         """Current that really flows now (after gating), positive = charging."""
         self._advance()
         return self._current_a
+
+    @property
+    def true_charger_current_a(self) -> float:
+        """Charge source (solar / charger) current that really flows now (after gating)."""
+        self._advance()
+        return self._source_a
+
+    @property
+    def true_consumer_current_a(self) -> float:
+        """Load current that really flows now (after gating)."""
+        self._advance()
+        return self._load_a
+
+    @property
+    def charger_energy_wh(self) -> float:
+        """Cumulative energy the charge source delivered at the pack terminals."""
+        self._advance()
+        return self._charger_j / _J_PER_WH
+
+    @property
+    def consumer_energy_wh(self) -> float:
+        """Cumulative energy the loads drew at the pack terminals."""
+        self._advance()
+        return self._consumer_j / _J_PER_WH
+
+    def set_current_sensor_output(self, which: str, volts: float | None) -> None:
+        """Freeze one sensor output at ``volts`` (None = live again): ``high`` / ``low`` of the
+        current_sensor, ``consumer`` / ``consumer_low`` of the consumer-side sensor. A test's
+        "sensor lies" (0 V = an open input, a stuck output)."""
+        self._advance()
+        hall = self._consumer_hall if which.startswith("consumer") else self._hall
+        if hall is None:
+            raise ValueError("no consumer-side current sensor configured")
+        if which.endswith("low"):
+            hall.low_stuck_v = volts
+        else:
+            hall.stuck_v = volts
 
     @property
     def true_cell_soc_pct(self) -> FloatArray:

@@ -78,7 +78,8 @@ class SolarDayScenario:
 
     PV charges with a half-sine from 07:00 to 19:00 peaking at ``solar_peak_a`` at 13:00; the
     inverter draws ``base_load_a`` at all hours plus ``evening_load_a`` from 18:00 to 23:00.
-    ``start_hour`` is the time of day at t = 0.
+    ``start_hour`` is the time of day at t = 0. ``day_length_h`` compresses the day: the profile's
+    24 hours then pass in that many hours of simulated time (a fast day for tests and demos).
     """
 
     SUNRISE_H = 7.0
@@ -86,14 +87,16 @@ class SolarDayScenario:
     EVENING_START_H = 18.0
     EVENING_END_H = 23.0
 
-    def __init__(self, solar_peak_a: float, evening_load_a: float, base_load_a: float, start_hour: float) -> None:
+    def __init__(self, solar_peak_a: float, evening_load_a: float, base_load_a: float, start_hour: float,
+                 day_length_h: float = 24.0) -> None:
         self.solar_peak_a = solar_peak_a
+        self._speed = 24.0 / day_length_h
         self.evening_load_a = evening_load_a
         self.base_load_a = base_load_a
         self.start_s = start_hour * _HOUR_S
 
     def hour_of_day(self, t_s: float) -> float:
-        return ((t_s + self.start_s) % _DAY_S) / _HOUR_S
+        return ((t_s * self._speed + self.start_s) % _DAY_S) / _HOUR_S
 
     def sources_a(self, t_s: float) -> tuple[float, float]:
         h = self.hour_of_day(t_s)
@@ -179,7 +182,8 @@ def make_scenario(cfg: SimulatorConfig) -> Scenario:
     if cfg.scenario == "constant":
         return ConstantScenario(cfg.constant_current_a)
     if cfg.scenario == "solar_day":
-        return SolarDayScenario(cfg.solar_peak_a, cfg.evening_load_a, cfg.base_load_a, cfg.start_hour)
+        return SolarDayScenario(cfg.solar_peak_a, cfg.evening_load_a, cfg.base_load_a, cfg.start_hour,
+                                cfg.day_length_h)
     if not cfg.csv_path:
         raise ValueError("simulator.scenario = 'csv' needs simulator.csv_path")
     return CsvScenario.from_file(cfg.csv_path, cfg.csv_repeat)

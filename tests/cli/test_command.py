@@ -45,6 +45,11 @@ def test_commands_reach_the_running_daemon(tmp_path: Path) -> None:
         # just started, solar-day current flowing: refused with a reason a person can act on
         assert res.returncode == 1 and "exception 03" in res.stderr
         assert "current is flowing or the cells are not at rest" in res.stderr
+        res = cli("command", "calibrate-current-gain", "--config", str(cfg))
+        assert res.returncode == 2 and "needs --reference-a" in res.stderr
+        res = cli("command", "calibrate-current-gain", "--config", str(cfg), "--reference-a", "400")
+        # the solar-day current is nowhere near 400 A (or not steady yet): refused, nothing changed
+        assert res.returncode == 1 and "exception 03" in res.stderr and "reference" in res.stderr
         res = cli("command", "reset-faults", "--config", str(cfg), "--pin", "4321")
         assert res.returncode == 1 and "exception 03" in res.stderr
         daemon.send_signal(signal.SIGTERM)
@@ -54,6 +59,7 @@ def test_commands_reach_the_running_daemon(tmp_path: Path) -> None:
             daemon.kill()
     events = [json.loads(x)["event"] for x in out.splitlines() if x.strip()]
     assert "counters_reset" in events and "current_zero_calibrated" not in events
+    assert "current_gain_calibrated" not in events
     assert "modbus_calibration_refused" in events
     assert "faults_reset" not in events  # the wrong PIN changed nothing
 

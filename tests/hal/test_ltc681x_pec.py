@@ -58,3 +58,13 @@ def test_any_single_bit_flip_is_detected(data: bytes, bit_seed: int) -> None:
 
 def test_pec_lsb_is_always_zero() -> None:
     assert all(pec15(bytes([b, b ^ 0x5A])) & 1 == 0 for b in range(256))
+
+
+def test_a_frame_too_short_to_hold_data_and_a_pec_never_passes() -> None:
+    """A PEC alone (2 bytes, whatever their value) or nothing is no valid frame."""
+    from bmsgateway.hal.ltc681x.pec import check_pec, pec15
+
+    empty_pec = pec15(b"")
+    assert not check_pec(bytes((empty_pec >> 8, empty_pec & 0xFF)))
+    assert not check_pec(b"") and not check_pec(b"\x01")
+    assert check_pec(bytes((0x42, *divmod(pec15(b"\x42"), 256))))  # one data byte and its PEC

@@ -135,3 +135,22 @@ def test_a_cleared_status_a_decodes_as_missing_not_as_values() -> None:
     assert math.isnan(itmp_code_to_c(0xFFFF))
     # the largest real code still decodes
     assert decode_status_a(encode_status_a(0xFFFE, 0xFFFE, 0xFFFE), 20)[0] == 0xFFFE * 20 / 10_000.0
+
+
+def test_compare_thresholds_clamp_to_their_12_bit_fields() -> None:
+    """VUV/VOV are 12-bit fields: a threshold beyond them is clamped, never wrapped or widened."""
+    from bmsgateway.hal.ltc681x.registers import overvoltage_code, undervoltage_code
+
+    assert overvoltage_code(100.0) == 0xFFF and undervoltage_code(100.0) == 0xFFF
+    assert overvoltage_code(0.0) == 0 and undervoltage_code(0.0) == 0
+    assert overvoltage_code(-1.0) == 0 and undervoltage_code(0.0016) == 0
+
+
+def test_config_b_dcc17_is_neither_dcc0_nor_dtmen() -> None:
+    """CFGBR1 bit 0 is DCC17 (bit 2 DCC0, bit 3 DTMEN, bit 6 FDRF): each bit decodes to its own field only."""
+    from bmsgateway.hal.ltc681x.registers import decode_config
+
+    cfg = decode_config(bytes(6), bytes((0, 0x01, 0, 0, 0, 0)))
+    assert cfg.dcc == 1 << 16 and not cfg.dcc0 and not cfg.dtmen and not cfg.fdrf and not cfg.mute
+    cfg = decode_config(bytes(6), bytes((0, 0x0C, 0, 0, 0, 0)))
+    assert cfg.dcc == 0 and cfg.dcc0 and cfg.dtmen

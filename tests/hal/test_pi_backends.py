@@ -88,6 +88,9 @@ class FakeRequest:
     def get_value(self, line: int) -> _Value:
         return self.inputs.get(line, _Value.INACTIVE)
 
+    def get_values(self, lines: list[int]) -> list[_Value]:
+        return [self.get_value(line) for line in lines]
+
     def release(self) -> None:
         pass
 
@@ -129,3 +132,22 @@ def test_gpiod_io_drives_wired_outputs_and_safe_state_opens_all(monkeypatch: pyt
     io.safe_state()
     assert all(v is _Value.INACTIVE for v in req.values.values())
     assert not io.get_output("charge")
+
+
+def test_gpiod_io_reads_discrete_input_levels_and_drives_the_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bmsgateway.config.discrete import InputConfig
+
+    requests = _fake_gpiod(monkeypatch)
+    cfg = GpioConfig(alarm=16)
+    io = GpiodIO(cfg, (InputConfig(line=25, function="remote_off"), InputConfig(line=26, active_low=True)))
+    (req,) = requests
+    assert req.config[25]["direction"] is _Direction.INPUT and req.config[26]["direction"] is _Direction.INPUT
+    assert req.config[26]["active_low"] is False  # plain levels: polarity is applied by protection.inputs
+    assert io.read_inputs() == (False, False)
+    req.inputs[26] = _Value.ACTIVE
+    assert io.read_inputs() == (False, True)
+    io.set_output("alarm", True)
+    assert req.values[16] is _Value.ACTIVE
+    io.safe_state()
+    assert req.values[16] is _Value.INACTIVE
+    assert GpiodIO(GpioConfig()).read_inputs() == ()

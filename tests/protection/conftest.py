@@ -99,6 +99,10 @@ class FakeIO:
         self.stuck_open: set[str] = set()
         self.safe_calls = 0
         self.log: list[tuple[str, bool]] = []
+        self.levels: tuple[bool, ...] = ()  #: discrete input line levels (True = high)
+
+    def read_inputs(self) -> tuple[bool, ...]:
+        return self.levels
 
     def set_output(self, name: str, on: bool) -> None:
         self.out[name] = on

@@ -96,7 +96,8 @@ def test_every_measurement_condition_has_a_case() -> None:
     # driven by their own tests (tests/protection/test_plausibility.py, test_contactors.py)
     special = {"current_sensor_stuck.fault", "contactor_welded.fault", "contactor_failed_to_close.fault",
                "precharge_failed.fault", "precharge_failed.bus_high", "loop_overrun.warning",
-               "loop_overrun.fault", "thermistor_fault.board", "thermistor_fault.pack"}
+               "loop_overrun.fault", "thermistor_fault.board", "thermistor_fault.pack",
+               "emergency_stop.input", "remote_off.input"}  # tests/protection/test_inputs.py
     assert set(SPECS) == covered | special
 
 

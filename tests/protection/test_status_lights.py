@@ -26,6 +26,7 @@ def lit(bits: int) -> set[str]:
     (RelayInputs(3.3, 3.3, 25.0, 50.1, 50.0, True), {"Th"}),    # > Tmax
     (RelayInputs(3.3, 3.3, 25.0, 50.0, 50.0, True), set()),     # == Tmax: the table holds, no light
     (RelayInputs(3.3, 3.3, -0.1, 25.0, 50.0, True), {"Tl"}),    # < Tmin
+    (RelayInputs(3.3, 3.3, 0.0, 25.0, 50.0, True), set()),      # == Tmin: the table holds, no light
     (RelayInputs(3.3, 3.3, 25.0, 25.0, 50.0, False), {"E"}),
     (RelayInputs(NAN, NAN, NAN, NAN, 50.0, False), {"E"}),      # nothing fresh lights nothing but E
     (RelayInputs(2.8, 3.8, -5.0, 60.0, 50.0, False), set(STATUS_LIGHTS)),

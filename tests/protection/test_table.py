@@ -73,3 +73,11 @@ def _raised_after(key: str, value: float, seconds: float) -> bool:
 def test_thresholds_sit_where_the_config_puts_them(key: str, below: float, at: float) -> None:
     assert not _raised_after(key, below, 30.0)
     assert _raised_after(key, at, 30.0)
+
+
+def test_the_faults_document_shows_the_config_it_is_given() -> None:
+    from bmsgateway.protection.table import render_faults_markdown
+
+    default = render_faults_markdown()
+    wider = render_faults_markdown(make_config(cell_voltage={"ov_fault_margin_v": 0.07}))
+    assert default != wider and default == render_faults_markdown(make_config())

@@ -14,6 +14,7 @@ from bmsgateway.app import Daemon
 from bmsgateway.clock import VirtualClock
 from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
+from bmsgateway.requests import Request
 from bmsgateway.sim.faults import FaultInjector, Injection
 from bmsgateway.state import Event, PackState
 
@@ -50,8 +51,12 @@ def simulate(
     injections: list[str] = (),  # type: ignore[assignment]
     keep_every: int = 1,
     row: Callable[[PackState], Any] | None = None,
+    commands: list[tuple[float, Request]] = (),  # type: ignore[assignment]
 ) -> Recording:
-    """Run the simulated daemon for ``duration_s`` of simulated time."""
+    """Run the simulated daemon for ``duration_s`` of simulated time.
+
+    ``commands``: (seconds since the start, request) submitted as an adapter would, after the
+    cycle that reaches that time (so applied at the start of the next one)."""
     cfg = with_overrides(Config(), changes)
     rec = Recording(config=cfg)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -63,8 +68,12 @@ def simulate(
             rec.daemon = daemon
             injector = FaultInjector(daemon.hardware.simulator, daemon.hardware.emulator)
             injector.schedule(list(injections))
+            pending = sorted(commands, key=lambda c: c[0])
+            start_s = clock.now()
 
             def listen(s: PackState) -> None:
+                while pending and s.time_s - start_s >= pending[0][0]:
+                    daemon.requests.submit(pending.pop(0)[1])
                 for inj in injector.poll(s.time_s):
                     rec.injections.append((s.time_s, inj))
                 rec.events.extend(s.protection.events)

@@ -303,7 +303,7 @@ def build_dictionary(config: Config) -> tuple[Obj, ...]:
     g = "Access"
     var(0x3100, "PIN", "U16", access="wo", live=False, minimum=0, maximum=9999, command="pin", group=g,
         description="write the PIN (config `modbus.pin`) to unlock writes for `modbus.unlock_timeout_s`")
-    codes = ", ".join(f"{c.code} {c.command.value}" for c in COMMANDS.values())
+    codes = ", ".join(f"{c.code} {c.command.value}" for c in COMMANDS.values() if not c.argument)
     var(0x3101, "Command", "U16", lambda c: 0, access="rw", live=False, minimum=0, maximum=65535,
         command="command", group=g, description=f"write a command code (PIN): {codes}; reads 0")
 

@@ -105,7 +105,7 @@ class SdoHandler:
             raise SdoAbortedError(ABORT_RANGE)
         if e.command == "command":
             spec = command_by_code(raw)
-            if spec is None:
+            if spec is None or spec.argument:  # a command that needs an argument has no place here
                 raise SdoAbortedError(ABORT_RANGE)
             self.ports.submit(spec.make(_SOURCE))
             log.info("canopen_command", command=spec.command.value)

@@ -187,6 +187,20 @@ def _contactors(commanded: bool) -> Callable[[Scrape], Iterable[Sample]]:
     return read
 
 
+def _inputs(s: Scrape) -> Iterable[Sample]:
+    """One series per configured discrete input, labelled with its number, function and name."""
+    assert s.fresh is not None
+    active = s.fresh.protection.inputs
+    return [((str(k + 1), c.function, c.name or c.function), float(active[k]))
+            for k, c in enumerate(s.config.hardware.inputs) if k < len(active)]
+
+
+def _charger(s: Scrape) -> Iterable[Sample]:
+    assert s.fresh is not None
+    present = s.fresh.protection.charger_present
+    return [] if present is None else [((), float(present))]
+
+
 def _latest(get: Callable[[PackState], float]) -> Callable[[Scrape], Iterable[Sample]]:
     def read(s: Scrape) -> Iterable[Sample]:
         return [] if s.latest is None else [((), float(get(s.latest)))]
@@ -230,6 +244,35 @@ def _info(s: Scrape) -> Iterable[Sample]:
     return [((__version__, str(c.pack.limits.chemistry), str(c.pack.cell_count), c.hardware.backend), 1.0)]
 
 
+def _sides(get: Callable[[PackState, str], float]) -> Callable[[Scrape], Iterable[Sample]]:
+    """Two-sensor setups (hardware.consumer_current_sensor): one sample per side, none with one sensor."""
+    def read(s: Scrape) -> Iterable[Sample]:
+        assert s.fresh is not None
+        if not s.fresh.measurement.two_current_sensors:
+            return []
+        return [((side,), float(get(s.fresh, side))) for side in ("charger", "consumer")]
+    return read
+
+
+def _side_current(s: PackState, side: str) -> float:
+    m = s.measurement
+    return m.charger_current_a if side == "charger" else m.consumer_current_a
+
+
+def _side_power(s: PackState, side: str) -> float:
+    return s.charger_power_w if side == "charger" else s.consumer_power_w
+
+
+def _side_energy(s: PackState, side: str) -> float:
+    e = s.estimate
+    return (e.charger_total_wh if side == "charger" else e.consumer_total_wh) * _WH_J
+
+
+def _side_energy_today(s: PackState, side: str) -> float:
+    e = s.estimate
+    return (e.charger_today_wh if side == "charger" else e.consumer_today_wh) * _WH_J
+
+
 _WH_J = 3600.0
 _AH_C = 3600.0
 
@@ -261,6 +304,18 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("bms_energy_discharged_joules", "gauge",
                "energy out of the pack since the last counter reset (Wh x 3600)", (),
                _one(lambda s: s.estimate.energy_out_wh * _WH_J)),
+    MetricSpec("bms_current_sensor_gain_ratio", "gauge", "gain factor of the current sensor (gain calibration; "
+               "1 = none)", (), _one(lambda s: s.measurement.current_gain)),
+    MetricSpec("bms_current_low_range", "gauge", "1 while the dual-range current sensor reads from its low range",
+               (), _one(lambda s: s.measurement.current_low_range)),
+    MetricSpec("bms_side_current_amperes", "gauge", "two-sensor setups: current from the chargers / solar "
+               "(side=charger) and drawn by the consumers (side=consumer)", ("side",), _sides(_side_current)),
+    MetricSpec("bms_side_power_watts", "gauge", "two-sensor setups: power from the chargers / solar and to the "
+               "consumers", ("side",), _sides(_side_power)),
+    MetricSpec("bms_side_energy_joules", "gauge", "two-sensor setups: energy from the chargers / solar and to the "
+               "consumers since the last counter reset (Wh x 3600)", ("side",), _sides(_side_energy)),
+    MetricSpec("bms_side_energy_today_joules", "gauge", "two-sensor setups: the same since local midnight",
+               ("side",), _sides(_side_energy_today)),
     # -- cells ----------------------------------------------------------------------------------
     MetricSpec("bms_cell_voltage_volts", "gauge", "cell voltage (absent for a cell not read this cycle)",
                ("cell", "board"), _cells(lambda s: s.measurement.cell_voltages_v), group="cells"),
@@ -297,6 +352,14 @@ METRICS: tuple[MetricSpec, ...] = (
                ("contactor",), _contactors(True), group="limits"),
     MetricSpec("bms_contactor_feedback", "gauge", "the contactor's feedback input (absent when none is wired)",
                ("contactor",), _contactors(False), group="limits"),
+    MetricSpec("bms_input_active", "gauge", "1 while the discrete input is active (debounced, hardware.inputs)",
+               ("input", "function", "name"), _inputs, group="limits"),
+    MetricSpec("bms_charger_present", "gauge", "1 while a charger_present input is active (absent when none)",
+               (), _charger, group="limits"),
+    MetricSpec("bms_alarm_active", "gauge", "1 while the alarm is active (a fault, not remote off; also silenced)",
+               (), _one(lambda s: s.protection.alarm_active), group="limits"),
+    MetricSpec("bms_alarm_output", "gauge", "the alarm output right now (its pattern's on phase)", (),
+               _one(lambda s: s.protection.alarm_on), group="limits"),
     # -- counters (since the daemon started) -----------------------------------------------------
     MetricSpec("bms_pec_errors_total", "counter", "isoSPI reads with a bad PEC (each failed attempt)", ("board",),
                _boards(lambda s, b: s.measurement.boards[b].pec_errors_total, fresh=False), pack=False,

@@ -312,7 +312,7 @@ class HttpAdapter:
     async def _commands_get(self, request: web.Request) -> web.StreamResponse:
         return _json({"commands": [
             {"command": c.command.value, "cli_name": c.cli_name, "needs_pin": c.needs_pin,
-             "description": c.description}
+             "description": c.description, "argument": c.argument or None}
             for c in COMMANDS.values()
         ]})
 
@@ -328,7 +328,14 @@ class HttpAdapter:
             if refused is not None:
                 return refused
         source = f"http:{request.remote or 'unknown'}"
-        self.ports.submit(spec.make(source))
+        if spec.argument and spec.make_with is not None:
+            value = body.get(spec.argument)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return _problem(400, f"{spec.command.value} needs \"{spec.argument}\" (a number)",
+                                key=spec.argument)
+            self.ports.submit(spec.make_with(source, float(value)))
+        else:
+            self.ports.submit(spec.make(source))
         self.counters.writes[("command", "accepted")] += 1
         log.info("http_command", source=source, command=spec.command.value)
         return _json({"queued": spec.command.value, "source": source}, status=202)

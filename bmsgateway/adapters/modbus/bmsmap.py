@@ -66,6 +66,17 @@ def _live(fn: Callable[[PackState], Value | Sequence[Value]]) -> Callable[[Encod
     return source
 
 
+def _two_sensors(fn: Callable[[PackState], Value]) -> Callable[[EncodeContext], Value | Sequence[Value]]:
+    """A value of two-sensor setups: not available with one sensor (consumer_current_sensor.mode off)."""
+
+    def source(ctx: EncodeContext) -> Value | Sequence[Value]:
+        if ctx.state is None or not ctx.config.hardware.consumer_current_sensor.enabled:
+            return None
+        return fn(ctx.state)
+
+    return source
+
+
 def _number(index: int) -> int:
     """1-based number of a 0-based index (0 = none)."""
     return index + 1 if index >= 0 else 0
@@ -84,7 +95,7 @@ def _outputs(s: PackState) -> tuple[int, int, int]:
     commanded = closed = wired = 0
     p = s.protection
     extra = {"allow_charge": p.allow_charge_relay, "allow_discharge": p.allow_discharge_relay,
-             "heater": p.heater_on, "cooler": p.cooler_on}
+             "heater": p.heater_on, "cooler": p.cooler_on, "alarm": p.alarm_on}
     for name, on in extra.items():
         if on:
             commanded |= 1 << OUTPUT_NAMES.index(name)
@@ -236,7 +247,34 @@ def _status() -> list[Register]:
                  "Tmax/Tmin of protection.relays)",
                  _live(lambda s: s.protection.status_lights),
                  bits=_LIGHTS_DOC, group=g),
-        reserved(82, 18, g),
+        reserved(82, 8, g),
+        *_discrete_io(g),
+        reserved(96, 4, g),
+    ]
+
+
+def _bits(flags: Sequence[bool]) -> int:
+    return sum(1 << k for k, on in enumerate(flags[:16]) if on)
+
+
+def _discrete_io(g: str) -> list[Register]:
+    """Discrete inputs (hardware.inputs) and the alarm output (protection.alarm)."""
+    inputs_doc = tuple((k, f"input {k + 1} (hardware.inputs[{k}])") for k in range(16))
+    return [
+        Register(90, "inputs_active", "bitfield16", "discrete inputs active now (debounced, polarity applied)",
+                 _live(lambda s: _bits(s.protection.inputs)), bits=inputs_doc, group=g),
+        Register(91, "inputs_configured", "bitfield16", "discrete inputs configured (hardware.inputs)",
+                 lambda c: _bits([True] * len(c.config.hardware.inputs)), bits=inputs_doc, group=g),
+        Register(92, "remote_off", "u16", "1 = a remote_off input holds every contactor and relay open",
+                 _live(lambda s: _bool(s.protection.remote_off)), group=g),
+        Register(93, "charger_present", "u16", "1 = a charger_present input is active (not available: no such "
+                 "input)", _live(lambda s: None if s.protection.charger_present is None
+                                 else _bool(s.protection.charger_present)), group=g),
+        Register(94, "alarm_active", "u16", "1 = the alarm is active (an active fault, remote off excluded; "
+                 "stays 1 while silenced)",
+                 _live(lambda s: _bool(s.protection.alarm_active)), group=g),
+        Register(95, "alarm_output", "u16", "1 = the alarm output is on right now (its pattern's on phase)",
+                 _live(lambda s: _bool(s.protection.alarm_on)), group=g),
     ]
 
 
@@ -264,7 +302,38 @@ def _counters() -> list[Register]:
                  _live(lambda s: math.floor(s.estimate.equivalent_cycles)), group=g),
         Register(118, "current_zero_offset_a", "s16", f"current sensor zero offset ({est})",
                  _live(lambda s: s.measurement.current_zero_offset_a), "A", 0.001, group=g),
-        reserved(119, 21, g),
+        *_current_sensors(),
+    ]
+
+
+def _current_sensors() -> list[Register]:
+    """Issue 17: the second (consumer-side) sensor's figures, the dual range and the gain calibration."""
+    g = "Counters"
+    two = "two-sensor setups (hardware.consumer_current_sensor), else not available"
+    return [
+        Register(119, "current_gain", "u16", "gain factor of the current sensor (gain calibration; 1 = none)",
+                 _live(lambda s: s.measurement.current_gain), "", 0.0001, group=g),
+        Register(120, "charger_current_a", "s32", f"current from the chargers / solar; {two}",
+                 _two_sensors(lambda s: s.measurement.charger_current_a), "A", 0.001, group=g),
+        Register(122, "consumer_current_a", "s32", f"current drawn by the consumers; {two}",
+                 _two_sensors(lambda s: s.measurement.consumer_current_a), "A", 0.001, group=g),
+        Register(124, "charger_power_w", "s32", f"power from the chargers / solar; {two}",
+                 _two_sensors(lambda s: s.charger_power_w), "W", group=g),
+        Register(126, "consumer_power_w", "s32", f"power drawn by the consumers; {two}",
+                 _two_sensors(lambda s: s.consumer_power_w), "W", group=g),
+        Register(128, "charger_today_kwh", "u32", f"energy from the chargers / solar since local midnight; {two}",
+                 _two_sensors(lambda s: s.estimate.charger_today_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(130, "charger_total_kwh", "u32", f"energy from the chargers / solar (resettable); {two}",
+                 _two_sensors(lambda s: s.estimate.charger_total_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(132, "consumer_today_kwh", "u32", f"energy to the consumers since local midnight; {two}",
+                 _two_sensors(lambda s: s.estimate.consumer_today_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(134, "consumer_total_kwh", "u32", f"energy to the consumers (resettable); {two}",
+                 _two_sensors(lambda s: s.estimate.consumer_total_wh / 1000.0), "kWh", 0.001, group=g),
+        Register(136, "current_low_range", "u16", "1 = the dual-range current sensor reads from its low range",
+                 _live(lambda s: _bool(s.measurement.current_low_range)), group=g),
+        Register(137, "consumer_zero_offset_a", "s16", f"consumer-side sensor zero offset; {two}",
+                 _two_sensors(lambda s: s.measurement.consumer_zero_offset_a), "A", 0.001, group=g),
+        reserved(138, 2, g),
     ]
 
 
@@ -306,13 +375,21 @@ def _writable() -> list[Register]:
                  constant(0), access="rw", minimum=0, maximum=9999, command="pin", group=g),
         Register(WRITE_BASE + 1, "unlock_remaining_s", "u16", "seconds until writes lock again (0 = locked)",
                  constant(0), "s", group=g),
-        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0", constant(0), access="rw",
+        Register(WRITE_BASE + 2, "command", "u16", "write a command code; reads 0 (calibrate_current_gain needs its "
+                 "reference current: write register 1005 calibrate_current_gain instead)", constant(0), access="rw",
                  minimum=1, maximum=max(COMMAND_CODES), command="command", enum=cmd_doc, group=g),
         Register(WRITE_BASE + 3, "change_pin", "u32",
                  "change the PIN: write both words in one request, high word = the current PIN, low word = "
                  "the new PIN (0..9999); needs no unlock, a wrong current PIN locks; reads 0",
                  constant(0), access="rw", command="change_pin", group=g),
-        reserved(WRITE_BASE + 5, 5, g),
+        Register(WRITE_BASE + 5, "calibrate_current_gain", "s32",
+                 "gain calibration: write the known reference current (A, positive = charging) flowing through "
+                 "the current sensor now, both words in one request (needs the unlock); refused with 03 unless "
+                 "the reading is steady, the reference large enough and the correction within "
+                 "hardware.current_sensor.gain_max_correction_pct; reads 0",
+                 constant(0), "A", 0.001, access="rw", minimum=-20000.0, maximum=20000.0,
+                 command="calibrate_gain", group=g),
+        reserved(WRITE_BASE + 7, 3, g),
         Register(1010, "vmin_v", "u16", "cell minimum voltage (pack.chemistry.vmin_v)",
                  lambda c: c.config.pack.limits.vmin_v, "V", 0.001, "rw", config_key="pack.chemistry.vmin_v", group=g),
         Register(1011, "vbalance_v", "u16", "balancing start voltage (pack.chemistry.vbalance_v)",

@@ -109,13 +109,11 @@ class _Module:
 
 
 def _modules(config: Config) -> list[_Module]:
-    out: list[_Module] = []
-    cell = temp = 0
-    for i, b in enumerate(config.pack.boards):
-        out.append(_Module(i, cell, b.cells, temp, b.thermistors))
-        cell += b.cells
-        temp += b.thermistors
-    return out
+    pack = config.pack
+    return [
+        _Module(i, c0, c1 - c0, t0, t1 - t0)
+        for i, ((c0, c1), (t0, t1)) in enumerate(zip(pack.board_cell_ranges, pack.board_thermistor_ranges, strict=True))
+    ]
 
 
 def _fresh(values: Sequence[float]) -> list[tuple[int, float]]:

@@ -10,7 +10,10 @@ Exception codes returned to the client (documented in docs/modbus-registers.md):
   change), a new PIN outside 0..9999, a value outside the register's range,
   an unknown command code, a change that ``SettingsStore.propose`` refuses (e.g. Vmin >= Vmax, or
   a limit outside the chemistry's envelope), or a zero-current calibration while current flows or
-  the cells are not at rest (``PackState.zero_calibration_refusal``);
+  the cells are not at rest (``PackState.zero_calibration_refusal``), a gain calibration whose
+  reading is not steady, whose reference is too small or whose correction is too large
+  (``acquisition.calibration.gain_refusal``), or the gain calibration's code written to the command
+  register (it needs its reference current: register ``calibrate_current_gain``);
 * 04 SERVER DEVICE FAILURE -- the daemon did not answer the change in time (process isolation).
 
 A multi-register write is all-or-nothing: every word is checked first, the config changes of the
@@ -31,7 +34,14 @@ from bmsgateway.adapters.modbus.stats import RateLimitedLog
 from bmsgateway.adapters.modbus.table import Register, RegisterTable, decode_words
 from bmsgateway.clock import Clock
 from bmsgateway.config.model import Config
-from bmsgateway.requests import CalibrateCurrentZero, Request, ResetFaults, command_by_name
+from bmsgateway.requests import (
+    CalibrateCurrentGain,
+    CalibrateCurrentZero,
+    Request,
+    ResetFaults,
+    command_by_name,
+    gain_refusal,
+)
 from bmsgateway.settings import redacted
 from bmsgateway.state import PackState
 
@@ -163,6 +173,15 @@ class WriteHandler:
         log.info("modbus_pin_changed")
         return None
 
+    def _gain_refusal(self, reference_a: float) -> str:
+        """The pack cycle's rule for the gain calibration, applied to the newest snapshot."""
+        state = self._latest()
+        if state is None:
+            return "no measurement yet"
+        cs = self._settings.config.hardware.current_sensor
+        return gain_refusal(state.gain_steady_a, state.gain_not_steady, reference_a, state.current_range_in_use_a,
+                            cs.gain_min_fraction, cs.gain_max_correction_pct)
+
     def _parse(self, address: int, words: Sequence[int]) -> list[tuple[Register, int]] | int:
         out: list[tuple[Register, int]] = []
         pos = address
@@ -190,6 +209,11 @@ class WriteHandler:
             if reg.command == "command":
                 if raw not in COMMAND_CODES:
                     return ILLEGAL_VALUE
+                spec = command_by_name(COMMAND_CODES[raw])
+                if spec is not None and spec.argument:
+                    self._refused("modbus_write_refused", register=reg.name, value=raw,
+                                  reason=f"{spec.command.value} needs its {spec.argument}: write its own register")
+                    return ILLEGAL_VALUE
                 request = _request(COMMAND_CODES[raw])
                 if isinstance(request, CalibrateCurrentZero):
                     state = self._latest()
@@ -198,6 +222,12 @@ class WriteHandler:
                         log.warning("modbus_calibration_refused", reason=reason)
                         return ILLEGAL_VALUE
                 commands.append(request)
+            elif reg.command == "calibrate_gain":
+                reason = self._gain_refusal(float(value))
+                if reason:
+                    log.warning("modbus_calibration_refused", register=reg.name, reason=reason)
+                    return ILLEGAL_VALUE
+                commands.append(CalibrateCurrentGain(reference_a=float(value), source=_SOURCE))
             elif reg.command == "alarm_reset":
                 if raw == 1:  # 0 is a harmless no-op (SunSpec clients write it back)
                     commands.append(ResetFaults(source=_SOURCE))

@@ -52,6 +52,7 @@ log = structlog.get_logger("mqtt")
 _TICK_S = 0.25
 _INCOMING_MAX = 1000  #: commands queued by the client beyond this are discarded (a flood costs little)
 _OUTGOING_MAX = 1000
+_RESUME_WAIT_S = 1.0  #: how long the first connection waits for the retained ``events/acked``
 _IN_FLIGHT = 20  #: QoS 1 events awaiting their PUBACK at once (paho's default in-flight window)
 
 
@@ -143,6 +144,9 @@ class MqttAdapter:
         self._config_sent: Config | None = None
         self._refused_logged_at = -math.inf
         self._refused_unlogged = 0
+        self._resumed = False  #: the broker's last acknowledged event was read (first connection)
+        self._acked_seq: int | None = None  #: the retained ``events/acked`` found at start
+        self._resume_deadline = math.inf
 
     @property
     def cfg(self) -> MqttConfig:
@@ -233,9 +237,32 @@ class MqttAdapter:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2.0, cfg.reconnect_max_s)
 
+    def _resume(self, ports: AdapterPorts) -> bool:
+        """Once per process, before the first event goes out: queue, from the event log, the
+        restored events after the broker's retained ``events/acked``. Without this, events logged
+        while the broker was away just before a stop would never be published, since a new process
+        starts at the next ``seq``. False while the retained message may still come (events wait;
+        the state document does not)."""
+        assert self._buffer is not None
+        if self._acked_seq is None and time.monotonic() < self._resume_deadline:
+            return False
+        self._resumed = True
+        acked = self._acked_seq
+        if acked is None or acked + 1 >= self._buffer.next_seq:
+            return True
+        taken = self._buffer.backfill(ports.events_since(acked + 1))
+        if taken:
+            log.info("mqtt_events_resumed", after_seq=acked, events=taken)
+        self.stats.events_dropped_total = self._buffer.dropped_total
+        self.stats.events_buffered = len(self._buffer)
+        return True
+
     async def _serve(self, client: aiomqtt.Client, ports: AdapterPorts) -> None:
         cfg = self.cfg
         handler = CommandHandler(ports, ports.propose)
+        if not self._resumed:  # a retained message comes right after the SUBACK, or never
+            self._resume_deadline = time.monotonic() + _RESUME_WAIT_S
+            await client.subscribe(topic(Topic.EVENTS_ACKED, cfg), qos=1)
         await client.subscribe(topic(Topic.COMMAND, cfg), qos=1)
         if cfg.command_user:
             await client.subscribe(topic(Topic.COMMAND_USER, cfg), qos=1)
@@ -278,7 +305,7 @@ class MqttAdapter:
             if config is not self._config_sent:
                 await self._pub(client, topic(Topic.CONFIG, cfg), _dumps(config_document(config)), 1, True)
                 self._config_sent = config
-            while batch := buf.head(_IN_FLIGHT):
+            while (self._resumed or self._resume(ports)) and (batch := buf.head(_IN_FLIGHT)):
                 await self._publish_events(client, batch)
                 await self._publish_state(client, ports)  # a long backlog does not hold the state back
             await self._publish_state(client, ports)
@@ -302,6 +329,10 @@ class MqttAdapter:
                 break
             acked += 1
         self._buffer.pop(acked)
+        if acked:
+            last = {"seq": batch[acked - 1].seq}
+            with contextlib.suppress(aiomqtt.MqttError):  # the events are out; this is bookkeeping
+                await self._pub(client, topic(Topic.EVENTS_ACKED, self.cfg), _dumps(last), 1, True)
         self.stats.messages_published_total += acked
         self.stats.events_published_total += acked
         self.stats.events_buffered = len(self._buffer)
@@ -351,8 +382,16 @@ class MqttAdapter:
         cmd_topic = topic(Topic.COMMAND, cfg)
         user_topic = topic(Topic.COMMAND_USER, cfg) if cfg.command_user else None
         ha_status = topic(Topic.HA_STATUS, cfg)
+        acked_topic = topic(Topic.EVENTS_ACKED, cfg)
         async for message in client.messages:
             name = message.topic.value
+            if name == acked_topic:
+                if not self._resumed:
+                    with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                        self._acked_seq = int(json.loads(bytes(message.payload))["seq"])
+                    self._wake.set()
+                await client.unsubscribe(acked_topic)  # only the value at start matters
+                continue
             if name == ha_status:
                 if message.payload == b"online" and cfg.discovery:
                     await self._publish_discovery(client, self._config)

@@ -40,6 +40,19 @@ class EventBuffer:
         self.dropped_total += dropped
         return dropped
 
+    def backfill(self, events: Iterable[Event]) -> int:
+        """Put older events (oldest first) in front of what is waiting: those the log restored from
+        the state file that the broker never acknowledged. Returns how many were taken; when that
+        would overfill the buffer the oldest of them are left out (and counted as dropped)."""
+        first = self._items[0].seq if self._items else self.next_seq
+        older = [ev for ev in events if ev.seq < first]
+        room = max(0, self.maxlen - len(self._items))
+        if len(older) > room:
+            self.dropped_total += len(older) - room
+            older = older[len(older) - room:]
+        self._items.extendleft(reversed(older))
+        return len(older)
+
     def head(self, n: int) -> list[Event]:
         """The ``n`` oldest events (fewer if fewer are waiting), still kept."""
         return [self._items[i] for i in range(min(n, len(self._items)))]

@@ -100,6 +100,13 @@ class CommandHandler:
             return _refuse(req_id, name, denied)
         source = f"mqtt:{trusted_user}" if trusted_user else "mqtt"
         if spec is not None:
+            if spec.argument and spec.make_with is not None:
+                value = msg.get(spec.argument)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    return _refuse(req_id, name, f"missing or invalid \"{spec.argument}\" (a number)")
+                self._ports.submit(spec.make_with(source, float(value)))
+                log.info("mqtt_command", command=spec.command.value, source=source, **{spec.argument: value})
+                return _accept(req_id, spec.command.value)
             self._ports.submit(spec.make(source))
             log.info("mqtt_command", command=spec.command.value, source=source)
             return _accept(req_id, spec.command.value)

@@ -94,6 +94,8 @@ ENTITIES: tuple[Entity, ...] = (
     _bin("fault", "Fault", "protection.fault_active", "problem"),
     _bin("warning", "Warning", "protection.warning_active", "problem"),
     _bin("communication", "Cell board communication", "comm_ok", "connectivity", "diagnostic"),
+    _bin("alarm", "Alarm", "protection.alarm_active", "problem"),
+    _bin("remote_off", "Remote off", "protection.remote_off", None),
     Entity("binary_sensor", "balancing", "Balancing", device_class="running",
            template="{{ ('ON' if true in value_json.cells.balancing else 'OFF') if value_json.available else None }}"),
     Entity("button", "reset_faults", "Reset latched faults", category="config", command=Command.RESET_FAULTS.value),
@@ -101,9 +103,32 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 
+#: Two-sensor setups (hardware.consumer_current_sensor): the chargers' / solar and the consumers' side.
+TWO_SENSOR_ENTITIES: tuple[Entity, ...] = (
+    _m("charger_current", "Charger / solar current", "current_sensors.charger_current_a", "A", "current", 2),
+    _m("consumer_current", "Consumer current", "current_sensors.consumer_current_a", "A", "current", 2),
+    _m("charger_power", "Charger / solar power", "current_sensors.charger_power_w", "W", "power", 0),
+    _m("consumer_power", "Consumer power", "current_sensors.consumer_power_w", "W", "power", 0),
+    _total("charger_energy", "Charger / solar energy", "current_sensors.charger_total_kwh", "kWh", "energy", 3),
+    _total("consumer_energy", "Consumer energy", "current_sensors.consumer_total_kwh", "kWh", "energy", 3),
+    _total("charger_energy_today", "Charger / solar energy today", "current_sensors.charger_today_kwh", "kWh",
+           "energy", 3),
+    _total("consumer_energy_today", "Consumer energy today", "current_sensors.consumer_today_kwh", "kWh",
+           "energy", 3),
+)
+
+
 def entities_for(config: Config) -> tuple[Entity, ...]:
-    """The entities announced for this config (per-cell sensors, buttons only with a trusted user)."""
+    """The entities announced for this config (per-cell sensors, buttons only with a trusted user,
+    the two-sensor figures with a consumer-side current sensor)."""
     out = [e for e in ENTITIES if e.component != "button" or config.mqtt.command_user]
+    if config.hardware.consumer_current_sensor.enabled:
+        out += TWO_SENSOR_ENTITIES
+    # discrete inputs (hardware.inputs): one binary sensor each, and charger detection if wired
+    out += [_bin(f"input_{k + 1}", f"Input {k + 1} ({c.name or c.function})", f"protection.inputs.{k}", None)
+            for k, c in enumerate(config.hardware.inputs)]
+    if any(c.function == "charger_present" for c in config.hardware.inputs):
+        out.append(_bin("charger_present", "Charger present", "protection.charger_present", "plug"))
     if config.mqtt.cell_entities:
         out += [_m(f"cell_{i + 1}_voltage", f"Cell {i + 1} voltage", f"cells.voltages_v.{i}", "V", "voltage", 3)
                 for i in range(config.pack.cell_count)]

@@ -10,7 +10,7 @@ import json
 
 from bmsgateway.adapters.document import state_document
 from bmsgateway.adapters.mqtt.commands import SETTING_COMMANDS
-from bmsgateway.adapters.mqtt.discovery import ENTITIES
+from bmsgateway.adapters.mqtt.discovery import ENTITIES, TWO_SENSOR_ENTITIES
 from bmsgateway.adapters.mqtt.topics import TOPICS
 from bmsgateway.requests import COMMANDS
 
@@ -78,7 +78,8 @@ def render_markdown() -> str:
         "|---|---|",
     ]
     for c in COMMANDS.values():
-        lines.append(f"| `{c.command.value}` | {c.description} (queued for the next cycle) |")
+        arg = f"; give `\"{c.argument}\"` (a number)" if c.argument else ""
+        lines.append(f"| `{c.command.value}` | {c.description}{arg} (queued for the next cycle) |")
     for name, text in SETTING_COMMANDS.items():
         lines.append(f"| `{name}` | {text} |")
     lines += [
@@ -88,12 +89,14 @@ def render_markdown() -> str:
         "Discovery topics are `{prefix}/<component>/<device_id>/<object_id>/config` (retained); all entities "
         "belong to one device per gateway. With `mqtt.cell_entities`, a sensor `cell_<n>_voltage` per cell and "
         "`temperature_<n>` per temperature sensor is added. Buttons are only announced when `mqtt.command_user` "
-        "is set (they publish to that user's command topic; a discovery payload never carries the PIN).",
+        "is set (they publish to that user's command topic; a discovery payload never carries the PIN). The "
+        "charger / consumer entities are announced only with a consumer-side current sensor "
+        "(`hardware.consumer_current_sensor.mode` not `off`).",
         "",
         "| component | object id | name | document path | unit | device class | state class |",
         "|---|---|---|---|---|---|---|",
     ]
-    for e in ENTITIES:
+    for e in ENTITIES + TWO_SENSOR_ENTITIES:
         path = f"`{e.path}`" if e.path else ("command `" + e.command + "`" if e.command else "(template)")
         lines.append(f"| {e.component} | `{e.object_id}` | {e.name} | {path} | {e.unit or ''} | "
                      f"{e.device_class or ''} | {e.state_class or ''} |")

@@ -18,6 +18,7 @@ class Topic(StrEnum):
     AVAILABILITY = "availability"
     STATE = "state"
     EVENTS = "events"
+    EVENTS_ACKED = "events_acked"
     CONFIG = "config"
     STATS = "stats"
     COMMAND = "command"
@@ -53,6 +54,10 @@ TOPICS: tuple[TopicSpec, ...] = (
               "the broker is away and delivered after reconnect (a gap in `seq` means events were dropped, "
               "see `stats`; QoS 1 is at least once: an event repeated after a reconnect has the same `seq`, "
               "drop it)"),
+    TopicSpec(Topic.EVENTS_ACKED, "{base}/events/acked", "publish", 1, True, "`{\"seq\": n}`",
+              "the `seq` of the last event the broker acknowledged; read back at start, so that events restored "
+              "from the state file that never reached the broker (it was away when the gateway stopped) are "
+              "published after a restart instead of being skipped"),
     TopicSpec(Topic.CONFIG, "{base}/config", "publish", 1, True, "JSON running configuration",
               "the running configuration (PIN and broker password redacted); again after every accepted change"),
     TopicSpec(Topic.STATS, "{base}/stats", "publish", 0, True, "JSON counters",

@@ -57,6 +57,19 @@ _CLOCK_MARGIN = 1.02
 _CODES_PER_V = 10_000.0  # dividing (not multiplying by 1e-4) gives 3.3, not 3.3000000000000003
 
 
+def _split_pairs(pairs: int) -> tuple[int, int]:
+    """LTC6813 aux D C13..C18 flag pairs (UV bit 2k, OV bit 2k+1) -> (uv, ov) masks, bit 12 = cell 13."""
+    uv = ov = 0
+    for k in range(6):
+        uv |= ((pairs >> (2 * k)) & 1) << (12 + k)
+        ov |= ((pairs >> (2 * k + 1)) & 1) << (12 + k)
+    return uv, ov
+
+
+#: ``_split_pairs`` of every 12-bit value: the aux D read decodes a flag word per board per cycle.
+_PAIRS_TABLE: tuple[tuple[int, int], ...] = tuple(_split_pairs(p) for p in range(1 << 12))
+
+
 class ChainError(RuntimeError):
     """The chain does not answer at all (wrong SPI mode/speed, wiring): a start-up error."""
 
@@ -99,6 +112,7 @@ class LTC681xChain:
         #: Cumulative failed read attempts (PEC mismatch or short reply) per board.
         self.pec_errors: list[int] = [0] * self.n_boards
         self._configs: list[ConfigRegisters] = [ConfigRegisters() for _ in self._infos]
+        self._cfg_frames: tuple[bytes, ...] = ()  #: the WRCFGA/B frames of ``_configs``
         self._any_cfgb = any(i.has_cfgb for i in self._infos)
         n = self.n_boards
         self._read_pad = b"\xff" * (8 * n)
@@ -111,6 +125,11 @@ class LTC681xChain:
         max_aux_groups = max(i.aux_groups for i in self._infos)
         self._aux_boards = [[b for b, i in enumerate(self._infos) if i.aux_groups > g] for g in range(max_aux_groups)]
         self._aux_slots = [_AUX_SLOTS[i.name] for i in self._infos]
+        #: per board and aux group: (value slot, code index) of the codes that carry a voltage
+        self._aux_used = [
+            [tuple((slot, k) for k, slot in enumerate(group) if slot >= 0) for group in slots]
+            for slots in self._aux_slots
+        ]
         self._cfgb_boards = [b for b, i in enumerate(self._infos) if i.has_cfgb]
         self._all_boards = list(range(n))
         self._time_cache: dict[tuple[Conversion, AdcMode], float] = {}
@@ -158,9 +177,13 @@ class LTC681xChain:
 
     def _write(self, code: int, payloads: Sequence[bytes]) -> None:
         """Write one 6-byte payload per board; the top board's slot goes out first."""
+        self._xfer(self._write_frame(code, payloads))
+
+    @staticmethod
+    def _write_frame(code: int, payloads: Sequence[bytes]) -> bytes:
         parts = [cmd.frame(code)]
         parts.extend(append_pec(p) for p in reversed(payloads))
-        self._xfer(b"".join(parts))
+        return b"".join(parts)
 
     @overload
     def _read(self, code: int, boards: Sequence[int], raw: Literal[False]) -> list[_Codes | None]: ...
@@ -211,12 +234,21 @@ class LTC681xChain:
         """Write CFGRA (and CFGRB when the chain has an LTC6813) of every board; cache them."""
         if len(cfgs) != self.n_boards:
             raise ValueError(f"need {self.n_boards} configurations, got {len(cfgs)}")
-        self._write(cmd.WRCFGA, [encode_cfga(c) for c in cfgs])
+        if list(cfgs) == self._configs and self._cfg_frames:
+            # The same registers as last time (every cycle rewrites them for the watchdog): the
+            # same bytes, without encoding and PEC-ing them again.
+            for frame in self._cfg_frames:
+                self._xfer(frame)
+            return
+        frames = [self._write_frame(cmd.WRCFGA, [encode_cfga(c) for c in cfgs])]
         if self._any_cfgb:
-            self._write(cmd.WRCFGB, [encode_cfgb(c) for c in cfgs])
+            frames.append(self._write_frame(cmd.WRCFGB, [encode_cfgb(c) for c in cfgs]))
+        for frame in frames:
+            self._xfer(frame)
         if any(c.refon != old.refon for c, old in zip(cfgs, self._configs, strict=True)):
             self._ref_up = False
         self._configs = list(cfgs)
+        self._cfg_frames = tuple(frames)
         self._time_cache.clear()
 
     def config_mismatches(self) -> ChainRead[bool]:
@@ -486,19 +518,15 @@ class LTC681xChain:
                         self.high_cell_flags[b] = None
                     continue
                 vals = values[b]
-                for slot, code in zip(self._aux_slots[b][g], r, strict=True):
-                    if slot >= 0:
-                        vals[slot] = NAN if code == cleared else code / per_v
+                for slot, k in self._aux_used[b][g]:
+                    code = r[k]
+                    vals[slot] = NAN if code == cleared else code / per_v
                 if g == 3:  # LTC6813 aux D: bytes 2-4 hold the C13..C18 UV/OV pairs
                     pairs = r[1] | ((r[2] & 0xFF) << 16)
                     if pairs == 0xFFFFFF:
                         self.high_cell_flags[b] = None  # cleared, no cell conversion since
                     else:
-                        uv = ov = 0
-                        for k in range(6):
-                            uv |= ((pairs >> (2 * k)) & 1) << (12 + k)
-                            ov |= ((pairs >> (2 * k + 1)) & 1) << (12 + k)
-                        self.high_cell_flags[b] = (uv, ov)
+                        self.high_cell_flags[b] = _PAIRS_TABLE[pairs & 0xFFF]
         return ChainRead(values, ok)
 
     def read_status(self) -> ChainRead[StatusReading]:

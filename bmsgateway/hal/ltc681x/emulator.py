@@ -40,8 +40,13 @@ Modelled behaviour:
 Fault knobs beyond PEC errors and dead boards: ``set_stalled`` (the ADC stops mid-conversion:
 PLADC stays busy, registers keep their contents), ``set_drop`` (a fraction of the conversion
 commands is lost for that board), ``set_frozen`` (conversions complete but the codes never
-change), ``set_muxfail``, ``set_self_test_fail``; ``extra_boards`` appends answering chips beyond
-the configured chain.
+change), ``set_muxfail``, ``set_self_test_fail``, ``corrupt_replies`` (the next N replies of one
+board to one read command, optionally only those after a given conversion: fails exactly the
+status read, or exactly the open-wire read, and nothing else), ``lose_writes`` (configuration
+writes that do not reach a board), ``set_pladc_stuck`` (PLADC reads busy though the results
+landed), ``set_ref2`` (the second reference drifts), ``set_supplies`` (VA/VD as ADSTAT measures
+them); ``extra_boards`` appends answering chips
+beyond the configured chain.
 
 Not modelled: partial register updates during a conversion (results appear all at once at the
 end), the discharge timer (DCTO) and the GPIO read-back of pin levels (reads the written bits).
@@ -102,6 +107,17 @@ _NO_REPLY_SLOT = b"\xff" * 8
 _CMD_MASK_ADCV = ~(0x180 | 0x010 | 0x007) & 0x7FF
 _CMD_MASK_ADOW = ~(0x180 | 0x040 | 0x010 | 0x007) & 0x7FF
 _CMD_MASK_ADX = ~(0x180 | 0x007) & 0x7FF
+#: Read commands by name, for ``EmulatedChain.corrupt_replies``.
+_READS: dict[str, tuple[int, ...]] = {
+    "RDCFGA": (cmd.RDCFGA,),
+    "RDCFGB": (cmd.RDCFGB,),
+    "RDCV": cmd.RDCV,
+    "RDAUX": cmd.RDAUX,
+    "RDSTATA": (cmd.RDSTATA,),
+    "RDSTATB": (cmd.RDSTATB,),
+}
+#: Conversion commands by name (what ``corrupt_replies(after=...)`` may name).
+_CONVERSIONS = ("ADCV", "ADOW", "ADAX", "ADSTAT", "CVST", "AXST", "DIAGN")
 
 
 class AnalogFrontEnd(Protocol):
@@ -240,10 +256,17 @@ class _Chip:
         self.clock_error = 0.0
         self.stalled = False
         self.drop_p = 0.0
+        self.drop_only: str | None = None  #: drop only this conversion (``set_drop``)
+        self.lost_writes = 0  #: WRCFGA writes still to lose (``lose_writes``)
+        self.pladc_stuck = False
+        self.ref2_v = REF2_V  #: what the aux conversion measures as REF2 (``set_ref2``)
+        self.va_v = VA_V  #: analog supply ADSTAT measures (``set_supplies``)
+        self.vd_v = VD_V  #: digital supply ADSTAT measures
         self.frozen = False
         self.frozen_snapshot: tuple[list[bytes] | None, list[bytes] | None, bytes] | None = None
         self.muxfail = False
         self.self_test_fail = False
+        self.self_test_fail_only: str | None = None  #: "CVST" or "AXST": only that self test fails
         self.pin_state: dict[int, float] = {}  #: open input -> its filter capacitor voltage
 
     def config(self) -> ConfigRegisters:
@@ -307,8 +330,13 @@ class EmulatedChain:
         self._dead = [False] * len(chips)
         self._corrupt_p = [0.0] * len(chips)
         self._corrupt_next = [0] * len(chips)
+        #: per board: [read codes, only after this conversion (or None), replies left to corrupt]
+        self._reply_faults: list[list[tuple[frozenset[int], str | None, list[int]]]] = [[] for _ in chips]
+        self._last_conversion: str | None = None  #: the last conversion command the chain got
         #: Wall time spent inside ``transfer``/``wakeup`` (benchmarks subtract it from the driver's).
         self.emulator_time_s = 0.0
+        #: what ``emulator_time_s`` is measured with; benchmarks may set ``time.thread_time`` (CPU time)
+        self.timer: Callable[[], float] = time.perf_counter
         #: Commands dropped because their PEC was wrong (diagnostics for tests).
         self.bad_command_pecs = 0
         #: PLADC polls answered "busy" (diagnostics: a driver that polls sees some).
@@ -334,17 +362,53 @@ class EmulatedChain:
         """Corrupt exactly the next ``count`` register replies of ``board``."""
         self._corrupt_next[board] = max(0, count)
 
+    def corrupt_replies(self, board: int, read: str, count: int, after: str | None = None) -> None:
+        """Corrupt the next ``count`` replies of ``board`` to the read command ``read`` (one of
+        RDCFGA, RDCFGB, RDCV, RDAUX, RDSTATA, RDSTATB; every group of RDCV/RDAUX counts) and no
+        other reply. With ``after`` (ADCV, ADOW, ADAX, ADSTAT, CVST, AXST, DIAGN) only the reads
+        made while that was the last conversion the chain got count, e.g. ``("RDCV", 3, "ADOW")``
+        fails the first cell group of an open-wire check (the driver reads it 1 + 2 retries
+        times) but not the regular cell reading. Counts wait until such a read comes."""
+        if read not in _READS:
+            raise ValueError(f"read must be one of {sorted(_READS)}, got {read!r}")
+        if after is not None and after not in _CONVERSIONS:
+            raise ValueError(f"after must be one of {list(_CONVERSIONS)}, got {after!r}")
+        if count > 0:
+            self._reply_faults[board].append((frozenset(_READS[read]), after, [count]))
+
     def set_stalled(self, board: int, stalled: bool = True) -> None:
         """The ADC of ``board`` stops: conversions never finish (PLADC busy), registers keep data."""
         self._chips[board].stalled = stalled
         if not stalled:
             self._chips[board].pending_commit = None
 
-    def set_drop(self, board: int, probability: float) -> None:
-        """``board`` loses this fraction of its conversion commands (seeded RNG)."""
+    def set_drop(self, board: int, probability: float, only: str | None = None) -> None:
+        """``board`` loses this fraction of its conversion commands (seeded RNG); with ``only``
+        (ADCV, ADOW, ADAX, ADSTAT, CVST, AXST, DIAGN) only that conversion's commands."""
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability must be within 0..1, got {probability}")
+        if only is not None and only not in _CONVERSIONS:
+            raise ValueError(f"only must be one of {list(_CONVERSIONS)}, got {only!r}")
         self._chips[board].drop_p = probability
+        self._chips[board].drop_only = only
+
+    def lose_writes(self, board: int, count: int) -> None:
+        """The next ``count`` WRCFGA writes do not reach ``board`` (its data PEC arrived
+        corrupted): the chip keeps its previous configuration."""
+        self._chips[board].lost_writes = max(0, count)
+
+    def set_ref2(self, board: int, volts: float = REF2_V) -> None:
+        """The second reference of ``board`` reads ``volts`` from the next aux conversion on."""
+        self._chips[board].ref2_v = volts
+
+    def set_supplies(self, board: int, va_v: float = VA_V, vd_v: float = VD_V) -> None:
+        """The analog (VA) and digital (VD) supplies of ``board`` as its next ADSTAT measures them."""
+        self._chips[board].va_v = va_v
+        self._chips[board].vd_v = vd_v
+
+    def set_pladc_stuck(self, board: int, stuck: bool = True) -> None:
+        """``board`` holds PLADC busy (e.g. a stuck SDO) while its conversions complete normally."""
+        self._chips[board].pladc_stuck = stuck
 
     def set_frozen(self, board: int, frozen: bool = True) -> None:
         """Conversions of ``board`` complete but its result codes never change again."""
@@ -355,9 +419,13 @@ class EmulatedChain:
         """DIAGN on ``board`` reports a multiplexer failure."""
         self._chips[board].muxfail = fail
 
-    def set_self_test_fail(self, board: int, fail: bool = True) -> None:
-        """CVST/AXST on ``board`` return a wrong pattern (a broken digital filter)."""
+    def set_self_test_fail(self, board: int, fail: bool = True, only: str | None = None) -> None:
+        """CVST/AXST on ``board`` return a wrong pattern (a broken digital filter); with ``only``
+        ("CVST" or "AXST") just that one of the two."""
+        if only not in (None, "CVST", "AXST"):
+            raise ValueError(f"only must be CVST or AXST, got {only!r}")
         self._chips[board].self_test_fail = fail
+        self._chips[board].self_test_fail_only = only
 
     # ------------------------------------------------------------------ introspection
 
@@ -418,7 +486,7 @@ class EmulatedChain:
 
     def wakeup(self, chain_length: int) -> None:
         """Wake sleeping chips up to the first dead board (the wake pulse travels up the chain)."""
-        t0 = time.perf_counter()
+        t0 = self.timer()
         try:
             self.update()
             now = self._clock.now()
@@ -430,7 +498,7 @@ class EmulatedChain:
                     chip.asleep = False
                     chip.last_cmd_s = now
         finally:
-            self.emulator_time_s += time.perf_counter() - t0
+            self.emulator_time_s += self.timer() - t0
 
     def wakeup_idle(self, chain_length: int) -> None:
         """A dummy byte per device: the isoSPI ports become ready; sleeping cores stay asleep."""
@@ -438,11 +506,11 @@ class EmulatedChain:
 
     def transfer(self, tx: bytes) -> bytes:
         """One CS-framed exchange: a command (+ write data or read clocks) in, the chain's bytes out."""
-        t0 = time.perf_counter()
+        t0 = self.timer()
         try:
             return self._transfer(tx)
         finally:
-            self.emulator_time_s += time.perf_counter() - t0
+            self.emulator_time_s += self.timer() - t0
 
     def _transfer(self, tx: bytes) -> bytes:
         self.update()
@@ -469,9 +537,9 @@ class EmulatedChain:
             chip.last_cmd_s = now
         reader = self._reply_reader(code)
         if reader is not None:
-            return self._read_reply(tx, n_live, reader)
+            return self._read_reply(tx, n_live, reader, code)
         if code == cmd.PLADC:
-            busy = any(c.pending_commit is not None for c in self._chips[:n_live])
+            busy = any(c.pending_commit is not None or c.pladc_stuck for c in self._chips[:n_live])
             if busy:
                 self.pladc_busy_polls += 1
             return b"\xff" * 4 + (b"\x00" if busy else b"\xff") * (len(tx) - 4)
@@ -509,15 +577,29 @@ class EmulatedChain:
             return lambda chip: chip.stat_b_slot
         return None
 
-    def _read_reply(self, tx: bytes, n_live: int, reader: Callable[[_Chip], bytes]) -> bytes:
+    def _targeted_fault(self, board: int, code: int) -> bool:
+        """True (and one reply used up) if a ``corrupt_replies`` fault covers this reply."""
+        faults = self._reply_faults[board]
+        for i, (codes, after, left) in enumerate(faults):
+            if code in codes and (after is None or after == self._last_conversion):
+                left[0] -= 1
+                if left[0] <= 0:
+                    del faults[i]
+                return True
+        return False
+
+    def _read_reply(self, tx: bytes, n_live: int, reader: Callable[[_Chip], bytes], code: int) -> bytes:
         out = bytearray(b"\xff" * len(tx))
         for b in range(n_live):
             start = 4 + 8 * b
             if start + 8 > len(tx):
                 break
             slot = reader(self._chips[b])
-            if self._corrupt_next[b] > 0 or (self._corrupt_p[b] > 0 and self._rng.random() < self._corrupt_p[b]):
-                if self._corrupt_next[b] > 0:
+            targeted = bool(self._reply_faults[b]) and self._targeted_fault(b, code)
+            if targeted or self._corrupt_next[b] > 0 or (
+                self._corrupt_p[b] > 0 and self._rng.random() < self._corrupt_p[b]
+            ):
+                if not targeted and self._corrupt_next[b] > 0:
                     self._corrupt_next[b] -= 1
                 bit = self._rng.randrange(64)
                 damaged = bytearray(slot)
@@ -536,6 +618,9 @@ class EmulatedChain:
             if not check_pec(slot):
                 continue
             chip = self._chips[b]
+            if code == cmd.WRCFGA and chip.lost_writes > 0:
+                chip.lost_writes -= 1
+                continue
             if code == cmd.WRCFGA:
                 chip.cfga[:] = slot[:6]
             elif chip.info.has_cfgb:
@@ -554,6 +639,7 @@ class EmulatedChain:
                     chip.stat_a_slot = chip.stat_b_slot = _CLEARED_SLOT
             return
         if code == cmd.DIAGN:
+            self._last_conversion = "DIAGN"
             for b in range(n_live):
                 self._start(b, self._chips[b], self._diagn(self._chips[b]), cmd.T_DIAGN_S, now)
             return
@@ -562,10 +648,12 @@ class EmulatedChain:
         base = code & ~(0x180 | 0x060) & 0x7FF
         if base in (cmd.CVST, cmd.AXST) and st in (1, 2):
             kind = Conversion.CELLS if base == cmd.CVST else Conversion.AUX
+            self._last_conversion = "CVST" if base == cmd.CVST else "AXST"
             for b in range(n_live):
                 chip = self._chips[b]
                 adcopt = bool(chip.cfga[0] & 0x01)
-                pattern = cmd.self_test_code(st, mode, adcopt) ^ (0x0100 if chip.self_test_fail else 0)
+                fail = chip.self_test_fail and chip.self_test_fail_only in (None, self._last_conversion)
+                pattern = cmd.self_test_code(st, mode, adcopt) ^ (0x0100 if fail else 0)
                 t = cmd.conversion_time_s(kind, chip.info.name, mode, adcopt)
                 self._start(b, chip, self._self_test(chip, kind, pattern), t, now)
             return
@@ -576,16 +664,19 @@ class EmulatedChain:
         dcp = bool(code & 0x010)
         if code & _CMD_MASK_ADCV == cmd.ADCV or code & _CMD_MASK_ADOW == cmd.ADOW:
             kind = Conversion.CELLS
+            self._last_conversion = "ADCV" if code & _CMD_MASK_ADCV == cmd.ADCV else "ADOW"
         elif code & _CMD_MASK_ADX == cmd.ADAX:
             kind = Conversion.AUX
+            self._last_conversion = "ADAX"
         elif code & _CMD_MASK_ADX == cmd.ADSTAT:
             kind = Conversion.STATUS
+            self._last_conversion = "ADSTAT"
         else:
             return  # a valid command this emulator does not model: ignored, watchdog fed
         pull = bool(code & 0x040) if code & _CMD_MASK_ADOW == cmd.ADOW else None
         for b in range(n_live):
             chip = self._chips[b]
-            if chip.drop_p > 0 and self._rng.random() < chip.drop_p:
+            if chip.drop_p > 0 and chip.drop_only in (None, self._last_conversion) and self._rng.random() < chip.drop_p:
                 self.dropped_conversions += 1
                 continue  # this board never saw the command: nothing starts, registers stay
             adcopt = bool(chip.cfga[0] & 0x01)
@@ -727,7 +818,7 @@ class EmulatedChain:
         gpios += [0.0] * (chip.info.gpios - len(gpios))
         pulldown_off = chip.config().gpio_pulldown_off
         codes = [v_to_code(v) if (pulldown_off >> k) & 1 else 0 for k, v in enumerate(gpios)]
-        ref = v_to_code(REF2_V)
+        ref = v_to_code(chip.ref2_v)
         layout = [codes[0], codes[1], codes[2], codes[3], codes[4], ref]
         if chip.info.aux_groups > 2:
             layout += [codes[5], codes[6], codes[7], codes[8], 0, 0]
@@ -743,13 +834,13 @@ class EmulatedChain:
         sc_code = min(0xFFFE, int(sum(cells) / (LSB_V * chip.info.sc_scale) + 0.5))
         temp_c = self._afe.die_temperature_c(board)
         itmp = c_to_itmp_code(temp_c)
-        va = v_to_code(VA_V)
+        va = v_to_code(chip.va_v)
         slot_a = _slot(bytes((sc_code & 0xFF, sc_code >> 8, itmp & 0xFF, itmp >> 8, va & 0xFF, va >> 8)))
         thsd = temp_c > THSD_C
 
         def commit() -> None:
             chip.stat_a_slot = slot_a
-            chip.vd_code = v_to_code(VD_V)
+            chip.vd_code = v_to_code(chip.vd_v)
             flags = chip.flags
             chip.flags = StatusFlags(flags.uv_mask, flags.ov_mask, thsd or flags.thsd, flags.muxfail, flags.rev)
             chip.refresh_stat_b()

@@ -137,11 +137,27 @@ async def test_settings_need_the_pin_and_wrong_pins_are_limited(web: Web) -> Non
 
 async def test_commands(web: Web) -> None:
     status, body = await web.get_json("/api/commands")
-    assert [c["command"] for c in body["commands"]] == ["reset_faults", "reset_counters", "calibrate_current_zero"]
+    assert [c["command"] for c in body["commands"]] == ["reset_faults", "reset_counters", "calibrate_current_zero",
+                                                        "calibrate_current_gain", "silence_alarm"]
+    assert [c["argument"] for c in body["commands"]] == [None, None, None, "reference_a", None]
     status, body = await web.post_json("/api/commands", {"command": "reset_counters"})
     assert status == 403
     status, body = await web.post_json("/api/commands", {"command": "explode", "pin": PIN})
     assert status == 400 and "reset_faults" in body["allowed"]
+    # the gain calibration carries its reference current; the pack cycle judges it (400 A is not
+    # what flows: refused there, with an event saying why, and the gain stays)
+    status, body = await web.post_json("/api/commands", {"command": "calibrate_current_gain", "pin": PIN})
+    assert status == 400 and "reference_a" in body["error"]
+    status, body = await web.post_json("/api/commands", {"command": "calibrate_current_gain", "reference_a": 400,
+                                                         "pin": PIN})
+    assert status == 202 and body["queued"] == "calibrate_current_gain"
+    for _ in range(100):
+        refused = [e for e in web.daemon.protection.event_log if e.condition == "calibrate_current_gain"]
+        if refused:
+            break
+        await asyncio.sleep(0.05)
+    assert refused and refused[-1].message.startswith("refused")
+    assert web.daemon.cycle.acquisition.gain == 1.0
     # A latched cell fault stays until reset_faults, once its cause is gone.
     web.inject("cell_ov:5")
     for _ in range(100):

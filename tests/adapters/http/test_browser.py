@@ -109,6 +109,7 @@ async def test_page_shows_the_live_pack_events_and_changes_a_setting(
     pack = {
         "pack": {"capacity_ah": 5.0},
         "simulator": {"scenario": "constant", "constant_current_a": -25.0, "initial_soc_pct": 80.0},
+        "hardware": {"inputs": [{"line": 12, "function": "generic", "debounce_s": 0.0}], "gpio": {"alarm": 13}},
     }
     port = free_port()  # fixed, so that the restarted gateway below comes back at the same address
     web = await start_web(tmp_path, extra=pack, port=port)
@@ -129,6 +130,12 @@ async def test_page_shows_the_live_pack_events_and_changes_a_setting(
         await wait_until("the injected fault in the events",
                          lambda: "cell_over_voltage" in _text(browser, "#events"))
         await wait_until("the active fault at the top", lambda: "fault: cell_over_voltage" in _text(browser, "#active"))
+        # the alarm output follows the fault; a discrete input pressed shows as on
+        await wait_until("the alarm output", lambda: re.search(r"alarm output\s*(sounding|active)",
+                                                                   _text(browser, "#contactors")))
+        assert re.search(r"input 1\s*off", await off_loop(_text, browser, "#contactors"))
+        web.inject("input:1")
+        await wait_until("input 1 on", lambda: re.search(r"input 1\s*on", _text(browser, "#contactors")))
 
         # Locked until the PIN: setting inputs are disabled; a wrong PIN is refused.
         await off_loop(_unlock, browser, "9999")

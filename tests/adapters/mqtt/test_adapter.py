@@ -23,7 +23,7 @@ from bmsgateway.adapters.mqtt import MqttAdapter
 from bmsgateway.clock import RealClock
 from bmsgateway.config import Config, parse_config
 from bmsgateway.protection.events import EventLog
-from bmsgateway.requests import RequestQueue, ResetCounters, ResetFaults
+from bmsgateway.requests import CalibrateCurrentGain, RequestQueue, ResetCounters, ResetFaults
 from bmsgateway.settings import SettingsStore
 from bmsgateway.state import Event, PackState
 from bmsgateway.store import SnapshotStore
@@ -170,6 +170,7 @@ async def test_commands_need_the_pin_and_answer_with_correlation_data(
              "refused by validation"),
             ({"command": "set_thresholds", "changes": {"modbus.pin": 1}, "pin": 4321, "id": 3}, "not a threshold"),
             ({"command": "reboot", "pin": 4321, "id": 4}, "unknown command"),
+            ({"command": "calibrate_current_gain", "pin": 4321, "id": 8}, "missing or invalid \"reference_a\""),
             ({"command": "reset_counters", "pin": 1111, "id": 5}, "wrong PIN"),
             ({"command": "reset_counters", "pin": 4321, "id": 6}, "locked after a wrong PIN"),
         ]
@@ -191,6 +192,12 @@ async def test_commands_need_the_pin_and_answer_with_correlation_data(
         ans = await sub.wait_for(lambda m: m.topic == f"{BASE}/response" and m.json()["id"] == 7)
         assert ans.json()["ok"] is True
         assert rig.requests.drain() == [ResetCounters(source="mqtt")]
+        # a command with its argument: the gain calibration's reference current
+        await _command(sub.client, f"{BASE}/command",
+                       {"command": "calibrate_current_gain", "reference_a": 50, "pin": "4321", "id": 9})
+        ans = await sub.wait_for(lambda m: m.topic == f"{BASE}/response" and m.json()["id"] == 9)
+        assert ans.json()["ok"] is True
+        assert rig.requests.drain() == [CalibrateCurrentGain(reference_a=50.0, source="mqtt")]
 
 
 async def test_trusted_user_topic_is_guarded_by_the_broker_acl(
@@ -353,3 +360,49 @@ async def test_tls_with_client_certificate_and_client_id(tmp_path: Path, subscri
             assert not rig.task.done()
     finally:
         b.stop()
+
+
+async def test_events_restored_from_the_state_file_reach_the_broker_after_a_restart(
+    broker: Broker, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    """Events logged while the broker was away, just before the gateway stopped, come back from the
+    state file into the event log; the next process publishes them (after the broker's retained
+    ``events/acked``) instead of starting at the next ``seq``."""
+    cfg = mqtt_config(broker.port)
+    sub: Subscriber = await subscriber_factory(broker.port, f"{BASE}/events", identifier="archiver", clean=False)
+
+    def seqs() -> list[int]:
+        return list(dict.fromkeys(m.json()["seq"] for m in sub.on(f"{BASE}/events")))
+
+    async with running(cfg, tmp_path / "first") as rig:
+        rig.publish_fresh(1)
+        await wait_until(lambda: rig.adapter.stats.connected, what="connected")
+        for n in range(5):
+            rig.event(n)
+        await wait_until(lambda: seqs() == [0, 1, 2, 3, 4], 10.0, "events 0-4 delivered")
+        await wait_until(lambda: rig.adapter.stats.events_buffered == 0, 5.0, "their PUBACKs")
+        await asyncio.to_thread(broker.stop)
+        await wait_until(lambda: not rig.adapter.stats.connected, 5.0, "disconnected")
+        for n in range(5, 10):  # logged (and saved in the state file) while the broker is away
+            rig.event(n)
+        await wait_until(lambda: rig.adapter.stats.events_buffered == 5, 5.0, "5 events waiting")
+        restored = list(rig.log.since(0))
+    # the gateway stopped with 5 events undelivered; the broker comes back, then a new process
+    await asyncio.to_thread(broker.start)
+    log = EventLog(1000)
+    log.restore(restored)
+    assert log.total == 10
+    requests = RequestQueue()
+    ports = AdapterPorts("mqtt", SnapshotStore(), log, SettingsStore(cfg, tmp_path / "s2.json", requests), requests,
+                         RealClock(), cfg.system.stale_after_s)
+    adapter = MqttAdapter(cfg)
+    task = asyncio.create_task(adapter.run(ports))
+    try:
+        await wait_until(lambda: 9 in seqs(), 15.0, "the restored events delivered")
+        await asyncio.sleep(0.3)
+        assert seqs() == list(range(10)), "every event once (no gap, none of 0-4 again), in order"
+        assert adapter.stats.events_dropped_total == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

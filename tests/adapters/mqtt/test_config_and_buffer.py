@@ -36,3 +36,13 @@ def test_buffer_drops_oldest_and_counts_gaps_left_by_the_log() -> None:
     assert [e.seq for e in buf.head(5)] == [11, 14, 15]
     buf.pop(2)
     assert [e.seq for e in buf.head(5)] == [15] and buf.next_seq == 16 and buf.dropped_total == 3
+
+
+def test_backfill_puts_restored_events_first_within_the_buffer_size() -> None:
+    buf = EventBuffer(maxlen=4, next_seq=10)
+    buf.add([_ev(10), _ev(11)])
+    # restored from the state file, never acknowledged by the broker: 6..9 (and 10, 11 already here)
+    assert buf.backfill([_ev(6), _ev(7), _ev(8), _ev(9), _ev(10), _ev(11)]) == 2  # room for two
+    assert [e.seq for e in buf.head(10)] == [8, 9, 10, 11]  # in order; the oldest left out ...
+    assert buf.dropped_total == 2  # ... and counted
+    assert buf.next_seq == 12

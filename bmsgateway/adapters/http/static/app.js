@@ -118,6 +118,11 @@ function renderSnapshot(doc) {
     ["allow discharge relay", ...onoff(p.allow_discharge_relay)],
     ["heater", ...onoff(p.heater_on)],
     ["cooler", ...onoff(p.cooler_on)],
+    ["alarm output", p.alarm_active ? (p.alarm_on ? "sounding" : "active (pause or silenced)") : "off",
+     p.alarm_active ? "on" : "off"],
+    ...(p.inputs || []).map((on, i) => [`input ${i + 1}`, ...onoff(on)]),
+    ...(p.remote_off ? [["remote off", "active: everything stays open", "on"]] : []),
+    ...(p.charger_present === null || p.charger_present === undefined ? [] : [["charger present", ...onoff(p.charger_present)]]),
   ]);
   kv($("limits"), [
     ["charge voltage limit (CVL)", `${fmt(p.cvl_v, 2)} V`],
@@ -133,6 +138,12 @@ function renderSnapshot(doc) {
     ["capacity", `${fmt(e.capacity_ah, 1)} Ah (rated ${fmt(e.rated_capacity_ah, 1)})`],
     ["equivalent cycles", fmt(e.equivalent_cycles, 2)],
     ["balancing energy", `${fmt(e.balancing_energy_wh, 2)} Wh`],
+    ...(doc.current_sensors && doc.current_sensors.two_sensors ? [
+      ["charger / solar now", `${fmt(doc.current_sensors.charger_current_a, 1)} A · ${fmt(doc.current_sensors.charger_power_w, 0)} W`],
+      ["consumers now", `${fmt(doc.current_sensors.consumer_current_a, 1)} A · ${fmt(doc.current_sensors.consumer_power_w, 0)} W`],
+      ["charger / solar today · total", `${fmt(doc.current_sensors.charger_today_kwh, 2)} · ${fmt(doc.current_sensors.charger_total_kwh, 1)} kWh`],
+      ["consumers today · total", `${fmt(doc.current_sensors.consumer_today_kwh, 2)} · ${fmt(doc.current_sensors.consumer_total_kwh, 1)} kWh`],
+    ] : []),
     ["PEC errors", String(doc.boards.reduce((n, b) => n + b.pec_errors_total, 0))],
     ["loop overruns", String(doc.timing.overruns)],
   ]);

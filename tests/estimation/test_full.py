@@ -1,0 +1,45 @@
+"""Issue 17 item 1: full means 100 %: the charge relay and the estimator share one definition."""
+
+from __future__ import annotations
+
+import pytest
+
+from bmsgateway.estimation import Estimator
+from bmsgateway.protection.relays import RelayInputs, RelayLogic
+from bmsgateway.state import is_full
+from tests.estimation.helpers import measurement
+from tests.estimation.test_filter import _config
+
+
+def test_the_cycle_the_relay_stops_charging_at_vbalance_soc_reads_100() -> None:
+    cfg = _config(initial_soc_pct=90.0, initial_soc_std_pct=2.0)
+    lim = cfg.pack.limits
+    n = cfg.pack.cell_count
+    est = Estimator(cfg, None)
+    relay = RelayLogic("normal", lim.vmin_v, lim.vbalance_v, lim.vmax_v, 0.0, 50.0, 90.0, 20.0)
+    relay.charge = relay.discharge = True
+    below = [lim.vbalance_v - 0.01] * n
+    at = [lim.vbalance_v] * (n - 1) + [lim.vbalance_v + 0.02]
+    for k in range(5):  # charging at 20 A, one cell still below Vbalance: not full
+        est.update(measurement(float(k), [*below[:-1], lim.vbalance_v + 0.05], 20.0), None)
+    assert est.last.soc_pct < 99.0
+    # every cell reaches Vbalance *under* 20 A (less R0 x I it would not): the relay opens ...
+    m = measurement(5.0, at, 20.0)
+    status = est.update(m, None)
+    charge, _ = relay.update(RelayInputs(min(at), max(at), 25.0, 25.0, status.soc_pct, True))
+    assert is_full(min(at), lim.vbalance_v, True)
+    assert not charge
+    # ... and in the same cycle the estimator says 100 %
+    assert status.soc_pct == pytest.approx(100.0, abs=0.05)
+    assert status.soc_calibrated
+    # cells resting at a full cell's OCV keep it there
+    rest = [3.43] * n
+    for k in range(6, 30):
+        est.update(measurement(float(k), rest, 0.0), None)
+    assert est.last.soc_pct >= 99.0
+
+
+def test_not_full_when_a_cell_was_not_read() -> None:
+    assert not is_full(3.45, 3.4, False)
+    assert not is_full(float("nan"), 3.4, True)
+    assert is_full(3.4, 3.4, True)
