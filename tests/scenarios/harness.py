@@ -45,6 +45,16 @@ class Recording:
         ]
 
 
+async def run_cycles(daemon: Daemon, cycles: int) -> PackState:
+    """Run ``cycles`` pack cycles of a built daemon at its period on its (virtual) clock; the last snapshot."""
+    state = None
+    for _ in range(cycles):
+        state = await daemon.cycle.run_once()
+        await daemon.clock.sleep(daemon.cycle.config.system.cycle_period_s)
+    assert state is not None
+    return state
+
+
 def simulate(
     changes: dict[str, Any],
     duration_s: float,

@@ -22,7 +22,7 @@ from bmsgateway.clock import VirtualClock
 from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
 from bmsgateway.requests import CalibrateCurrentGain
-from bmsgateway.state import PackState
+from tests.scenarios.harness import run_cycles
 
 GAIN_REGISTER = 1005
 CONFIG = {
@@ -45,14 +45,6 @@ async def _write(client: AsyncModbusTcpClient, address: int, values: list[int]) 
     return int(r.exception_code) if r.isError() else None
 
 
-async def _cycles(d: Daemon, n: int) -> PackState:
-    s = None
-    for _ in range(n):
-        s = await d.cycle.run_once()
-        await d.clock.sleep(d.cycle.config.system.cycle_period_s)
-    assert s is not None
-    return s
-
 
 def _gain_events(d: Daemon) -> list[str]:
     return [e.message for e in d.protection.event_log if e.condition == "calibrate_current_gain"]
@@ -65,7 +57,7 @@ def test_gain_calibration_refused_for_bad_references_accepted_for_a_good_one_and
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path, log_events=False)
         await d.start(until_s=d.clock.now())  # the adapters; the pack cycle is driven here
         try:
-            s = await _cycles(d, 20)
+            s = await run_cycles(d, 20)
             adapter: Any = d.adapters[0]
             assert await adapter.wait_serving(), "the Modbus adapter did not start"  # after a first snapshot
             assert s.measurement.current_a == pytest.approx(52.0, abs=0.3)  # +4 % gain error
@@ -74,27 +66,27 @@ def test_gain_calibration_refused_for_bad_references_accepted_for_a_good_one_and
                 # 2 s of readings, 5 s needed (hardware.current_sensor.gain_steady_s)
                 assert "fresh for" in s.gain_not_steady
                 assert await _write(client, GAIN_REGISTER, _s32_words(50.0)) == 3
-                await _cycles(d, 60)
+                await run_cycles(d, 60)
                 assert await _write(client, GAIN_REGISTER, _s32_words(5.0)) == 3  # < 2 % of the 625 A range
                 assert await _write(client, GAIN_REGISTER, _s32_words(-50.0)) == 3  # wrong direction
                 assert await _write(client, GAIN_REGISTER, _s32_words(60.0)) == 3  # +15 % correction
                 assert await _write(client, 1002, [4]) == 3  # the command code alone: no reference
-                s = await _cycles(d, 3)
+                s = await run_cycles(d, 3)
                 assert d.cycle.acquisition.gain == 1.0 and s.measurement.current_gain == 1.0
                 assert d.requests.drain() == []
                 # the pack cycle applies the same rule to a request that reached it anyway
                 d.requests.submit(CalibrateCurrentGain(reference_a=60.0, source="test"))
-                s = await _cycles(d, 2)
+                s = await run_cycles(d, 2)
                 assert d.cycle.acquisition.gain == 1.0
                 assert "refused" in _gain_events(d)[-1] and "+15.4 %" in _gain_events(d)[-1]
                 # the right reference
                 assert await _write(client, GAIN_REGISTER, _s32_words(50.0)) is None
-                s = await _cycles(d, 3)
+                s = await run_cycles(d, 3)
                 gain = d.cycle.acquisition.gain
                 assert gain == pytest.approx(1.0 / 1.04, rel=0.003)
                 assert s.measurement.current_a == pytest.approx(50.0, abs=0.3)
                 assert "gain set to" in _gain_events(d)[-1]
-                s = await _cycles(d, 1)
+                s = await run_cycles(d, 1)
                 r = await client.read_holding_registers(119, count=1, device_id=1)
                 for _ in range(50):  # the served image follows the newest snapshot
                     if r.registers[0] == round(gain * 10000):
@@ -110,7 +102,7 @@ def test_gain_calibration_refused_for_bad_references_accepted_for_a_good_one_and
         d = Daemon.build(with_overrides(cfg, {"modbus.tcp.enabled": False}), VirtualClock(), state_dir=tmp_path,
                          log_events=False)
         assert d.cycle.acquisition.gain == pytest.approx(gain, rel=1e-9)
-        s = await _cycles(d, 10)
+        s = await run_cycles(d, 10)
         assert s.measurement.current_a == pytest.approx(50.0, abs=0.3)
         await d.stop()
 

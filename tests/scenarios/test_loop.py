@@ -15,22 +15,14 @@ from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
 from bmsgateway.requests import CalibrateCurrentZero
 from bmsgateway.sim.faults import parse_injection
-from bmsgateway.state import Event, PackState
+from bmsgateway.state import Event
+from tests.scenarios.harness import run_cycles
 
 
 def _config(**changes: object) -> Config:
     base: dict[str, object] = {"persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False}
     base.update(changes)
     return with_overrides(Config(), base)
-
-
-async def _run(daemon: Daemon, cycles: int) -> PackState:
-    state = None
-    for _ in range(cycles):
-        state = await daemon.cycle.run_once()
-        await daemon.clock.sleep(daemon.cycle.config.system.cycle_period_s)
-    assert state is not None
-    return state
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +33,7 @@ def _quiet() -> None:
 def test_measurements_match_the_simulated_pack(tmp_path: Path) -> None:
     async def main() -> None:
         d = Daemon.build(_config(**{"simulator.scenario": "constant"}), VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 50)
+        s = await run_cycles(d, 50)
         sim = d.hardware.simulator
         m = s.measurement
         assert all(b.ok for b in m.boards) and sum(b.pec_errors_total for b in m.boards) == 0
@@ -67,7 +59,7 @@ def test_balancing_energy_counted_matches_the_heat_in_the_simulator(tmp_path: Pa
         socs = [96.0] * 16
         socs[3], socs[11] = 99.5, 99.0  # two high cells near the top: differential balancing bleeds them
         sim.set_cell_soc_pct(socs)
-        s = await _run(d, 1800)
+        s = await run_cycles(d, 1800)
         assert sim.balancing_energy_wh > 0.2  # 33 ohm at ~3.35 V: ~0.34 W per cell
         assert s.estimate.balancing_energy_wh == pytest.approx(sim.balancing_energy_wh, rel=0.05)
         await d.stop()
@@ -80,17 +72,17 @@ def test_zero_current_calibration_request(tmp_path: Path) -> None:
         cfg = _config(**{"simulator.scenario": "idle", "simulator.current_offset_a": 0.8,
                          "simulator.current_noise_a": 0.0, "hardware.current_sensor.zero_rest_s": 1.0})
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 20)
+        s = await run_cycles(d, 20)
         assert s.measurement.current_a == pytest.approx(0.8, abs=0.05)  # the sensor's offset shows
         d.requests.submit(CalibrateCurrentZero(source="test"))
-        s = await _run(d, 5)
+        s = await run_cycles(d, 5)
         assert s.measurement.current_a == pytest.approx(0.0, abs=0.05)
         # one owner: the offset the sensor reading is corrected by is the one every protocol shows
         assert s.measurement.current_zero_offset_a == pytest.approx(0.8, abs=0.05)
         await d.stop()
         # the offset is kept across a restart
         again = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        s = await _run(again, 5)
+        s = await run_cycles(again, 5)
         assert s.measurement.current_a == pytest.approx(0.0, abs=0.05)
         await again.stop()
 
@@ -100,15 +92,15 @@ def test_zero_current_calibration_request(tmp_path: Path) -> None:
 def test_settings_change_takes_effect_in_the_loop_and_persists(tmp_path: Path) -> None:
     async def main() -> None:
         d = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 3)
+        s = await run_cycles(d, 3)
         assert s.protection.relay_mode == "normal"
         assert d.settings.propose({"protection.relays.mode": "critical"}, source="test") == []
-        s = await _run(d, 1)
+        s = await run_cycles(d, 1)
         assert s.protection.relay_mode == "critical"
         assert d.cycle.config.protection.relays.mode == "critical"
         await d.stop()
         again = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path)
-        s = await _run(again, 1)
+        s = await run_cycles(again, 1)
         assert s.protection.relay_mode == "critical"
         await again.stop()
 
@@ -120,12 +112,12 @@ def test_soc_and_counters_survive_a_restart(tmp_path: Path) -> None:
         cfg = _config(**{"simulator.scenario": "constant", "simulator.constant_current_a": 50.0,
                          "system.cycle_period_s": 1.0})
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 1800)  # 25 Ah into a 100 Ah pack
+        s = await run_cycles(d, 1800)  # 25 Ah into a 100 Ah pack
         soc_before, ah_before = s.estimate.soc_pct, s.estimate.charge_in_ah
         assert ah_before == pytest.approx(25.0, rel=0.05)
         await d.stop()
         again = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        s = await _run(again, 1)
+        s = await run_cycles(again, 1)
         assert s.estimate.soc_pct == pytest.approx(soc_before, abs=1.0)
         assert s.estimate.charge_in_ah == pytest.approx(ah_before, abs=0.1)
         await again.stop()
@@ -136,7 +128,7 @@ def test_soc_and_counters_survive_a_restart(tmp_path: Path) -> None:
 def test_crash_in_the_cycle_opens_every_output(tmp_path: Path) -> None:
     async def main() -> None:
         d = Daemon.build(_config(), VirtualClock(), state_dir=tmp_path)
-        await _run(d, 10)
+        await run_cycles(d, 10)
         sim = d.hardware.simulator
         assert sim.get_output("charge") and sim.get_output("discharge")
 
@@ -186,9 +178,9 @@ def test_event_log_survives_a_restart(tmp_path: Path) -> None:
     async def main() -> None:
         cfg = _config()
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        await _run(d, 5)
+        await run_cycles(d, 5)
         d.hardware.simulator.inject(parse_injection("cell_ov:3"))
-        await _run(d, 20)
+        await run_cycles(d, 20)
         await d.stop()  # opening the outputs at stop adds events too
 
         def key(e: Event) -> tuple[object, ...]:
@@ -202,7 +194,7 @@ def test_event_log_survives_a_restart(tmp_path: Path) -> None:
         assert kept[: len(before)] == before
         # ... followed by the latched over-voltage fault, raised again from the state file
         assert [k[1:5] for k in kept[len(before):]] == [("raised", "cell_over_voltage", "fault", 2)]
-        await _run(again, 3)
+        await run_cycles(again, 3)
         assert len(again.cycle.protection.event_log) > len(before)  # new events follow the old ones
         await again.stop()
 
@@ -213,7 +205,7 @@ def test_corrupt_state_file_is_reported_and_the_daemon_starts(tmp_path: Path) ->
     (tmp_path / "state.json").write_text('{"version": 1, "cell_soc_pct": [1, 2')
     async def main() -> None:
         d = Daemon.build(_config(**{"simulator.initial_soc_pct": 50.0}), VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 3)
+        s = await run_cycles(d, 3)
         assert s.protection.state in ("precharge", "ready")
         assert s.estimate.soc_pct == pytest.approx(50.0, abs=5.0)  # safe default, not garbage
         await d.stop()

@@ -13,16 +13,7 @@ from bmsgateway.clock import VirtualClock
 from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
 from bmsgateway.requests import CalibrateCurrentZero
-from bmsgateway.state import PackState
-
-
-async def _run(daemon: Daemon, cycles: int) -> PackState:
-    state = None
-    for _ in range(cycles):
-        state = await daemon.cycle.run_once()
-        await daemon.clock.sleep(daemon.cycle.config.system.cycle_period_s)
-    assert state is not None
-    return state
+from tests.scenarios.harness import run_cycles
 
 
 def _calibration_events(d: Daemon) -> list[str]:
@@ -40,31 +31,31 @@ def test_calibration_refused_at_40_a_and_accepted_at_rest(tmp_path: Path) -> Non
             "hardware.current_sensor.zero_rest_s": 5.0, "persistence.save_interval_s": 3600.0,
         })
         d = Daemon.build(cfg, VirtualClock(), state_dir=tmp_path)
-        s = await _run(d, 90)
+        s = await run_cycles(d, 90)
         assert s.measurement.current_a == pytest.approx(40.3, abs=0.5)
         assert "outside the zero band" in s.zero_calibration_refusal
         d.requests.submit(CalibrateCurrentZero(source="test"))
-        s = await _run(d, 3)
+        s = await run_cycles(d, 3)
         assert d.cycle.acquisition.zero_offset_a == 0.0  # nothing stored
         assert s.measurement.current_a == pytest.approx(40.3, abs=0.5)
         assert "refused: the current sensor reads +40" in _calibration_events(d)[-1]
 
         # the charger stops: the cells relax first, so not yet ...
-        s = await _run(d, 20)
+        s = await run_cycles(d, 20)
         assert abs(s.measurement.current_a) < 0.5
         assert "not at rest" in s.zero_calibration_refusal
         d.requests.submit(CalibrateCurrentZero(source="test"))
-        await _run(d, 2)
+        await run_cycles(d, 2)
         assert d.cycle.acquisition.zero_offset_a == 0.0
         assert "refused: the cells are not at rest" in _calibration_events(d)[-1]
         # ... but once at rest, yes
         for _ in range(600):
-            s = await _run(d, 10)
+            s = await run_cycles(d, 10)
             if not s.zero_calibration_refusal:
                 break
         assert s.zero_calibration_refusal == ""
         d.requests.submit(CalibrateCurrentZero(source="test"))
-        s = await _run(d, 3)
+        s = await run_cycles(d, 3)
         assert d.cycle.acquisition.zero_offset_a == pytest.approx(0.3, abs=0.05)
         assert abs(s.measurement.current_a) < 0.05
         assert "zero offset set to +0.3" in _calibration_events(d)[-1]
