@@ -161,3 +161,18 @@ def test_silence_switches_the_alarm_off_until_another_fault() -> None:
     assert raised(st, "cell_over_voltage") and rig.io.out.get("alarm")
     notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
     assert notes == ["alarm output silenced until another fault is raised"]
+
+
+def test_a_second_silence_keeps_the_alarm_silenced_and_one_without_an_alarm_arms_nothing() -> None:
+    rig = _rig([{"line": 25, "function": "emergency_stop", "debounce_s": 0.0}])
+    rig.prot.silence_alarm()  # nothing sounds yet: the next fault must still sound
+    rig.io.levels = (True,)
+    st = rig.run(0.5)
+    assert st.alarm_on and rig.io.out.get("alarm")
+    rig.prot.silence_alarm()
+    rig.prot.silence_alarm()  # pressed twice: still silenced, not re-armed
+    st = rig.run(1.0)
+    assert st.alarm_active and not st.alarm_on and not rig.io.out.get("alarm")
+    notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
+    assert notes == ["nothing to silence: no alarm is sounding", "alarm output silenced until another fault is raised",
+                     "nothing to silence: no alarm is sounding"]
