@@ -28,6 +28,7 @@ def test_zero_calibration_zeroes_the_consumer_sensor_and_keeps_its_offset_withou
     acq, psim, clock, knob = _rig(TWO_SENSORS, current_offset_a=3.0)  # both Hall sensors read +3 A at 0 A
     knob.current = 0.0
     m = _read(acq, clock)
+    assert m.two_current_sensors
     assert m.current_a == pytest.approx(3.0, abs=0.1) and m.consumer_current_a == pytest.approx(3.0, abs=0.1)
     acq.calibrate_zero()
     m = _read(acq, clock)
@@ -47,6 +48,9 @@ def test_a_gain_calibration_scales_later_readings_and_an_impossible_gain_is_neve
     acq, _psim, clock, knob = _rig(NO_DEAD_BAND)
     knob.current = -30.0
     assert _read(acq, clock).current_a == pytest.approx(-30.0, abs=0.05)
+    acq.set_gain(0.98)  # a sensor that reads 2 % high
+    m = _read(acq, clock)
+    assert m.current_a == pytest.approx(-29.4, abs=0.05) and m.current_gain == 0.98
     acq.set_gain(1.05)
     m = _read(acq, clock)
     assert m.current_a == pytest.approx(-31.5, abs=0.05) and m.current_gain == 1.05
@@ -78,6 +82,8 @@ def test_an_impossible_stored_gain_starts_at_1(stored: float) -> None:
     assert m.current_gain == 1.0 and m.current_a == pytest.approx(-30.0, abs=0.05)
 
 
-def test_a_stored_gain_is_applied_from_the_first_reading() -> None:
-    m = _read(*_sampler(1.02))
-    assert m.current_gain == 1.02 and m.current_a == pytest.approx(-30.6, abs=0.05)
+@pytest.mark.parametrize("stored", [0.98, 1.02])
+def test_a_stored_gain_is_applied_from_the_first_reading(stored: float) -> None:
+    m = _read(*_sampler(stored))
+    assert m.current_gain == stored and m.current_a == pytest.approx(-30.0 * stored, abs=0.05)
+    assert not m.two_current_sensors
