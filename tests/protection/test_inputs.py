@@ -176,3 +176,18 @@ def test_a_second_silence_keeps_the_alarm_silenced_and_one_without_an_alarm_arms
     notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
     assert notes == ["nothing to silence: no alarm is sounding", "alarm output silenced until another fault is raised",
                      "nothing to silence: no alarm is sounding"]
+
+
+def test_a_silenced_warning_alarm_sounds_again_for_the_next_warning() -> None:
+    """Warnings raise no fault, so "until another fault" cannot end the silence: the alarm ending does."""
+    rig = _rig([], on_warnings=True, warning_pattern_s=[1.0, 1.0])
+    vmax = rig.config.pack.limits.vmax_v
+    warn = [3.3] * 15 + [vmax - 0.02]  # above the warning level, below the fault level
+    st = rig.run(2.0, cells=warn)
+    assert st.alarm_active and not raised(st, "cell_over_voltage") and raised(st, "cell_over_voltage", "warning")
+    rig.prot.silence_alarm()
+    assert not rig.run(1.0, cells=warn).alarm_on
+    st = rig.run(5.0, cells=3.3)  # the warning clears: the alarm ends
+    assert not st.alarm_active
+    st = rig.run(2.0, cells=warn)  # the next warning sounds again
+    assert st.alarm_active and st.alarm_on
