@@ -191,3 +191,13 @@ def test_a_silenced_warning_alarm_sounds_again_for_the_next_warning() -> None:
     assert not st.alarm_active
     st = rig.run(2.0, cells=warn)  # the next warning sounds again
     assert st.alarm_active and st.alarm_on
+
+
+def test_an_emergency_stop_switches_the_heater_off_too() -> None:
+    rig = _rig([{"line": 25, "function": "emergency_stop", "debounce_s": 0.0}])
+    cold = [2.0, 25.0, 25.0, 25.0]
+    rig.run(2.0, temps=cold)
+    assert rig.io.out.get("heater")
+    rig.io.levels = (True,)
+    st = rig.run(0.5, temps=cold)
+    assert raised(st, "emergency_stop") and not st.heater_on and _open(rig)
