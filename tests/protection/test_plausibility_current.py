@@ -7,6 +7,7 @@ still relaxing through R1. Each value is the report's ``current_unexplained_a``,
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -145,3 +146,13 @@ def test_the_interval_grows_with_the_current_change_still_relaxing() -> None:
     assert max(relaxing) < limit / 2, max(relaxing)
     rested = creep(0.0)
     assert max(rested) > 10 * limit and rested[-1] > 10 * limit
+
+
+def test_a_board_with_no_thermistor_wired_is_not_a_board_without_temperature() -> None:
+    """Both thermistors sit on board 0; one reads open. Board 1 has none to judge."""
+    p = SensorPlausibility(CFG)
+    m = replace(measurement(0.0, temps=[NAN, 25.0]), temperature_board=(0, 0))
+    r = p.check(m)
+    assert r.bad_thermistors == (0,) and r.boards_without_temperature == () and not r.pack_without_temperature
+    r = p.check(replace(measurement(1.0, temps=[NAN, NAN]), temperature_board=(0, 0)))
+    assert r.boards_without_temperature == (0,) and r.pack_without_temperature
