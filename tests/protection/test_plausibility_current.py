@@ -156,3 +156,6 @@ def test_a_board_with_no_thermistor_wired_is_not_a_board_without_temperature() -
     assert r.bad_thermistors == (0,) and r.boards_without_temperature == () and not r.pack_without_temperature
     r = p.check(replace(measurement(1.0, temps=[NAN, NAN]), temperature_board=(0, 0)))
     assert r.boards_without_temperature == (0,) and r.pack_without_temperature
+    # one thermistor per board: board 1's only one reads open, so board 1 has no temperature
+    r = p.check(replace(measurement(2.0, temps=[25.0, NAN]), temperature_board=(0, 1)))
+    assert r.bad_thermistors == (1,) and r.boards_without_temperature == (1,)
