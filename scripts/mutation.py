@@ -72,6 +72,9 @@ SCOPE: dict[str, list[str]] = {
     "acquisition/sampler.py": ["tests/acquisition", "tests/scenarios/test_chip_faults.py",
                                "tests/scenarios/test_zero_calibration.py", "tests/scenarios/test_faults.py",
                                "tests/scenarios/test_loop.py::test_precharge_verified_with_the_bus_voltage_read_through_a_gpio"],
+    "acquisition/current.py": ["tests/acquisition",
+                               "tests/scenarios/test_two_current_sensors.py::"
+                               "test_a_lying_consumer_sensor_makes_the_battery_current_unknown_and_opens"],
     "acquisition/plausibility.py": [_P + "test_plausibility.py", _P + "test_plausibility_edges.py",
                                     _P + "test_plausibility_current.py",
                                     _P + "test_plausibility_property.py",

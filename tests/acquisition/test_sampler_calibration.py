@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from bmsgateway.acquisition.current import CurrentSensors
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.clock import VirtualClock
 from bmsgateway.config import parse_config
@@ -87,3 +88,43 @@ def test_a_stored_gain_is_applied_from_the_first_reading(stored: float) -> None:
     m = _read(*_sampler(stored))
     assert m.current_gain == stored and m.current_a == pytest.approx(-30.0 * stored, abs=0.05)
     assert not m.two_current_sensors
+
+
+def _dual(low_gpio: int) -> CurrentSensors:
+    boards = [{"chip": "LTC6811", "cells": 8, "thermistors": 0}, {"chip": "LTC6811", "cells": 8, "thermistors": 2}]
+    cfg = parse_config({"pack": {"boards": boards},  # board 0's GPIO1..2 free for the sensor
+                        "hardware": {"current_sensor": {"low_range_gpio": low_gpio}}}, "test").hardware
+    return CurrentSensors(cfg.current_sensor, cfg.consumer_current_sensor)
+
+
+def _volts(current_a: float, low_gpio: int = 3) -> list[list[float]]:
+    """Board 0's GPIO voltages: the high range (4 mV/A) on GPIO5, the low one (100 mV/A) on ``low_gpio``."""
+    board0 = [1.0, 1.0, 1.0, 0.0, 2.5 + 0.004 * current_a]
+    board0[low_gpio - 1] = 2.5 + 0.1 * current_a
+    return [board0, [1.0] * 5]
+
+
+TRUSTED = [True, True]
+
+
+def test_the_range_starts_high_and_an_untrusted_cycle_ends_the_low_range() -> None:
+    """Inside the hysteresis band (19..20 A) the range in use stays; a cycle whose board is not
+    trusted breaks that: the next reading starts again from the high range, as at start."""
+    s = _dual(3)
+    s.read(_volts(19.5), TRUSTED, 0.0, 1.0, 0.0)
+    assert not s.primary.low_active  # at start: the high range, 19.5 A is inside the band
+    s.read(_volts(10.0), TRUSTED, 0.0, 1.0, 0.0)
+    assert s.primary.low_active
+    assert s.read(_volts(19.5), TRUSTED, 0.0, 1.0, 0.0).battery_a == pytest.approx(19.5)
+    assert s.primary.low_active  # kept inside the band
+    assert math.isnan(s.read(_volts(19.5), [False, True], 0.0, 1.0, 0.0).battery_a)
+    assert not s.primary.low_active
+    s.read(_volts(19.5), TRUSTED, 0.0, 1.0, 0.0)
+    assert not s.primary.low_active
+
+
+@pytest.mark.parametrize("low_gpio", [1, 2])
+def test_a_low_range_on_gpio_1_or_2_is_used(low_gpio: int) -> None:
+    s = _dual(low_gpio)
+    assert s.read(_volts(5.0, low_gpio), TRUSTED, 0.0, 1.0, 0.0).battery_a == pytest.approx(5.0)
+    assert s.primary.low_active and s.primary.range_in_use_a() == 20.0
