@@ -57,10 +57,6 @@ class HallChannel:
         self._hyst = cfg.low_range_hysteresis_a
         self.low_active = False  #: the last reading came from the low range
 
-    @property
-    def dual(self) -> bool:
-        return self._low >= 0
-
     def range_in_use_a(self) -> float:
         return self.low_range_a if self.low_active else self.range_a
 

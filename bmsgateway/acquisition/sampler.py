@@ -257,10 +257,9 @@ class Acquisition:
         for b, used in enumerate(self._cells_used):
             off = self._cell_offset[b]
             m = 0
-            if balancing:
-                for i in range(used):
-                    if balancing[off + i]:
-                        m |= 1 << i
+            for i in range(used):
+                if balancing[off + i]:
+                    m |= 1 << i
             masks.append(m)
         return masks
 

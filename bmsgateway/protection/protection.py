@@ -168,11 +168,10 @@ class Protection:
     def silence_alarm(self) -> None:
         """The silence command: the alarm output goes off until another fault is raised."""
         was = self._alarm_active and self._alarm_silenced_at is None
-        self._alarm_silenced_at = self._engine.raised_faults
+        if was:  # a second press while silenced changes nothing (it must not re-arm the alarm)
+            self._alarm_silenced_at = self._engine.raised_faults
         self.note_command("silence_alarm", "info", "alarm output silenced until another fault is raised"
                           if was else "nothing to silence: no alarm is sounding")
-        if not was:
-            self._alarm_silenced_at = None
 
     def note_command(self, command: str, severity: str, message: str, value: float = NAN) -> None:
         """An operator command's outcome as an event (e.g. a refused zero calibration)."""

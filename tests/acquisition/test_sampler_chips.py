@@ -92,6 +92,9 @@ def test_balancing_a_cell_bleeds_exactly_that_cell() -> None:
     asyncio.run(run())
     assert emu.discharge_mask(0) == 0
     assert emu.discharge_mask(1) == 0b100
+    for nothing in ([False] * 16, []):  # nothing to bleed (the common case): every DCC bit clears
+        asyncio.run(acq.acquire(nothing))
+        assert emu.discharge_mask(0) == 0 and emu.discharge_mask(1) == 0, nothing
 
 
 def test_a_board_that_stops_answering_is_failed_and_recovers_fully() -> None:

@@ -88,6 +88,8 @@ def test_an_open_wire_check_whose_read_failed_changes_no_result() -> None:
     m = _cycles(acq, clock, 1)[0]
     assert m.open_wire_cells == (2,) and m.boards[0].open_wires == (2,)
     assert math.isnan(m.cell_voltages_v[1]) and math.isnan(m.cell_voltages_v[2])
+    # the board's other cells are still read fresh
+    assert all(v == v and m.cell_age_s[i] == 0.0 for i, v in enumerate(m.cell_voltages_v) if i not in (1, 2))
     emu.corrupt_replies(0, "RDCV", 3, after="ADOW")  # group A of the next check, 3 attempts
     ms = _cycles(acq, clock, 6)  # the next check runs 0.5 s after the first
     checked = [i for i, x in enumerate(ms) if not x.boards[0].ok]

@@ -161,3 +161,49 @@ def test_silence_switches_the_alarm_off_until_another_fault() -> None:
     assert raised(st, "cell_over_voltage") and rig.io.out.get("alarm")
     notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
     assert notes == ["alarm output silenced until another fault is raised"]
+
+
+def test_a_second_silence_keeps_the_alarm_silenced_and_one_without_an_alarm_arms_nothing() -> None:
+    rig = _rig([{"line": 25, "function": "emergency_stop", "debounce_s": 0.0}])
+    rig.prot.silence_alarm()  # nothing sounds yet: the next fault must still sound
+    rig.io.levels = (True,)
+    st = rig.run(0.5)
+    assert st.alarm_on and rig.io.out.get("alarm")
+    rig.prot.silence_alarm()
+    rig.prot.silence_alarm()  # pressed twice: still silenced, not re-armed
+    st = rig.run(1.0)
+    assert st.alarm_active and not st.alarm_on and not rig.io.out.get("alarm")
+    notes = [e.message for e in rig.events if e.condition == "silence_alarm"]
+    assert notes == ["nothing to silence: no alarm is sounding", "alarm output silenced until another fault is raised",
+                     "nothing to silence: no alarm is sounding"]
+
+
+def test_a_silenced_warning_alarm_sounds_again_for_the_next_warning() -> None:
+    """Warnings raise no fault, so "until another fault" cannot end the silence: the alarm ending does."""
+    rig = _rig([], on_warnings=True, warning_pattern_s=[1.0, 1.0])
+    vmax = rig.config.pack.limits.vmax_v
+    warn = [3.3] * 15 + [vmax - 0.02]  # above the warning level, below the fault level
+    rig.run(0.5)
+    st = rig.step(cells=warn)
+    while not st.alarm_active:  # presses while nothing sounds (up to the warning's cycle) silence nothing
+        rig.prot.silence_alarm()
+        st = rig.step(cells=warn)
+    assert st.alarm_on and rig.io.out.get("alarm")
+    assert not raised(st, "cell_over_voltage") and raised(st, "cell_over_voltage", "warning")
+    st = rig.run(0.5, cells=warn)
+    rig.prot.silence_alarm()
+    assert not rig.run(1.0, cells=warn).alarm_on
+    st = rig.run(5.0, cells=3.3)  # the warning clears: the alarm ends
+    assert not st.alarm_active
+    st = rig.run(2.0, cells=warn)  # the next warning sounds again
+    assert st.alarm_active and st.alarm_on
+
+
+def test_an_emergency_stop_switches_the_heater_off_too() -> None:
+    rig = _rig([{"line": 25, "function": "emergency_stop", "debounce_s": 0.0}])
+    cold = [2.0, 25.0, 25.0, 25.0]
+    rig.run(2.0, temps=cold)
+    assert rig.io.out.get("heater")
+    rig.io.levels = (True,)
+    st = rig.run(0.5, temps=cold)
+    assert raised(st, "emergency_stop") and not st.heater_on and _open(rig)

@@ -168,3 +168,19 @@ def test_precharge_completes_with_the_bus_exactly_at_its_fraction_of_the_pack() 
     rig = Rig(cfg, bus=FakeBus(cfg.protection.contactors.precharge_fraction * pack_v))
     st = rig.run(0.5, cells=3.30)
     assert st.state == "ready" and all(c.commanded for c in st.contactors if c.name != "precharge")
+
+
+def test_without_an_estimate_the_fallback_soc_is_full_only_when_every_cell_reaches_vbalance() -> None:
+    """Normal relay mode: "full" is the lowest cell at Vbalance (state.is_full), not a pack voltage
+    at n x Vbalance that high cells reach while one is still low. The charge SOC derating of CCL
+    (x 0.3 at 100 %) shows the fallback SOC."""
+    rig = Rig(soc_pct=NAN)
+    vbal = rig.config.pack.limits.vbalance_v
+    before = rig.run(1.0, current_a=0.0, cells=3.30)
+    assert before.ccl_a > 0.0
+    rig.step(current_a=0.0, cells=[vbal + 0.01] * 15 + [vbal - 0.1])  # the sum is above 16 x Vbalance
+    assert rig.run(1.0, current_a=0.0, cells=3.30).ccl_a == before.ccl_a  # still ~50 %: not full
+    rig.step(current_a=0.0, cells=[vbal] * 16)  # every cell at Vbalance: full, the charge relay stops
+    after = rig.run(1.0, current_a=0.0, cells=3.30)
+    # 100 %: the relay restarts only below charge_restart_soc_pct (with 50 % it would at once)
+    assert not after.charge_allowed and after.ccl_a == 0.0 and after.discharge_allowed
