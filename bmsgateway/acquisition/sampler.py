@@ -474,6 +474,8 @@ class Acquisition:
             if hf is not None:
                 uv |= hf[0]
                 ov |= hf[1]
+            if not (uv or ov):
+                continue  # the common case: no flag set, nothing to walk
             off = self._cell_offset[b]
             for i in range(used):
                 if (ov >> i) & 1:
