@@ -69,6 +69,8 @@ def simulate(
     cycle that reaches that time (so applied at the start of the next one)."""
     cfg = with_overrides(Config(), changes)
     rec = Recording(config=cfg)
+    saved_logging = structlog.get_config()  # restored below: module fixtures call this, and
+    # a quieted logger left behind hid later tests' captured logs
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
     async def main() -> None:
@@ -99,5 +101,8 @@ def simulate(
             finally:
                 await daemon.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        structlog.configure(**saved_logging)
     return rec

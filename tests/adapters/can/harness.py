@@ -96,6 +96,8 @@ def closed_loop(
     ones that do not close the loop) and a recorder bus; frames drained at a snapshot's listener
     call were sent for the snapshot before it (the adapter wakes right after each publish).
     """
+    saved_logging = structlog.get_config()  # restored below: module fixtures call this, and
+    # a quieted logger left behind hid later tests' captured logs
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     base = Config()
     cfg = with_overrides(base, {"system.cycle_period_s": period_s, "persistence.save_interval_s": 3600.0,
@@ -151,7 +153,10 @@ def closed_loop(
                 if sim.inverter is not None:
                     sim.inverter.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        structlog.configure(**saved_logging)
     return run
 
 
