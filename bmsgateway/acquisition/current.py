@@ -18,7 +18,13 @@ either right or unknown* has rules of its own, stated here once:
   is not fresh or lies at or beyond its measuring range (an open input reads 0 V, which is the
   range limit) is no reading, and in ``charge_minus_consumer`` mode the battery current is then
   NaN -- unknown, never wrong; its age grows and ``communication_lost.current`` opens the
-  contactors after ``current_sensor.max_age_s``.
+  contactors after ``current_sensor.max_age_s``. One exception, in ``charge_minus_consumer``
+  mode: the consumer sensor at the end of its range in the direction of consumption (a short on
+  the consumer side, or a broken sensor whose output sits at that rail) is taken at the rail: the
+  battery then discharges at least that much, the short-circuit fault trips in the same cycle as
+  for a saturated battery sensor, and the contactors open at once instead of a second later. An
+  open input on a non-inverted sensor reads the other rail (0 V = minus the range), which no
+  consumer current explains: no reading.
 """
 
 from __future__ import annotations
@@ -125,8 +131,12 @@ class CurrentSensors:
             return CurrentReading(battery_a=first, primary_a=pval, primary_raw_a=praw)
         craw = c.raw(aux[c.board]) if trusted[c.board] else NAN
         if craw == craw and c.at_limit(craw):
-            craw = NAN  # saturated or an open input: no reading
             c.low_active = False
+            if not (self.mode == "charge_minus_consumer" and craw > 0):
+                craw = NAN  # an open input, or a rail no consumer current can explain: no reading
+            # else: the consumers draw at least the sensor's range (a short on the consumer side):
+            # the battery discharges at least that much, and that is what is reported, so the
+            # short-circuit fault trips in this cycle, as it does for a saturated battery sensor
         cval = craw - consumer_offset_a
         consumer = 0.0 if abs(cval) < c.dead_band_a else cval
         if self.mode == "charge_minus_consumer":

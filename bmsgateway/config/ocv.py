@@ -23,6 +23,11 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+try:  # numpy.interp's compiled core without its Python wrapper (a third of a call's cost here)
+    from numpy._core.multiarray import interp as _interp  # numpy 2
+except ImportError:  # pragma: no cover - numpy 1.26
+    from numpy.core.multiarray import interp as _interp  # type: ignore[no-redef,attr-defined,unused-ignore]
+
 __all__ = ["OcvCurve"]
 
 FloatArray = NDArray[np.float64]
@@ -69,6 +74,12 @@ class OcvCurve:
         cum = np.concatenate(([0.0], np.cumsum(seg_energy)))
         self._cum_points: FloatArray = cum - self._integral_from_start(0.0, cum)
         self._energy_grid: tuple[FloatArray, FloatArray] | None = None  #: built on first use
+        # The central-difference slope of a piecewise-linear curve is itself piecewise linear,
+        # with corners at the table points +- the half width: tabulated there, it is one interp.
+        h = _SLOPE_HALF_WIDTH
+        corners = np.unique(np.concatenate((self.soc_points - h, self.soc_points + h)))
+        self._slope_soc: FloatArray = corners
+        self._slope_v: FloatArray = (self.voltage(corners + h) - self.voltage(corners - h)) / (2.0 * h)
 
     def _integral_from_start(self, soc: float, cum: FloatArray) -> float:
         k = int(np.clip(np.searchsorted(self.soc_points, soc, side="right") - 1, 0, len(self._slopes) - 1))
@@ -77,19 +88,19 @@ class OcvCurve:
 
     def voltage(self, soc: FloatArray) -> FloatArray:
         """OCV at each SOC fraction (extended beyond the table, held beyond ``soc_limits``)."""
-        out: FloatArray = np.interp(soc, self.soc_points, self.voltage_points)
+        out: FloatArray = _interp(soc, self.soc_points, self.voltage_points)
         return out
 
     voltage_v = voltage
 
     def slope(self, soc: FloatArray) -> FloatArray:
         """dOCV/dSOC in volts per unit SOC fraction (central difference over ±1 % SOC)."""
-        h = _SLOPE_HALF_WIDTH
-        return (self.voltage(soc + h) - self.voltage(soc - h)) / (2.0 * h)
+        out: FloatArray = _interp(soc, self._slope_soc, self._slope_v)
+        return out
 
     def soc(self, voltage_v: FloatArray) -> FloatArray:
         """Inverse: SOC fraction for each rested cell voltage (held at the table ends)."""
-        out: FloatArray = np.interp(voltage_v, self.table_voltage_v, self.table_soc)
+        out: FloatArray = _interp(voltage_v, self.table_voltage_v, self.table_soc)
         return out
 
     def energy_0_1(self, soc_fraction: FloatArray) -> FloatArray:
@@ -102,7 +113,7 @@ class OcvCurve:
         if self._energy_grid is None:
             grid = np.linspace(0.0, 1.0, _ENERGY_POINTS)
             self._energy_grid = (grid, self.energy_v_per_unit(grid))
-        out: FloatArray = np.interp(soc_fraction, *self._energy_grid)
+        out: FloatArray = _interp(soc_fraction, *self._energy_grid)
         return out
 
     def energy_v_per_unit(self, soc_fraction: FloatArray) -> FloatArray:

@@ -20,12 +20,14 @@ the offset estimate learns from it too):
   estimate runs just before protection), so a pack that stopped charging because it is full
   reads 100 % (the 123 rule). Deliberately no current condition and no IR correction: with
   either, a charger that is not regulated at Vbalance x cells has the relay stop before "full"
-  and SOC never reaches 100 % (the issue 17 item 1 defect). The price, measured on the simulated
-  solar day: stopped at 20-40 A (0.5-1 C) the cells' true SOC is 93-97 %; the OCV correction
-  pulls the estimate down at rest. A cell under a sense fault (excluded below) or a stale current
-  holds the recalibration, but those faults block charging themselves. Critical mode, where the
-  relay stops only at Vmax: the average cell, less its IR drop (R0 x current), >= Vbalance held
-  for ``full_hold_s``. The cells at or above Vbalance are set to 100 %.
+  and SOC never reaches 100 % (the issue 17 item 1 defect). Stopped at 20-40 A the cells may be
+  93-97 %, so this full is a weak measurement: the filter is told "100 % +- what the voltage
+  less the IR and RC drop leaves open", and it is no capacity measuring point. The **rested
+  full** -- every cell (critical mode: the average cell), less its IR drop (R0 x current), at
+  or above Vbalance for ``full_hold_s`` -- is the strong one (and the only one in critical mode,
+  where the relay stops only at Vmax). Cells at or above Vbalance are set to 100 %. A cell under
+  a sense fault (excluded below) or a stale current holds the recalibration, but those faults
+  block charging themselves.
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
   is set to 0 %.
 
@@ -119,6 +121,7 @@ class _SlowFigures:
     inv_as: FloatArray  #: SOC fraction per ampere-second of each cell
     shown_ah: tuple[float, ...]  #: capacity as published (rated until learnt)
     r0_ohm: tuple[float, ...]
+    r0_max_ohm: float
     learnt_flags: tuple[bool, ...]
     all_certain: bool  #: every cell's sigma below ``calibrated_std_pct``
 
@@ -201,7 +204,8 @@ class Estimator:
         self._acc_q_bal_as = np.zeros(n)
         self._acc_bal = False
         self._full_since_s: float | None = None
-        self._full_latched = False
+        self._full_latched = False  #: the relay's full was applied (normal mode)
+        self._full_rested_latched = False  #: the rested full was applied
         self._empty_since_s = np.full(n, np.nan)
         self._empty_latched = np.zeros(n, dtype=bool)
         self._empty_pending = False  #: an empty timer runs or a cell is latched empty
@@ -340,7 +344,7 @@ class Estimator:
                 f.update_voltage(v_est, i_cells, self._resistance.r0_ohm)
                 self._learn_capacity(t, np.zeros(self._n, dtype=bool))
                 self._learnt = None
-            self._check_full(t, v_est, np.isfinite(v_est), i_meas)
+            self._check_full(t, v_est, i_meas)
         elif step_ok:
             self._counters.add(0.0, self._last_pack_v, dt, bal_w, self._day(t))
         self._check_empty(t, v_est, prev)
@@ -393,41 +397,96 @@ class Estimator:
         f = self._filter
         if not (f.relaxed.any() or recalibrated.any()):
             return  # no measuring point possible: skip the array work (most cycles under load)
-        soc = f.soc
         steep = f.last_slope >= self._est.capacity_anchor_slope_mv_per_pct * 0.1  # mV/% -> V/unit
         certain = f.soc_std <= self._est.capacity_anchor_std_pct / 100.0
-        known = recalibrated | (certain & steep & f.relaxed & ~self._excluded)
-        std = np.where(recalibrated, self._est.recal_soc_std_pct / 100.0, f.soc_std)
+        # A rested point's SOC is the one its voltages point at (averaged over the rest), with
+        # their own error: not the filter's SOC, which carries the coulomb count made with the
+        # capacity being learnt (a sample would then partly confirm the estimate it is meant to
+        # test, and the largest and smallest cells' capacities would stay pulled to the rated).
+        v_std = f.voltage_soc_std(f.last_slope)
+        rested = certain & steep & f.relaxed & ~self._excluded & (v_std <= self._est.capacity_anchor_std_pct / 100.0)
+        known = recalibrated | rested
+        soc = np.where(recalibrated, f.soc, f.voltage_soc)
+        std = np.where(recalibrated, self._est.recal_soc_std_pct / 100.0, v_std)
         bias_std = np.sqrt(f.bias_var)
         self._capacity.anchor(t, soc, std, known, f.tuning.current_gain_noise, bias_std)
 
-    def _check_full(self, t: float, v: FloatArray, fresh: BoolArray, i_meas: float) -> None:
+    def _check_full(self, t: float, v: FloatArray, i_meas: float) -> None:
+        """Full recalibrations: the relay's "full" (normal mode) and the rested "full" (both modes).
+
+        * Rested full -- the cells less their IR drop (R0 x current) at or above Vbalance for
+          ``full_hold_s`` (every cell in normal mode, as the relay counts; the average cell in
+          critical mode, where the relay stops only at Vmax): the SOC really is 100 % (to the
+          recalibration's std). A strong measurement for the filter and a measuring point for
+          the capacity learner. Critical mode has only this one.
+        * Relay full (normal mode) -- ``state.is_full``, the charge relay's own condition, fires
+          at once and sets the cells to 100 % (the 123 rule: charging stopped because full reads
+          100 %). Under a charge current the cells may still be a few % short of full: the
+          voltage less the model's IR and RC drop says how far (``_full_gap``), so the filter is
+          told "100 % +- that gap", not "100 % +- 1 %". It is no measuring point for the
+          capacity learner (a capacity counted from a 100 % that was 97 % is 3 % low) and it
+          teaches the current offset only what that gap allows. The OCV corrections that follow
+          at rest move the SOC to where the cells really are.
+        """
+        # Neither full is possible while even the highest cell (plus the largest IR rise under a
+        # discharge) is below Vbalance: the common case, decided with one reduction. The R0 is
+        # the one cached at the last filter step, doubled in case it moved since.
+        if float(np.fmax.reduce(v)) + 2.0 * self._slow().r0_max_ohm * max(0.0, -i_meas) < self._vbalance_v:
+            self._full_since_s = None
+            self._full_latched = self._full_rested_latched = False
+            return
+        fresh = np.isfinite(v)
         if not fresh.any():
             return
+        v_ocv = v - self._resistance.r0_ohm * i_meas
         if self._critical:
-            v_ocv = v - self._resistance.r0_ohm * i_meas
-            above = fresh & (v_ocv >= self._vbalance_v)
-            full = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v)
-            hold_s = self._est.full_hold_s
+            rested = bool(np.mean(v_ocv[fresh]) >= self._vbalance_v)
+            relay_full = False
         else:  # the relay's own definition: no IR correction, no hold (the relay acts at once)
-            above = fresh & (v >= self._vbalance_v)
-            full = is_full(float(np.min(v[fresh])), self._vbalance_v, bool(fresh.all()))
-            hold_s = 0.0
-        if not full:
+            relay_full = is_full(float(np.min(v[fresh])), self._vbalance_v, bool(fresh.all()))
+            rested = is_full(float(np.min(v_ocv[fresh])), self._vbalance_v, bool(fresh.all()))
+        if not (relay_full or rested):
             self._full_since_s = None
             self._full_latched = False
+            self._full_rested_latched = False
+            return
+        if relay_full and not self._full_latched:
+            self._full_latched = True
+            above = fresh & (v >= self._vbalance_v)
+            self._flush()
+            gap = self._full_gap(v, i_meas)
+            std = np.maximum(self._est.recal_soc_std_pct / 100.0, gap)
+            self._filter.update_soc(np.ones(self._n), std, above)
+            # a gap within the recalibration's own std is as good as a rested full
+            certain = above & (gap <= self._est.recal_soc_std_pct / 100.0)
+            self._learn_capacity(t, certain)
+            self._learnt = None
+            self._recalibrated = True
+            _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
+        if not rested:
+            self._full_since_s = None
             return
         if self._full_since_s is None:
             self._full_since_s = t
-        if self._full_latched or t - self._full_since_s < hold_s:
+        if self._full_rested_latched or t - self._full_since_s < self._est.full_hold_s:
             return
-        self._full_latched = True
+        self._full_rested_latched = True
+        above = fresh & (v_ocv >= self._vbalance_v)
         self._flush()
         self._filter.update_soc(np.ones(self._n), self._est.recal_soc_std_pct / 100.0, above)
         self._learn_capacity(t, above)
         self._learnt = None
-        self._recalibrated = True
-        _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
+        if self._critical:  # in normal mode the relay's full said it already
+            self._recalibrated = True
+            _log.info("soc_recalibrated", to_pct=100.0, cells=int(above.sum()))
+
+    def _full_gap(self, v: FloatArray, i_meas: float) -> FloatArray:
+        """How far below 100 % each cell may still be (fraction): 1 - the SOC its voltage less the
+        model's IR and RC drop points at (0 where that is at the top of the curve or unknown)."""
+        f = self._filter
+        u = v - f.v_rc - self._resistance.r0_ohm * (i_meas - f.bias_a)
+        gap: FloatArray = 1.0 - self._ocv.soc(np.where(np.isfinite(u), u, np.inf))
+        return np.clip(gap, 0.0, 1.0)
 
     def _check_empty(self, t: float, v: FloatArray, prev: ProtectionStatus | None) -> None:
         if (prev is None or prev.discharge_allowed) and not self._empty_pending:
@@ -499,6 +558,7 @@ class Estimator:
                 inv_as=1.0 / (3600.0 * cap),
                 shown_ah=tuple(shown.tolist()),
                 r0_ohm=tuple(self._resistance.r0_ohm.tolist()),
+                r0_max_ohm=float(self._resistance.r0_ohm.max()),
                 learnt_flags=tuple(learnt.tolist()),
                 all_certain=bool(np.all(std <= self._est.calibrated_std_pct / 100.0)),
             )

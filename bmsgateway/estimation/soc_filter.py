@@ -42,6 +42,8 @@ _CURRENT_ERROR_CORRELATION_S = 3600.0
 _MAX_PULSE_S = 3600.0
 #: How far (SOC fraction) a voltage correction may go beyond the SOC the voltage points at.
 _OVERSHOOT_MARGIN = 0.01
+#: Readings a rest's voltage SOC is averaged over at most (a minute or two of filter steps).
+_REST_READINGS = 100.0
 
 
 @dataclass
@@ -101,6 +103,13 @@ class CellSocFilter:
         self.model_error_v = np.zeros(n)
         #: cells whose last voltage correction was at rest (model error below the AFE noise)
         self.relaxed = np.zeros(n, dtype=bool)
+        #: SOC the voltages of the current rest point at, OCV^-1(V - V_rc - R0 I), averaged over
+        #: the rest's readings (each carried forward by the charge counted since): a measurement
+        #: of the SOC that owes nothing to the capacity used for counting. Valid where
+        #: ``rest_readings`` > 0; its 1-sigma is ``voltage_soc_std``.
+        self.voltage_soc = self.s.copy()
+        self.rest_readings = np.zeros(n)  #: readings averaged into ``voltage_soc`` (0 = not at rest)
+        self._last_ds = np.zeros(n)  #: SOC counted by the last prediction
 
     @property
     def cell_count(self) -> int:
@@ -138,21 +147,25 @@ class CellSocFilter:
         t = self.tuning
         self.last_dt_s = dt_s
         true_i = current_a - self.b
-        mean_abs = float(np.abs(true_i).mean()) if len(current_a) else 0.0
+        abs_i = np.abs(true_i)
+        mean_abs = float(np.add.reduce(abs_i)) / len(abs_i) if len(abs_i) else 0.0
         self.load_a += (mean_abs - self.load_a) * (1.0 - math.exp(-dt_s / t.relaxation_tau_s))
         eta = np.where(true_i > 0, t.coulomb_efficiency, 1.0)
         k = eta / (3600.0 * capacity_ah)  # SOC per ampere-second
         a = math.exp(-dt_s / t.tau_s)
         g = t.r1_ohm * (1.0 - a)
-        self.s += k * true_i * dt_s
+        kdt = k * dt_s
+        self._last_ds = kdt * true_i
+        self.s += self._last_ds
         self.v_rc = a * self.v_rc + g * true_i
 
         # P' = F P F^T + Q with F = [[1, 0, -k dt], [0, a, -g], [0, 0, 1]], written out per element
         # (faster than stacked matmuls for 3x3 blocks).
-        f02 = -k * dt_s
+        f02 = -kdt
+        f02_sq = f02 * f02
         p00, p01, p02 = self.p00, self.p01, self.p02
         p11, p12, p22 = self.p11, self.p12, self.p22
-        n00 = p00 + 2 * f02 * p02 + f02 * f02 * p22
+        n00 = p00 + 2 * f02 * p02 + f02_sq * p22
         n01 = a * (p01 + f02 * p12) - g * (p02 + f02 * p22)
         n02 = p02 + f02 * p22
         n11 = a * a * p11 - 2 * a * g * p12 + g * g * p22
@@ -161,9 +174,9 @@ class CellSocFilter:
         # Gain and capacity errors are the same for the whole swing: the SOC error they cause is
         # rel_error * (SOC swung since the voltage last pinned the SOC), so its variance grows
         # with the square of that swing, not linearly with time.
-        ds = np.abs(k * true_i * dt_s)
+        ds = kdt * abs_i
         rel2 = t.current_gain_noise**2 + np.square(capacity_rel_std)
-        n00 = n00 + k * k * sigma_i2 * dt_s * _CURRENT_ERROR_CORRELATION_S + rel2 * ds * (2.0 * self.swing + ds)
+        n00 = n00 + f02_sq * (sigma_i2 * _CURRENT_ERROR_CORRELATION_S / dt_s) + rel2 * ds * (2.0 * self.swing + ds)
         self.swing += ds
         n11 = n11 + g * g * sigma_i2
         n22 = p22 + t.bias_drift_a_per_sqrt_h**2 * dt_s / 3600.0
@@ -203,6 +216,7 @@ class CellSocFilter:
         model_v = t.model_error_v_per_c / t.rated_ah * (0.5 * np.abs(i_true) + self.load_a)
         self.model_error_v = model_v
         self.relaxed = model_v < 0.5 * t.voltage_noise_v
+        self._average_rest(z, use)
         self.busy_s = 0.0 if bool(self.relaxed.all()) else self.busy_s + self.last_dt_s
         # The model error is not white: it stays for the relaxation time, and under a long pulse
         # (diffusion) for the whole pulse. Corrections every dt would average it away as if it
@@ -228,18 +242,42 @@ class CellSocFilter:
         self.swing *= np.sqrt(self.p00 / p00_before)
         return use
 
-    def update_soc(self, target: FloatArray, std: float, mask: BoolArray) -> None:
+    def _average_rest(self, z: FloatArray, use: BoolArray) -> None:
+        """Fold this reading's voltage SOC into the rest's average (restart it when not at rest).
+
+        The average is over at most ``_REST_READINGS`` readings, so that a long rest follows the
+        self-discharge and the slow end of relaxation instead of its first minutes.
+        """
+        at_rest = self.relaxed & use
+        n = np.where(at_rest, np.minimum(self.rest_readings + 1.0, _REST_READINGS), 0.0)
+        carried = self.voltage_soc + self._last_ds
+        self.voltage_soc = np.where(n > 1.0, carried + (z - carried) / np.maximum(n, 1.0), z)
+        self.rest_readings = n
+
+    def voltage_soc_std(self, slope: FloatArray) -> FloatArray:
+        """1-sigma of ``voltage_soc``: the AFE noise averaged over the rest, the OCV table's
+        error not (it is the same at every reading), both through the curve's slope."""
+        t = self.tuning
+        noise2 = t.voltage_noise_v**2 / np.maximum(self.rest_readings, 1.0)
+        out: FloatArray = np.sqrt(noise2 + t.ocv_error_v**2) / np.maximum(slope, 1e-6)
+        return out
+
+    def update_soc(self, target: FloatArray, std: float | FloatArray, mask: BoolArray) -> None:
         """Recalibration (full / empty) of the masked cells: their SOC *is* ``target`` now.
 
-        First a Kalman update with ``SOC = target ± std``, so that the offset state learns from
-        how far the count had drifted (their covariance says how much of the gap it explains);
-        then the SOC is set to ``target`` as the 123\\SmartBMS does, whatever the prior said.
+        First a Kalman update with ``SOC = target +- std`` (per cell if an array), so that the
+        offset state learns from how far the count had drifted (their covariance says how much of
+        the gap it explains); then the SOC is set to ``target`` as the 123\\SmartBMS does,
+        whatever the prior said. The variance keeps what the set moved away from the update's
+        own estimate, so sigma stays honest when the target is a convention more than a fact.
         """
         ph0, ph1, ph2 = self.p00, self.p01, self.p02
-        s_var = ph0 + std * std
+        s_var = ph0 + np.square(std)
         innovation = np.where(mask, target - self.s, 0.0)
         self._correct((ph0, ph1, ph2), s_var, innovation, mask)
-        self.s = np.where(mask, np.clip(target, 0.0, 1.0), self.s)
+        target = np.clip(target, 0.0, 1.0)
+        self.p00 = np.where(mask, self.p00 + np.square(target - self.s), self.p00)
+        self.s = np.where(mask, target, self.s)
 
     def set_soc(self, soc: FloatArray, std: float) -> None:
         """Overwrite the SOC (user command or a new cell count); forgets its correlations."""

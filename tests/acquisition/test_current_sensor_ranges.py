@@ -175,10 +175,16 @@ def test_two_sensor_modes_and_a_consumer_sensor_that_cannot_be_believed() -> Non
     s = _sensors("charge_minus_consumer")
     r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), both, 0.0, 1.0, 0.0)
     assert (r.charger_a, r.consumer_a, r.battery_a) == pytest.approx((30.0, 12.0, 18.0))
-    for bad_v in (0.0, 5.0, math.nan):  # open input / saturated / not converted
+    for bad_v in (0.0, math.nan):  # open input (the rail no consumer explains) / not converted
         r = s.read(_gpio(30.0, bad_v), both, 0.0, 1.0, 0.0)
         assert math.isnan(r.consumer_a) and math.isnan(r.battery_a)  # unknown, never 30 - (-625)
         assert r.charger_a == pytest.approx(30.0)
+    # saturated in the direction of consumption (a consumer-side short): at least the range flows
+    # out of the battery, and that is reported, so the short-circuit fault trips at once
+    rng = s.consumer.range_a if s.consumer is not None else math.nan
+    r = s.read(_gpio(30.0, 5.0), both, 0.0, 1.0, 0.0)
+    assert r.consumer_a == pytest.approx(rng, rel=0.01)
+    assert r.battery_a == pytest.approx(30.0 - rng, rel=0.01) and r.battery_a < -500.0
     r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), [True, True], 0.0, 1.0, 0.5)  # consumer zero offset
     assert r.consumer_a == pytest.approx(11.5)
     # the first sensor on the battery itself, the second on the consumers

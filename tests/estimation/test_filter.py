@@ -41,6 +41,29 @@ def test_ocv_curve_slope_and_inverse() -> None:
     slope = curve.slope(soc)
     # LFP: steep at the ends, flat in the middle.
     assert slope[0] > 5 * slope[1] and slope[2] > 5 * slope[1]
+    # the tabulated slope is the central difference over +-1 % SOC everywhere, ends included
+    grid = np.linspace(-0.3, 1.3, 20001)
+    h = 0.01
+    np.testing.assert_allclose(curve.slope(grid), (curve.voltage(grid + h) - curve.voltage(grid - h)) / (2 * h),
+                               atol=1e-9)
+
+
+def test_rest_voltage_soc_averages_the_noise() -> None:
+    """A capacity measuring point's SOC comes from the rest's voltages, averaged: its sigma falls
+    with the readings, it matches the cells, and a load ends the rest."""
+    cfg = _config(initial_soc_pct=15.0, initial_soc_std_pct=1.0)
+    cells = ModelCells(cfg, 12.0)
+    est = Estimator(cfg, None)
+    _run(est, cells, 900.0, 0.0, noise_v=0.005, seed=3)
+    f = est._filter  # the filter's rest average
+    slope = f.last_slope
+    assert np.all(f.rest_readings >= 50)
+    single = float(np.hypot(cfg.estimation.voltage_noise_v, cfg.estimation.ocv_error_v) / slope.min())
+    assert float(f.voltage_soc_std(slope).max()) < 0.6 * single
+    assert np.abs(f.voltage_soc - cells.soc).max() < 0.01
+    # a load switched on ends the rest: the average restarts
+    _run(est, cells, 60.0, -40.0, t0=900.0)
+    assert np.all(f.rest_readings == 0)
 
 
 def test_constant_current_counts_charge_exactly() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from bmsgateway.config.ocv import OcvCurve
 from bmsgateway.estimation import Estimator
 from bmsgateway.protection.relays import RelayInputs, RelayLogic
 from bmsgateway.state import is_full
@@ -43,3 +45,39 @@ def test_not_full_when_a_cell_was_not_read() -> None:
     assert not is_full(3.45, 3.4, False)
     assert not is_full(float("nan"), 3.4, True)
     assert is_full(3.4, 3.4, True)
+
+
+def test_relay_full_under_charge_says_how_unsure_it_is_and_teaches_no_capacity() -> None:
+    """Full at Vbalance *under* 40 A: 100 % as the 123 shows it, but with a sigma as wide as the
+    IR drop says the cells may still be short of full, and no capacity measuring point. Once the
+    cells rest above Vbalance (the rested full), the 100 % is a fact: sigma shrinks, the point
+    counts."""
+    cfg = _config(initial_soc_pct=20.0, initial_soc_std_pct=1.0)
+    r0 = cfg.estimation.r0_ohm
+    lim = cfg.pack.limits
+    n = cfg.pack.cell_count
+    est = Estimator(cfg, None)
+    # a measuring point at the bottom first: rested on the steep end of the LFP curve
+    low = [3.0] * n
+    for k in range(600):
+        est.update(measurement(float(k), low, 0.0), None)
+    anchors = est._capacity.anchor_soc.copy()  # the learner's measuring points
+    assert np.all(np.isfinite(anchors))
+    # the relay's full under 40 A: the cells' voltage less R0 x I is ~0.03 V under Vbalance
+    ir = r0 * 40.0
+    at = [lim.vbalance_v + 0.001] * n
+    status = est.update(measurement(600.0, at, 40.0), None)
+    assert status.soc_pct == pytest.approx(100.0, abs=0.05)
+    curve = OcvCurve(lim.ocv_table)
+    gap_pct = 100.0 * (1.0 - float(curve.soc(np.array([lim.vbalance_v + 0.001 - ir]))[0]))
+    assert gap_pct > 1.5  # the IR drop hides more than the recalibration's own 1 %
+    assert min(status.cell_soc_sigma_pct) >= 0.8 * gap_pct
+    # no capacity sample from it: the anchors are still the rested bottom ones
+    np.testing.assert_array_equal(est._capacity.anchor_soc, anchors)
+    assert not est._capacity.samples.any()
+    # rested at a full cell's voltage for full_hold_s: the rested full
+    top = [lim.vbalance_v + 0.03] * n
+    for k in range(601, 601 + int(cfg.estimation.full_hold_s) + 3):
+        status = est.update(measurement(float(k), top, 0.0), None)
+    assert max(status.cell_soc_sigma_pct) <= 1.5
+    assert np.all(est._capacity.anchor_soc > 0.98)  # the top is a measuring point now

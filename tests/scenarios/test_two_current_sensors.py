@@ -228,3 +228,34 @@ def test_a_lying_consumer_sensor_makes_the_battery_current_unknown_and_opens(tmp
         await d.stop()
 
     asyncio.run(main())
+
+
+def test_a_short_on_the_consumer_side_opens_in_the_cycle_that_sees_it(tmp_path: Path) -> None:
+    """The consumer sensor at the end of its range in the direction of consumption: the battery
+    discharges at least that much; the short-circuit fault trips and the contactors open in the
+    first cycle that reads it (not a second later, as for a reading that is merely unknown)."""
+    async def main() -> None:
+        cfg = with_overrides(Config(), {
+            "simulator.scenario": "constant", "simulator.constant_current_a": -20.0,
+            "hardware.consumer_current_sensor.mode": "charge_minus_consumer",
+            "persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False,
+        })
+        clock = VirtualClock()
+        d = Daemon.build(cfg, clock, state_dir=tmp_path, log_events=False)
+        sim = d.hardware.simulator
+        assert sim is not None
+        s = None
+        for _ in range(60):
+            s = await d.cycle.run_once()
+            await clock.sleep(0.1)
+        assert s is not None and s.protection.state == "ready"
+        sim.set_current_sensor_output("consumer", 5.0)  # the output at its top rail: >= 625 A drawn
+        s = await d.cycle.run_once()
+        assert s.measurement.current_a < -cfg.protection.current.short_circuit_a
+        assert "short_circuit" in {a.condition for a in s.protection.active if a.severity == "fault"}
+        assert s.protection.state == "fault"
+        assert s.protection.contactors and not any(c.commanded for c in s.protection.contactors)
+        assert not s.protection.discharge_allowed
+        await d.stop()
+
+    asyncio.run(main())

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bmsgateway.clock import VirtualClock
+from bmsgateway.config import Config
+from bmsgateway.config.simulator import SimulatorConfig
+from bmsgateway.sim import PackSimulator
 from tests.sim.helpers import QUIET, close_all, make_sim, run
 
 
@@ -179,3 +183,27 @@ def test_set_cell_soc_moves_the_ocv() -> None:
     assert sim.cell_inputs_v(1)[-1] == pytest.approx(3.45)
     sim.set_cell_soc_pct(0.0)
     assert np.all(sim.true_ocv_v == pytest.approx(2.80))
+
+
+def test_longer_sub_steps_keep_the_charge_and_the_state() -> None:
+    """A benchmark's 3 s sub-steps (``max_step_s``) against the daemon's 1 s: over a solar
+    morning read every 3 s, the cells' SOC and RC voltage end where they end with 1 s steps
+    (the profile moves little in 3 s), and a non-positive step is refused."""
+    base = Config()
+    cfg = base.model_copy(update={"simulator": SimulatorConfig(
+        **{**base.simulator.model_dump(), **QUIET, "scenario": "solar_day", "start_hour": 7.0})})
+    ends = []
+    for step in (1.0, 3.0):
+        clock = VirtualClock()
+        sim = PackSimulator(cfg, clock, max_step_s=step)
+        close_all(sim, clock)
+        start = sim.true_cell_soc_pct.copy()
+        for _ in range(1200):  # an hour of readings every 3 s
+            clock.advance(3.0)
+            sim.cell_inputs_v(0)
+        ends.append((sim.true_cell_soc_pct.copy(), sim.true_cell_voltages_v.copy()))
+    assert np.abs(ends[0][0] - ends[1][0]).max() < 0.01  # SOC, percentage points
+    assert np.abs(ends[0][1] - ends[1][1]).max() < 0.001  # terminal voltage, V
+    assert np.abs(ends[1][0] - start).min() > 1.0  # the morning moved every cell
+    with pytest.raises(ValueError, match="max_step_s"):
+        PackSimulator(cfg, VirtualClock(), max_step_s=0.0)

@@ -46,7 +46,7 @@ from bmsgateway.adapters.http.metrics import ExporterCounters, Scrape, render_sc
 from bmsgateway.adapters.http.settings_view import check_value, setting_index, settings_document
 from bmsgateway.config.http import HttpConfig
 from bmsgateway.requests import COMMANDS, command_by_name
-from bmsgateway.state import Event
+from bmsgateway.state import Event, PackState
 
 __all__ = ["STATIC_DIR", "HttpAdapter"]
 
@@ -81,6 +81,7 @@ class HttpAdapter:
         self.counters = ExporterCounters()
         self._ports: AdapterPorts | None = None
         self._guard: PinGuard | None = None
+        self._sse_cache: tuple[int, str] | None = None  #: (snapshot seq, its SSE message)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self, ports: AdapterPorts) -> None:
@@ -177,6 +178,14 @@ class HttpAdapter:
                          **{"Retry-After": "1"})
         return _json({"available": True, "layout": self._layout(), "state": state_document(s)})
 
+    def _snapshot_sse(self, s: PackState) -> str:
+        """The snapshot's SSE message, encoded once per snapshot however many streams send it
+        (a 255-cell document is milliseconds of the loop's time: not once per browser)."""
+        cached = self._sse_cache
+        if cached is None or cached[0] != s.seq:
+            cached = self._sse_cache = (s.seq, _sse("snapshot", state_document(s)))
+        return cached[1]
+
     # -- events --------------------------------------------------------------------------------
     def _resume_from(self, request: web.Request) -> int:
         """The first event seq this stream sends (raises HTTPBadRequest on a malformed id)."""
@@ -224,7 +233,7 @@ class HttpAdapter:
                         chunks.append(_sse("stale", self._stale_info()))
                     elif s.seq != last_seq:
                         last_seq = s.seq
-                        chunks.append(_sse("snapshot", state_document(s)))
+                        chunks.append(self._snapshot_sse(s))
                 if chunks:
                     await resp.write("".join(chunks).encode())
                 await asyncio.sleep(_EVENT_POLL_S)
