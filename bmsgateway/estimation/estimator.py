@@ -473,8 +473,13 @@ class Estimator:
         self._full_rested_latched = True
         above = fresh & (v_ocv >= self._vbalance_v)
         self._flush()
-        self._filter.update_soc(np.ones(self._n), self._est.recal_soc_std_pct / 100.0, above)
-        self._learn_capacity(t, above)
+        # R0 x I is off the voltage, but an RC overpotential left from charging may not be yet:
+        # a cell whose voltage less both is still short of full is told so, and is no measuring
+        # point (a capacity counted from a 100 % that was 97 % is 3 % off).
+        gap = self._full_gap(v, i_meas)
+        recal_std = self._est.recal_soc_std_pct / 100.0
+        self._filter.update_soc(np.ones(self._n), np.maximum(recal_std, gap), above)
+        self._learn_capacity(t, above & (gap <= recal_std))
         self._learnt = None
         if self._critical:  # in normal mode the relay's full said it already
             self._recalibrated = True
