@@ -28,6 +28,7 @@ from bmsgateway.app import Daemon
 from bmsgateway.clock import VirtualClock
 from bmsgateway.commands.simulate import with_overrides
 from bmsgateway.config import Config
+from bmsgateway.sim import PackSimulator
 from bmsgateway.state import PackState
 
 DAY_H = 3.0  #: the profile's 24 h in 3 simulated hours
@@ -187,21 +188,29 @@ def test_solar_day_with_a_charger_and_a_consumer_sensor(tmp_path: Path) -> None:
     assert w[0] == 10000  # current_gain 1.0000: no gain calibration
 
 
+async def _discharging_through_the_consumer_sensor(tmp_path: Path) -> tuple[Daemon, PackSimulator, Config, PackState]:
+    """A daemon on the simulator, 20 A to the consumers (charge_minus_consumer), after 6 s."""
+    cfg = with_overrides(Config(), {
+        "simulator.scenario": "constant", "simulator.constant_current_a": -20.0,
+        "hardware.consumer_current_sensor.mode": "charge_minus_consumer",
+        "persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False,
+    })
+    clock = VirtualClock()
+    d = Daemon.build(cfg, clock, state_dir=tmp_path, log_events=False)
+    sim = d.hardware.simulator
+    assert sim is not None
+    s = None
+    for _ in range(60):
+        s = await d.cycle.run_once()
+        await clock.sleep(0.1)
+    assert s is not None
+    return d, sim, cfg, s
+
+
 def test_a_lying_consumer_sensor_makes_the_battery_current_unknown_and_opens(tmp_path: Path) -> None:
     async def main() -> None:
-        cfg = with_overrides(Config(), {
-            "simulator.scenario": "constant", "simulator.constant_current_a": -20.0,
-            "hardware.consumer_current_sensor.mode": "charge_minus_consumer",
-            "persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False,
-        })
-        clock = VirtualClock()
-        d = Daemon.build(cfg, clock, state_dir=tmp_path, log_events=False)
-        sim = d.hardware.simulator
-        assert sim is not None
-        s = None
-        for _ in range(60):
-            s = await d.cycle.run_once()
-            await clock.sleep(0.1)
+        d, sim, cfg, s = await _discharging_through_the_consumer_sensor(tmp_path)
+        clock = d.clock
         assert s is not None
         assert s.measurement.consumer_current_a == pytest.approx(20.0, abs=0.6)
         assert s.measurement.current_a == pytest.approx(-20.0, abs=0.6)
@@ -235,20 +244,8 @@ def test_a_short_on_the_consumer_side_opens_in_the_cycle_that_sees_it(tmp_path: 
     discharges at least that much; the short-circuit fault trips and the contactors open in the
     first cycle that reads it (not a second later, as for a reading that is merely unknown)."""
     async def main() -> None:
-        cfg = with_overrides(Config(), {
-            "simulator.scenario": "constant", "simulator.constant_current_a": -20.0,
-            "hardware.consumer_current_sensor.mode": "charge_minus_consumer",
-            "persistence.save_interval_s": 3600.0, "modbus.tcp.enabled": False,
-        })
-        clock = VirtualClock()
-        d = Daemon.build(cfg, clock, state_dir=tmp_path, log_events=False)
-        sim = d.hardware.simulator
-        assert sim is not None
-        s = None
-        for _ in range(60):
-            s = await d.cycle.run_once()
-            await clock.sleep(0.1)
-        assert s is not None and s.protection.state == "ready"
+        d, sim, cfg, s = await _discharging_through_the_consumer_sensor(tmp_path)
+        assert s.protection.state == "ready"
         sim.set_current_sensor_output("consumer", 5.0)  # the output at its top rail: >= 625 A drawn
         s = await d.cycle.run_once()
         assert s.measurement.current_a < -cfg.protection.current.short_circuit_a
