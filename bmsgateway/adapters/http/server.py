@@ -45,6 +45,7 @@ from bmsgateway.adapters.http.guard import PinCheck, PinGuard
 from bmsgateway.adapters.http.metrics import ExporterCounters, Scrape, render_scrape
 from bmsgateway.adapters.http.settings_view import check_value, setting_index, settings_document
 from bmsgateway.config.http import HttpConfig
+from bmsgateway.config.model import Config
 from bmsgateway.requests import COMMANDS, command_by_name
 from bmsgateway.state import Event, PackState
 
@@ -82,6 +83,7 @@ class HttpAdapter:
         self._ports: AdapterPorts | None = None
         self._guard: PinGuard | None = None
         self._sse_cache: tuple[int, str] | None = None  #: (snapshot seq, its SSE message)
+        self._state_cache: tuple[int, Config, str] | None = None  #: (seq, config, /api/state body)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self, ports: AdapterPorts) -> None:
@@ -176,7 +178,19 @@ class HttpAdapter:
         if s is None:
             return _json({**self._stale_info(), "layout": self._layout(), "state": None}, status=503,
                          **{"Retry-After": "1"})
-        return _json({"available": True, "layout": self._layout(), "state": state_document(s)})
+        return web.Response(text=self._state_body(s), content_type="application/json")
+
+    def _state_body(self, s: PackState) -> str:
+        """``/api/state``'s body, encoded once per snapshot (and config): a client polling faster
+        than the cycle, or many of them, costs the loop one encoding per cycle, not one per
+        request."""
+        cfg = self.ports.config
+        cached = self._state_cache
+        if cached is None or cached[0] != s.seq or cached[1] is not cfg:
+            body = json.dumps({"available": True, "layout": self._layout(), "state": state_document(s)},
+                              allow_nan=False)
+            cached = self._state_cache = (s.seq, cfg, body)
+        return cached[2]
 
     def _snapshot_sse(self, s: PackState) -> str:
         """The snapshot's SSE message, encoded once per snapshot however many streams send it

@@ -103,6 +103,23 @@ async def test_setting_accepted_with_the_pin(web: Web) -> None:
     assert rows["protection.relays.tmax_c"]["value"] == 52.5
 
 
+async def test_state_body_follows_the_snapshot_and_the_settings(web: Web) -> None:
+    """/api/state is encoded once per snapshot, but never served from an older one or under
+    settings that have changed since."""
+    _, first = await web.get_json("/api/state")
+    assert first["layout"]["vmax_v"] != 3.62
+    status, body = await web.post_json("/api/settings", {"pin": str(PIN), "changes": {"pack.chemistry.vmax_v": 3.62}})
+    assert status == 200 and body["accepted"] is True
+    _, after = await web.get_json("/api/state")
+    assert after["layout"]["vmax_v"] == 3.62  # at once, even if no new cycle ran yet
+    for _ in range(50):
+        _, later = await web.get_json("/api/state")
+        if later["state"]["seq"] > after["state"]["seq"]:
+            break
+        await asyncio.sleep(0.05)
+    assert later["state"]["seq"] > after["state"]["seq"]  # a new cycle: a new body
+
+
 async def test_settings_refused_change_nothing(web: Web) -> None:
     before = web.daemon.settings.config
     cases = [
