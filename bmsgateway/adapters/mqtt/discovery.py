@@ -65,6 +65,7 @@ ENTITIES: tuple[Entity, ...] = (
     _m("pack_current", "Pack current", "pack.current_a", "A", "current", 2),
     _m("pack_power", "Pack power", "pack.power_w", "W", "power", 0),
     _m("soc", "State of charge", "pack.soc_pct", "%", "battery", 1),
+    _m("soc_sigma", "State of charge uncertainty (1 sigma)", "pack.soc_sigma_pct", "%", None, 1, "diagnostic"),
     _m("soh", "State of health", "pack.soh_pct", "%", None, 1),
     _m("capacity", "Usable capacity", "pack.capacity_ah", "Ah", None, 1, "diagnostic"),
     _m("cell_min_voltage", "Lowest cell voltage", "cells.min_v", "V", "voltage", 3),

@@ -101,6 +101,9 @@ async def test_promtool_accepts_a_scrape(web: Web) -> None:
     for n in ("bms_cell_voltage_volts{board=\"1\",cell=\"1\"}", "bms_cycle_duration_seconds_bucket",
               "bms_faults_raised_total{", "bms_up 1.0"):
         assert n in text, n
+    # the SOC comes with its 1-sigma (issue 14), as a ratio like the SOC itself
+    sigma = float(re.search(r"^bms_state_of_charge_sigma_ratio (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert 0.0 < sigma < 0.5
 
 
 def _free_port() -> int:
