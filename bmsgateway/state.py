@@ -156,6 +156,9 @@ class Measurement:
     current_sensor_a: float = NAN
     current_sensor_raw_a: float = NAN  #: the same before offset and gain (what a zero calibration stores)
     current_low_range: bool = False  #: the reading came from the dual-range sensor's low range
+    #: ``current_a`` comes from a sensor at the end of its range: the current is at least that (a short
+    #: trips on it at once) but it is a bound, not a measurement, so it is not coulomb counted
+    current_at_rail: bool = False
     current_gain: float = 1.0  #: gain calibration factor of hardware.current_sensor (owned here, once)
     consumer_zero_offset_a: float = 0.0  #: zero calibration of the consumer-side sensor
     two_current_sensors: bool = False  #: a consumer-side sensor is configured (the two currents above apply)

@@ -100,6 +100,9 @@ class CurrentReading:
     primary_a: float = NAN  #: the ``current_sensor``'s reading with offset and gain, before the dead band
     primary_raw_a: float = NAN  #: the ``current_sensor``'s raw reading (before offset and gain)
     consumer_raw_a: float = NAN  #: the consumer sensor's raw reading (before its offset)
+    #: ``battery_a`` comes from a sensor at the end of its range: a bound (the current is at least
+    #: that), not a measurement -- protection trips on it, counting must not integrate it
+    at_rail: bool = False
 
 
 class CurrentSensors:
@@ -126,11 +129,13 @@ class CurrentSensors:
             p.low_active = False
         pval = (praw - zero_offset_a) * gain
         first = 0.0 if abs(pval) < p.dead_band_a else pval
+        primary_rail = praw == praw and p.at_limit(praw)
         c = self.consumer
         if c is None:
-            return CurrentReading(battery_a=first, primary_a=pval, primary_raw_a=praw)
+            return CurrentReading(battery_a=first, primary_a=pval, primary_raw_a=praw, at_rail=primary_rail)
         craw = c.raw(aux[c.board]) if trusted[c.board] else NAN
-        if craw == craw and c.at_limit(craw):
+        consumer_rail = craw == craw and c.at_limit(craw)
+        if consumer_rail:
             c.low_active = False
             if not (self.mode == "charge_minus_consumer" and craw > 0):
                 craw = NAN  # an open input, or a rail no consumer current can explain: no reading
@@ -142,10 +147,12 @@ class CurrentSensors:
         if self.mode == "charge_minus_consumer":
             battery = first - consumer  # NaN if either is unknown
             charger = first
+            rail = primary_rail or (consumer_rail and craw == craw)
         else:  # battery_and_consumer
             battery = first
             charger = first + consumer
+            rail = primary_rail
         return CurrentReading(
             battery_a=battery, charger_a=charger, consumer_a=consumer, primary_a=pval, primary_raw_a=praw,
-            consumer_raw_a=craw,
+            consumer_raw_a=craw, at_rail=rail,
         )

@@ -501,6 +501,7 @@ class Acquisition:
             current_sensor_a=reading.primary_a,
             current_sensor_raw_a=reading.primary_raw_a,
             current_low_range=self._sensors.primary.low_active,
+            current_at_rail=reading.at_rail,
             current_gain=self.gain,
             consumer_zero_offset_a=self.consumer_zero_offset_a,
             two_current_sensors=self._sensors.consumer is not None,

@@ -209,6 +209,9 @@ class ConsumerCurrentSensorConfig(_HallChannel):
     Positive = current into the consumers. A reading that is not fresh, NaN or outside its range (an
     open input reads 0 V, i.e. the range limit) is no reading: in ``charge_minus_consumer`` mode the
     battery current is then unknown (NaN, its age grows: communication_lost.current), never wrong.
+    The one exception is the end of the range in the direction of consumption in that mode (a short
+    on the consumer side): the battery discharges at least the range, which is reported so that the
+    short-circuit fault trips at once, and flagged as a bound that is not coulomb counted.
     The zero calibration zeroes both sensors; the freshness limit is ``current_sensor.max_age_s``.
     """
 
@@ -225,7 +228,8 @@ class ConsumerCurrentSensorConfig(_HallChannel):
     )
     range_a: float | None = Field(
         None, gt=0, le=20000.0, description="rated measuring range (±A); default: what zero_v and "
-        "sensitivity_v_per_a leave on the 0..5 V input. A reading at or beyond it is no reading",
+        "sensitivity_v_per_a leave on the 0..5 V input. A reading at or beyond it is no reading, except "
+        "consumption at the limit in charge_minus_consumer mode (a short: the short-circuit fault trips)",
     )
     low_range_gpio: int = Field(
         0, ge=0, le=9, description="dual-range sensor: GPIO (same board) of the low-range output; 0 = single range"

@@ -10,7 +10,8 @@ What runs when:
 
 Stale inputs: a cell voltage that is NaN is not used (that cell is only coulomb counted). A stale
 current (NaN or older than ``hardware.current_sensor.max_age_s``) holds everything: without the
-current neither the charge nor the IR drop in the voltage is known.
+current neither the charge nor the IR drop in the voltage is known. So does a current at a
+sensor's rail (``Measurement.current_at_rail``): it is a bound, not a measurement.
 
 Recalibration (kept from the 123\\SmartBMS, applied as a strong measurement of the filter so that
 the offset estimate learns from it too):
@@ -314,7 +315,10 @@ class Estimator:
             bal_i = np.where(self._balancing(prev), cell_v_for_bal / self._balance_r_ohm, 0.0)
             bal_w = float(np.sum(bal_i * cell_v_for_bal)) if step_ok else 0.0
 
-        current_fresh = math.isfinite(m.current_a) and m.current_age_s <= self._max_current_age_s
+        # A reading at a sensor's rail is a bound, not a current: counted, a sensor stuck there would
+        # run the SOC and the counters down at the full range for as long as it stays stuck.
+        current_fresh = (math.isfinite(m.current_a) and m.current_age_s <= self._max_current_age_s
+                         and not m.current_at_rail)
         if current_fresh:
             i_meas = m.current_a
             # A reading zeroed by the dead band means "no current": then no offset applies either

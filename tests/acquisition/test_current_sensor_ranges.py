@@ -185,6 +185,11 @@ def test_two_sensor_modes_and_a_consumer_sensor_that_cannot_be_believed() -> Non
     r = s.read(_gpio(30.0, 5.0), both, 0.0, 1.0, 0.0)
     assert r.consumer_a == pytest.approx(rng, rel=0.01)
     assert r.battery_a == pytest.approx(30.0 - rng, rel=0.01) and r.battery_a < -500.0
+    assert r.at_rail  # a bound for protection, not a current to count
+    r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), both, 0.0, 1.0, 0.0)
+    assert not r.at_rail
+    r = s.read(_gpio(700.0, 2.5 + 0.004 * 12.0), both, 0.0, 1.0, 0.0)  # the charger-side sensor saturated
+    assert r.at_rail
     r = s.read(_gpio(30.0, 2.5 + 0.004 * 12.0), [True, True], 0.0, 1.0, 0.5)  # consumer zero offset
     assert r.consumer_a == pytest.approx(11.5)
     # the first sensor on the battery itself, the second on the consumers

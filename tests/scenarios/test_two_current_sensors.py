@@ -253,6 +253,16 @@ def test_a_short_on_the_consumer_side_opens_in_the_cycle_that_sees_it(tmp_path: 
         assert s.protection.state == "fault"
         assert s.protection.contactors and not any(c.commanded for c in s.protection.contactors)
         assert not s.protection.discharge_allowed
+        # the rail is a bound, not a measurement: a sensor left stuck there is not coulomb counted
+        # (10 s at -600 A would be 1.7 Ah, 1.7 % of the pack)
+        assert s.measurement.current_at_rail
+        soc0, out0 = s.estimate.soc_pct, s.estimate.charge_out_ah
+        for _ in range(100):
+            await d.clock.sleep(0.1)
+            s = await d.cycle.run_once()
+        assert s.measurement.current_at_rail and s.measurement.current_a < -500.0
+        assert s.estimate.soc_pct == pytest.approx(soc0, abs=0.05)
+        assert s.estimate.charge_out_ah == pytest.approx(out0, abs=0.01)
         await d.stop()
 
     asyncio.run(main())
