@@ -18,6 +18,7 @@ from bmsgateway.config.load import ConfigError
 from bmsgateway.hal.ltc681x import EmulatedChain, LTC681xChain
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.state import Measurement
+from tests.sim.helpers import close_all
 
 HIGH_STEP_A = 100e-6 / 0.004  #: one ADC step (100 µV) of the 4 mV/A high-range output: 25 mA
 
@@ -46,9 +47,7 @@ def _rig(hardware: dict[str, Any], **sim: Any) -> tuple[Acquisition, PackSimulat
     clock = VirtualClock()
     knob = Knob()
     psim = PackSimulator(cfg, clock, scenario=knob)
-    for name in ("charge", "discharge", "allow_charge", "allow_discharge"):
-        psim.set_output(name, True)
-    clock.advance(1.0)
+    close_all(psim, clock)
     chips = [b.chip for b in cfg.pack.boards]
     emu = EmulatedChain(chips, clock, psim, [b.cells for b in cfg.pack.boards])
     return Acquisition(cfg, LTC681xChain(emu, chips), clock), psim, clock, knob

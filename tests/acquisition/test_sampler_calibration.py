@@ -17,6 +17,7 @@ from bmsgateway.config import parse_config
 from bmsgateway.hal.ltc681x import EmulatedChain, LTC681xChain
 from bmsgateway.sim.pack import PackSimulator
 from tests.acquisition.test_current_sensor_ranges import _read, _rig
+from tests.sim.helpers import close_all
 
 NO_DEAD_BAND = {"current_sensor": {"dead_band_a": 0.0}}
 TWO_SENSORS = {
@@ -68,9 +69,7 @@ def _sampler(gain: float) -> tuple[Acquisition, VirtualClock]:
                        "test")
     clock = VirtualClock()
     psim = PackSimulator(cfg, clock)
-    for name in ("charge", "discharge", "allow_charge", "allow_discharge"):
-        psim.set_output(name, True)
-    clock.advance(1.0)
+    close_all(psim, clock)
     chips = [b.chip for b in cfg.pack.boards]
     emu = EmulatedChain(chips, clock, psim, [b.cells for b in cfg.pack.boards])
     return Acquisition(cfg, LTC681xChain(emu, chips), clock, gain=gain), clock

@@ -15,6 +15,7 @@ from bmsgateway.hal.ltc681x import EmulatedChain, LTC681xChain
 from bmsgateway.hal.ltc681x.driver import ChainError
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.state import Measurement
+from tests.sim.helpers import close_all
 
 
 def _rig(cells_wired: list[int] | None = None, **sim: Any) -> tuple[Acquisition, EmulatedChain, PackSimulator, Any]:
@@ -27,9 +28,7 @@ def _rig(cells_wired: list[int] | None = None, **sim: Any) -> tuple[Acquisition,
     )
     clock = VirtualClock()
     psim = PackSimulator(cfg, clock)
-    for name in ("charge", "discharge", "allow_charge", "allow_discharge"):
-        psim.set_output(name, True)
-    clock.advance(1.0)
+    close_all(psim, clock)
     boards = cfg.pack.boards
     chips = [b.chip for b in boards]
     emu = EmulatedChain(chips, clock, psim, cells_wired or [b.cells for b in boards])

@@ -17,6 +17,7 @@ from bmsgateway.hal.ltc681x.emulator import StaticAfe
 from bmsgateway.sim.faults import Injection
 from bmsgateway.sim.pack import PackSimulator
 from bmsgateway.state import Measurement
+from tests.sim.helpers import close_all
 
 PERIOD_S = 0.1
 
@@ -32,9 +33,7 @@ def _rig(cells_wired: list[int] | None = None, offload: bool = False, constant_c
     )
     clock = VirtualClock()
     psim = PackSimulator(cfg, clock)
-    for name in ("charge", "discharge", "allow_charge", "allow_discharge"):
-        psim.set_output(name, True)
-    clock.advance(1.0)
+    close_all(psim, clock)
     chips = [b.chip for b in cfg.pack.boards]
     emu = EmulatedChain(chips, clock, psim, cells_wired or [b.cells for b in cfg.pack.boards])
     chain = LTC681xChain(emu, chips)
