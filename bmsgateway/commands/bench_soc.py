@@ -54,6 +54,11 @@ _WARMUP_S = 2 * 3600.0
 #: Errors are sampled every this many simulated seconds (not every step: the statistics over days
 #: are the same, the bench is faster).
 _SCORE_EVERY_S = 10.0
+#: The benchmark's goals (pack SOC after the first 2 h, percentage points); see ``BenchResult.passed``.
+GOAL_RMS_PP = 0.5
+GOAL_MAX_PP = 5.0
+#: A pack SOC at or above this (%) reads as full (see ``BenchResult.passed``).
+_FULL_PCT = 99.95
 
 
 class BenchScenario:
@@ -199,6 +204,7 @@ class BenchResult:
     initial_error_pct: float
     rms_error_pct: float
     max_error_pct: float
+    max_error_below_full_pct: float
     coulomb_rms_error_pct: float
     coulomb_max_error_pct: float
     smartbms_rms_error_pct: float
@@ -217,7 +223,14 @@ class BenchResult:
 
     @property
     def passed(self) -> bool:
-        return self.rms_error_pct <= 2.0 and self.max_error_pct <= 5.0
+        """RMS <= 0.5 pp (issue 14); max <= 5 pp while the estimate is below 100 %.
+
+        Why the max leaves out the readings of 100 %: in normal mode the pack reads 100 % the
+        moment every cell reaches Vbalance under charge (the 123 rule, issue 17), when under
+        30 A the lowest cell may be at 93 %. That error is the rule's, it is the same for any
+        estimator, and ``max_error_pct`` still reports it.
+        """
+        return self.rms_error_pct <= GOAL_RMS_PP and self.max_error_below_full_pct <= GOAL_MAX_PP
 
 
 def run_soc_bench(
@@ -244,6 +257,7 @@ def run_soc_bench(
     true_cap = driver.sim.cell_capacity_ah
     rated = config.pack.capacity_ah
     errs: list[float] = []
+    below_full_errs: list[float] = []
     plain_errs: list[float] = []
     smart_errs: list[float] = []
     cell_errs: list[float] = []
@@ -270,6 +284,8 @@ def run_soc_bench(
         true_cells = driver.sim.true_cell_soc_pct / 100.0
         truth_soc = pack_figures(np.clip(true_cells, 0.0, 1.0), true_cap, rated).soc_pct
         errs.append(est.soc_pct - truth_soc)
+        if est.soc_pct < _FULL_PCT:
+            below_full_errs.append(est.soc_pct - truth_soc)
         plain_errs.append(p_soc - truth_soc)
         smart_errs.append(s_soc - truth_soc)
         cell_errs.append(float(np.max(np.abs(np.array(est.cell_soc_pct) - true_cells * 100.0))))
@@ -289,6 +305,7 @@ def run_soc_bench(
         initial_error_pct=initial_error_pct,
         rms_error_pct=rms(errs),
         max_error_pct=peak(errs),
+        max_error_below_full_pct=peak(below_full_errs),
         coulomb_rms_error_pct=rms(plain_errs),
         coulomb_max_error_pct=peak(plain_errs),
         smartbms_rms_error_pct=rms(smart_errs),
@@ -338,6 +355,7 @@ def _print_table(r: BenchResult) -> None:
     print("errors of the pack SOC after the first 2 h (percentage points):")
     print(f"  {'':24}{'RMS':>8}{'max':>8}")
     print(f"  {'estimator (EKF)':24}{r.rms_error_pct:8.2f}{r.max_error_pct:8.2f}")
+    print(f"  {'  while below 100 %':24}{'':8}{r.max_error_below_full_pct:8.2f}")
     print(f"  {'coulomb counting':24}{r.coulomb_rms_error_pct:8.2f}{r.coulomb_max_error_pct:8.2f}")
     print(f"  {'123-style recalibrated':24}{r.smartbms_rms_error_pct:8.2f}{r.smartbms_max_error_pct:8.2f}")
     print(f"  worst single cell: RMS {r.cell_rms_error_pct:.2f}, max {r.cell_max_error_pct:.2f}")
@@ -345,7 +363,8 @@ def _print_table(r: BenchResult) -> None:
           f"worst cell {r.cell_capacity_max_error_pct:.2f} %")
     print(f"SOH {_soh_text(r.soh_pct)} (true {r.true_soh_pct:.1f} %), "
           f"current offset learnt {r.current_offset_estimate_a:+.3f} A (true +0.300 A)")
-    print(f"goal RMS <= 2, max <= 5: {'met' if r.passed else 'NOT met'}; "
+    print(f"goal RMS <= {GOAL_RMS_PP:g}, max <= {GOAL_MAX_PP:g} while below 100 % "
+          f"(at 100 % the 123 rule's error counts only in the max): {'met' if r.passed else 'NOT met'}; "
           f"{r.runtime_s:.0f} s, {r.estimator_update_us:.0f} us per estimator update")
 
 
@@ -362,7 +381,7 @@ def reference_folders(path: Path) -> list[Path]:
 def _print_reference(r: dict[str, Any]) -> None:
     p = r["pack"]
     cov = min(r["min_cell_coverage_2sigma_pct"], p["coverage_2sigma_pct"])
-    print(f"{r['dataset']:<12}{r['mean_cell_rms_pp']:8.2f}{r['max_cell_error_pp']:8.2f}{p['rms_pp']:8.2f}"
+    print(f"{r['dataset']:<12}{r['mean_cell_rms_pp']:9.2f}{r['max_cell_error_pp']:8.2f}{p['rms_pp']:9.2f}"
           f"{p['max_pp']:8.2f}{cov:9.1f}   {'met' if r['goals_met'] else 'NOT met'}")
     cap = r.get("capacity")
     if cap is not None:
@@ -403,7 +422,7 @@ def run_reference(folder: str, skip_s: float, as_json: bool) -> int:
         return 0
     print(f"SOC on reference data, from no saved state, after the first {skip_s / 3600:g} h "
           "(percentage points; pack against the weakest cell):")
-    print(f"{'data set':<12}{'cell RMS':>8}{'max':>8}{'pack RMS':>8}{'max':>8}{'2-sigma':>9}   goals")
+    print(f"{'data set':<12}{'cell RMS':>9}{'max':>8}{'pack RMS':>9}{'max':>8}{'2-sigma':>9}   goals")
     for r in results:
         _print_reference(r)
     g = GOALS

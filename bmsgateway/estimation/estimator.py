@@ -425,8 +425,9 @@ class Estimator:
           recalibration's std). A strong measurement for the filter and a measuring point for
           the capacity learner. Critical mode has only this one.
         * Relay full (normal mode) -- ``state.is_full``, the charge relay's own condition, fires
-          at once and sets the cells to 100 % (the 123 rule: charging stopped because full reads
-          100 %). Under a charge current the cells may still be a few % short of full: the
+          at once and sets the pack to 100 % (the 123 rule: charging stopped because full reads
+          100 %) by setting its fullest cell to 100 %. Under a charge current the cells may
+          still be a few % short of full: the
           voltage less the model's IR and RC drop says how far (``_full_gap``), so the filter is
           told "100 % +- that gap", not "100 % +- 1 %". It is no measuring point for the
           capacity learner (a capacity counted from a 100 % that was 97 % is 3 % low) and it
@@ -458,9 +459,15 @@ class Estimator:
             self._flush()
             gap = self._full_gap(v, i_meas)
             std = np.maximum(self._est.recal_soc_std_pct / 100.0, gap)
-            self._filter.update_soc(np.ones(self._n), std, above)
             # a gap within the recalibration's own std is as good as a rested full
             certain = above & (gap <= self._est.recal_soc_std_pct / 100.0)
+            # The 123 rule needs the pack to read 100 %, and the pack reads 100 % once its fullest
+            # cell does: that cell (the closest to full by its voltage) and any cell its voltage
+            # shows full are set; the others take the measurement for what it is worth and keep
+            # reading where they are (a cell at 93 % under 30 A does not read 100 %).
+            fullest = certain.copy()
+            fullest[int(np.argmin(np.where(above, gap, np.inf)))] = True
+            self._filter.update_soc(np.ones(self._n), std, above, fullest)
             self._learn_capacity(t, certain)
             self._learnt = None
             self._recalibrated = True

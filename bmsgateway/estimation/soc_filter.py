@@ -262,22 +262,27 @@ class CellSocFilter:
         out: FloatArray = np.sqrt(noise2 + t.ocv_error_v**2) / np.maximum(slope, 1e-6)
         return out
 
-    def update_soc(self, target: FloatArray, std: float | FloatArray, mask: BoolArray) -> None:
+    def update_soc(
+        self, target: FloatArray, std: float | FloatArray, mask: BoolArray, set_mask: BoolArray | None = None,
+    ) -> None:
         """Recalibration (full / empty) of the masked cells: their SOC *is* ``target`` now.
 
         First a Kalman update with ``SOC = target +- std`` (per cell if an array), so that the
         offset state learns from how far the count had drifted (their covariance says how much of
-        the gap it explains); then the SOC is set to ``target`` as the 123\\SmartBMS does,
-        whatever the prior said. The variance keeps what the set moved away from the update's
-        own estimate, so sigma stays honest when the target is a convention more than a fact.
+        the gap it explains); then the SOC of the cells in ``set_mask`` (default: all masked
+        cells) is set to ``target`` as the 123\\SmartBMS does, whatever the prior said. The
+        variance keeps what the set moved away from the update's own estimate, so sigma stays
+        honest when the target is a convention more than a fact. Masked cells outside
+        ``set_mask`` keep the update's estimate: a measurement, not a convention.
         """
         ph0, ph1, ph2 = self.p00, self.p01, self.p02
         s_var = ph0 + np.square(std)
         innovation = np.where(mask, target - self.s, 0.0)
         self._correct((ph0, ph1, ph2), s_var, innovation, mask)
+        hard = mask if set_mask is None else mask & set_mask
         target = np.clip(target, 0.0, 1.0)
-        self.p00 = np.where(mask, self.p00 + np.square(target - self.s), self.p00)
-        self.s = np.where(mask, target, self.s)
+        self.p00 = np.where(hard, self.p00 + np.square(target - self.s), self.p00)
+        self.s = np.where(hard, target, self.s)
 
     def set_soc(self, soc: FloatArray, std: float) -> None:
         """Overwrite the SOC (user command or a new cell count); forgets its correlations."""

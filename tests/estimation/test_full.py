@@ -71,7 +71,12 @@ def test_relay_full_under_charge_says_how_unsure_it_is_and_teaches_no_capacity()
     curve = OcvCurve(lim.ocv_table)
     gap_pct = 100.0 * (1.0 - float(curve.soc(np.array([lim.vbalance_v + 0.001 - ir]))[0]))
     assert gap_pct > 1.5  # the IR drop hides more than the recalibration's own 1 %
-    assert min(status.cell_soc_sigma_pct) >= 0.8 * gap_pct
+    # the pack's 100 % comes from its fullest cell, set to 100 % with the sigma the gap leaves,
+    # and the pack's own sigma says it
+    top = int(np.argmax(status.cell_soc_pct))
+    assert status.cell_soc_pct[top] == pytest.approx(100.0, abs=0.05)
+    assert status.cell_soc_sigma_pct[top] >= 0.8 * gap_pct
+    assert status.soc_sigma_pct >= 0.8 * gap_pct
     # no capacity sample from it: the anchors are still the rested bottom ones
     np.testing.assert_array_equal(est._capacity.anchor_soc, anchors)
     assert not est._capacity.samples.any()
@@ -81,6 +86,26 @@ def test_relay_full_under_charge_says_how_unsure_it_is_and_teaches_no_capacity()
         status = est.update(measurement(float(k), top, 0.0), None)
     assert max(status.cell_soc_sigma_pct) <= 1.5
     assert np.all(est._capacity.anchor_soc > 0.98)  # the top is a measuring point now
+
+
+def test_relay_full_sets_the_fullest_cell_and_leaves_the_lower_ones_where_they_are() -> None:
+    """Under 30 A every cell reads at least Vbalance while the lower ones are a few % short of
+    full: the pack reads 100 % (its fullest cell is set), but a cell whose voltage less the IR
+    and RC drop still says 93 % does not read 100 % (cell SOCs are served per cell)."""
+    cfg = _config(initial_soc_pct=94.0, initial_soc_std_pct=2.0)
+    lim = cfg.pack.limits
+    n = cfg.pack.cell_count
+    est = Estimator(cfg, None)
+    ramp = np.linspace(0.0, 0.04, n)  # the last cell is the fullest
+    v = [lim.vbalance_v + 0.001 + float(x) for x in ramp]
+    for k in range(5):
+        est.update(measurement(float(k), [x - 0.05 for x in v], 30.0), None)
+    status = est.update(measurement(5.0, v, 30.0), None)
+    assert status.soc_pct == pytest.approx(100.0, abs=0.05)
+    assert status.cell_soc_pct[-1] == pytest.approx(100.0, abs=0.05)
+    assert status.cell_soc_pct[0] < 99.0
+    # what it reads is still within its own 2 sigma of the 100 % the relay implies at worst
+    assert status.cell_soc_pct[0] + 2.0 * status.cell_soc_sigma_pct[0] >= 96.0
 
 
 def test_a_full_that_flickers_at_the_top_of_a_cv_charge_recalibrates_once() -> None:
@@ -99,7 +124,8 @@ def test_a_full_that_flickers_at_the_top_of_a_cv_charge_recalibrates_once() -> N
     assert est.last.soc_pct > 99.0
     assert abs(est.current_bias_a) < 0.3  # before: one recalibration a minute walked it to its 2 A limit
     # once the pack has been used below the restart SOC, the next full recalibrates again
-    est2 = Estimator(_config(initial_soc_pct=80.0, initial_soc_std_pct=1.0, voltage_noise_v=0.5), None)
+    # every cell near full (only the fullest is set to 100 %, the others keep their estimate)
+    est2 = Estimator(_config(initial_soc_pct=99.0, initial_soc_std_pct=1.0, voltage_noise_v=0.5), None)
     below = [lim.vbalance_v - 0.15] * n  # under 100 A: with R0 x I back, an OCV well short of full
     at = [lim.vbalance_v + 0.001] * n
     est2.update(measurement(1.0, at, 5.0), None)
