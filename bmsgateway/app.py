@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from bmsgateway import __version__
 from bmsgateway.acquisition.sampler import Acquisition
 from bmsgateway.adapters.base import Adapter, AdapterPorts
 from bmsgateway.adapters.status import status_line
-from bmsgateway.clock import Clock, RealClock
+from bmsgateway.clock import Clock, RealClock, VirtualClock
 from bmsgateway.config.model import Config
 from bmsgateway.cycle import PackCycle
 from bmsgateway.estimation.estimator import Estimator
@@ -169,9 +170,13 @@ class Daemon:
     adapter_restarts: dict[str, int] = field(default_factory=dict)
     #: each adapter's counters (``AdapterPorts.publish_stats``), one dict shared by every port
     adapter_stats: dict[str, Callable[[], Mapping[str, float]]] = field(default_factory=dict)
+    #: run the pack cycle on a thread and event loop of its own (None: yes, unless the clock is a
+    #: VirtualClock, whose simulated time only moves when the one shared loop gets to the cycle)
+    cycle_thread: bool | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task[None] | None = None
+    _task: asyncio.Future[None] | None = None
     _adapters_task: asyncio.Task[None] | None = None
+    _thread: threading.Thread | None = None
     _last_ping: float = -math.inf
     _next_save_s: float = -math.inf
     _saved_latch_version: int = 0
@@ -386,7 +391,48 @@ class Daemon:
             await self.wait_adapters_started()
         if duration_s is not None:
             until_s = self.clock.now() + duration_s
-        self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
+        threaded = self.cycle_thread if self.cycle_thread is not None else not isinstance(self.clock, VirtualClock)
+        if threaded:
+            self._task = self._start_cycle_thread(until_s)
+        else:
+            self._task = asyncio.create_task(self.cycle.run(self._stop, until_s), name="bmsgateway.pack_cycle")
+
+    def _start_cycle_thread(self, until_s: float | None) -> asyncio.Future[None]:
+        """The pack cycle on a thread with its own event loop; a future on this loop for its end.
+
+        Why: on the shared loop, an adapter that spends CPU time (a /metrics render) or blocks
+        (a synchronous call) holds the cycle back for as long, and with it protection. On its own
+        thread, the cycle waits at most for the interpreter's switch interval while another thread
+        runs Python, and not at all while it sleeps or waits on I/O. The cycle talks to the rest
+        only through objects made for that: snapshots (the store wakes readers on their loop),
+        the locked request queue and event log, and the stop flag it polls between cycles.
+        """
+        loop = asyncio.get_running_loop()
+        self.store.bind_loop(loop)
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finish(exc: BaseException | None) -> None:
+            if done.done():
+                return
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        def main() -> None:
+            exc: BaseException | None = None
+            try:
+                asyncio.run(self.cycle.run(self._stop, until_s))
+            except BaseException as e:  # handed to the awaiting loop, as the task's would be
+                exc = e
+            with contextlib.suppress(RuntimeError):  # the daemon's loop is already closed
+                loop.call_soon_threadsafe(finish, exc)
+
+        # A daemon thread: if the interpreter exits without stop(), the thread must not keep it
+        # alive (stop() ends it cleanly: it sets the flag and waits for the future).
+        self._thread = threading.Thread(target=main, name="bmsgateway-pack-cycle", daemon=True)
+        self._thread.start()
+        return done
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -394,7 +440,8 @@ class Daemon:
     async def wait(self) -> None:
         """Wait for the pack cycle to end (stop requested, ``until_s`` reached, or a crash)."""
         if self._task is not None:
-            await self._task
+            # the thread's future is shielded: a cancelled waiter must not orphan the running cycle
+            await (asyncio.shield(self._task) if self._thread is not None else self._task)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -402,7 +449,10 @@ class Daemon:
             if self._task is not None:
                 # A crash of the cycle was already raised from wait(); here only the clean-up counts.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+                    await (asyncio.shield(self._task) if self._thread is not None else self._task)
+            if self._thread is not None:
+                # no cycle may drive the outputs after the shutdown below has opened them
+                await asyncio.to_thread(self._thread.join, 10.0)
         finally:
             self.cycle.protection.shutdown()
             log.info("outputs_opened", reason="daemon stopping: contactors, relays and heater/cooler are open")

@@ -6,11 +6,12 @@ Why one place (foxBMS ftask_cfg, Klipper's timing-critical separation): the deci
 measurement with no network I/O in between. The only awaits inside a cycle are the conversion
 waits on the injected clock (and, on hardware, the SPI worker thread). Adapters read the
 published snapshot; they never call into this loop. Persistence hands a copy to a worker thread.
+The daemon runs ``PackCycle.run`` on a thread and event loop of its own on a real clock
+(``Daemon.cycle_thread``), so nothing on the adapters' loop can hold it back.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from bmsgateway.state import (
 )
 from bmsgateway.store import SnapshotStore
 
-__all__ = ["EstimatorLike", "PackCycle", "ProtectionLike"]
+__all__ = ["EstimatorLike", "PackCycle", "ProtectionLike", "StopFlag"]
 
 log = structlog.get_logger("cycle")
 
@@ -62,6 +63,13 @@ class ProtectionLike(Protocol):
     def shutdown(self) -> None: ...
     def note_command(self, command: str, severity: str, message: str, value: float = ...) -> None: ...
     def silence_alarm(self) -> None: ...
+
+
+class StopFlag(Protocol):
+    """What ``PackCycle.run`` polls between cycles (an ``asyncio.Event`` or a ``threading.Event``:
+    the cycle may run on a thread of its own and only reads the flag)."""
+
+    def is_set(self) -> bool: ...
 
 
 class PackCycle:
@@ -243,7 +251,7 @@ class PackCycle:
             listener(state)
         return state
 
-    async def run(self, stop: asyncio.Event, until_s: float | None = None) -> None:
+    async def run(self, stop: StopFlag, until_s: float | None = None) -> None:
         """Cycle at the configured period until ``stop`` is set (or the clock reaches ``until_s``).
 
         Deadlines are absolute (start + n * period) so the period does not drift; after an

@@ -4,7 +4,8 @@ An adapter (Modbus, inverter CAN, CANopen, MQTT, HTTP/Prometheus, ...) is an obj
 ``name`` and an ``async run(ports)`` that serves its protocol until it is cancelled. It owns its
 own reconnect loop; if it raises anyway, the daemon's supervisor logs the crash and runs it again
 after a growing back-off. Nothing an adapter does can stop or delay the pack cycle: the cycle does
-not await adapters, and adapters never call into it.
+not await adapters, adapters never call into it, and (on a real clock) the cycle runs on a thread
+and event loop of its own, so an adapter that blocks the daemon's loop does not block the cycle.
 
 What an adapter may touch is exactly ``AdapterPorts``:
 
@@ -21,7 +22,8 @@ What an adapter may touch is exactly ``AdapterPorts``:
 
 Isolation is the adapter's choice: in the daemon's event loop (cheap, fine for I/O-bound work), in
 a thread, or in a child process (see the Modbus adapter, which must not compete for the GIL with
-the pack loop under 20 polling clients). Ports are safe to use from any thread, except
+the pack cycle's thread under 20 polling clients: Python code on any thread makes the cycle wait up
+to one switch interval at a time). Ports are safe to use from any thread, except
 ``snapshots()``, which belongs to the daemon's event loop.
 """
 

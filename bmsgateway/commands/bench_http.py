@@ -31,6 +31,9 @@ def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser
     p = bench_sub.add_parser("http", help="/metrics scrape time and /api/state with N cells, pack-loop jitter")
     p.add_argument("--cells", type=int, default=255, help="cells in series (4..512, default 255)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
+    p.add_argument("--shared-loop", action="store_true",
+                   help="run the pack cycle on the adapters' event loop (as before it had a thread of its own), "
+                        "to compare the jitter")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -57,7 +60,7 @@ def _client(url: str, seconds: float, result: Any) -> None:
     result.put((times, size))
 
 
-async def _bench(cells: int, seconds: float) -> dict[str, Any]:
+async def _bench(cells: int, seconds: float, shared_loop: bool = False) -> dict[str, Any]:
     from bmsgateway.adapters.document import state_document
     from bmsgateway.adapters.http.metrics import render_scrape
     from bmsgateway.app import Daemon
@@ -78,6 +81,7 @@ async def _bench(cells: int, seconds: float) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         daemon = Daemon.build(cfg, state_dir=tmp, log_events=False)
+        daemon.cycle_thread = not shared_loop
         daemon.cycle.listeners.append(keep)
         await daemon.start()
         try:
@@ -128,6 +132,7 @@ async def _bench(cells: int, seconds: float) -> dict[str, Any]:
     return {
         "cells": cells,
         "seconds": seconds,
+        "pack_cycle": "shared loop" if shared_loop else "own thread",
         "series_per_scrape": series,
         "render_metrics": _stats_ms(render),
         "scrape_metrics": results["metrics"],
@@ -143,12 +148,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seconds <= 0:
         raise UsageError(f"--seconds {args.seconds}: must be > 0")
-    result = asyncio.run(_bench(args.cells, args.seconds))
+    result = asyncio.run(_bench(args.cells, args.seconds, args.shared_loop))
     if args.json:
         print(json.dumps(result))
         return 0
     m, s = result["scrape_metrics"], result["get_api_state"]
-    print(f"cells {result['cells']}: {result['series_per_scrape']} series per scrape, {m['bytes']} bytes")
+    print(f"cells {result['cells']}: {result['series_per_scrape']} series per scrape, {m['bytes']} bytes; "
+          f"pack cycle on {result['pack_cycle']}")
     print(f"  render /metrics in process: p50 {result['render_metrics']['p50_ms']} ms, "
           f"p99 {result['render_metrics']['p99_ms']} ms")
     print(f"  GET /metrics: p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms, max {m['max_ms']} ms ({m['per_s']}/s)")

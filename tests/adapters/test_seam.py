@@ -199,3 +199,74 @@ def test_stale_snapshots_are_not_served_as_fresh_and_propose_runs_off_the_loop(t
         await d.stop()
 
     asyncio.run(main())
+
+
+class BlocksTheLoop:
+    """An adapter that makes a synchronous call which hangs for 2.5 s: the whole event loop it
+    runs on hangs with it (a blocking socket, a slow disk, a long CPU-bound render)."""
+
+    name = "blocker"
+
+    def __init__(self) -> None:
+        self.blocking = threading.Event()
+        self.window: tuple[float, float] = (0.0, 0.0)
+        self.seqs: tuple[int, int] = (0, 0)
+        self.done = asyncio.Event()
+
+    async def run(self, ports: AdapterPorts) -> None:
+        ports.mark_started()
+        await asyncio.sleep(1.0)  # the pack is running
+        s0 = ports.latest()
+        assert s0 is not None
+        t0 = time.time()
+        self.blocking.set()
+        time.sleep(2.5)  # the point of this adapter: it blocks its loop
+        s1 = ports.latest()
+        assert s1 is not None
+        self.window, self.seqs = (t0, time.time()), (s0.seq, s1.seq)
+        self.done.set()
+        await asyncio.Event().wait()
+
+
+def test_an_adapter_that_blocks_its_event_loop_does_not_hold_back_protection(tmp_path: Path) -> None:
+    """A cell over-voltage that starts while an adapter has the event loop blocked opens the
+    charge contactor within its fault delay, not after the adapter lets go: the pack cycle runs on a
+    thread and event loop of its own (on a real clock, as the daemon runs)."""
+    _quiet()
+
+    async def main() -> None:
+        from bmsgateway.clock import RealClock
+        from bmsgateway.sim.faults import parse_injection
+
+        d = Daemon.build(_config(), RealClock(), state_dir=tmp_path, adapters=False, log_events=False)
+        blocker = BlocksTheLoop()
+        d.add_adapter(blocker)
+        injected: list[float] = []
+
+        def inject_when_blocked(s: PackState) -> None:  # runs in the pack cycle, between cycles
+            if blocker.blocking.is_set() and not injected:
+                d.hardware.simulator.inject(parse_injection("cell_ov:3"))
+                injected.append(s.wall_time)
+
+        d.cycle.listeners.append(inject_when_blocked)
+        await d.start()
+        await asyncio.wait_for(blocker.done.wait(), 20.0)
+        s = d.store.latest
+        await d.stop()
+        assert s is not None
+        t0, t1 = blocker.window
+        # the cycle kept its 10 Hz while the loop was blocked (2.5 s: 25 cycles)
+        assert blocker.seqs[1] - blocker.seqs[0] >= 15
+        # the fault was raised, and the contactors commanded open, while the adapter still blocked
+        raised = [e for e in d.protection.event_log
+                  if e.condition == "cell_over_voltage" and e.severity == "fault" and e.kind == "raised"]
+        assert injected and raised
+        assert any(a.condition == "cell_over_voltage" and a.severity == "fault" for a in s.protection.active)
+        # an over-voltage stops charging: the charge contactor open, charging not allowed
+        assert not s.protection.charge_allowed
+        assert [c.commanded for c in s.protection.contactors if c.name == "charge"] == [False]
+        fault_wall = d.clock.wall_time() - (d.clock.now() - raised[0].time_s)
+        assert t0 < fault_wall < t1 - 0.5
+        assert fault_wall - injected[0] < 2.0  # its 1 s delay, plus a cycle or two
+
+    asyncio.run(main())

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,11 +48,13 @@ def test_ready_waits_for_the_first_snapshot_and_no_watchdog_while_the_cycle_stal
 
     async def main() -> None:
         d = Daemon.build(cfg, RealClock(), state_dir=tmp_path / "st", log_events=False)
-        gate = asyncio.Event()
+        # a threading.Event: the cycle runs on a thread and event loop of its own
+        gate = threading.Event()
         real_acquire = d.cycle.acquisition.acquire
 
         async def gated(balancing: tuple[bool, ...]) -> Measurement:
-            await gate.wait()  # closed: the cycle is stalled inside acquisition
+            while not gate.is_set():  # closed: the cycle is stalled inside acquisition
+                await asyncio.sleep(0.01)
             return await real_acquire(balancing)
 
         d.cycle.acquisition.acquire = gated  # type: ignore[method-assign]

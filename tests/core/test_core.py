@@ -124,3 +124,37 @@ async def test_snapshot_store_wait_next() -> None:
     store.publish(type("S", (), {"seq": 0})())  # type: ignore[arg-type]
     result = await asyncio.wait_for(waiter, 1.0)
     assert result.seq == 0 and result is not sentinel
+
+
+async def test_snapshot_store_wakes_readers_on_their_loop_when_published_from_another_thread() -> None:
+    """The pack cycle publishes from its own thread: readers waiting on the daemon's loop must
+    wake for each snapshot (asyncio.Event is not thread-safe; the store hands the wake-up over)."""
+    import threading
+
+    from bmsgateway.store import SnapshotStore
+
+    store = SnapshotStore()
+    store.bind_loop(asyncio.get_running_loop())
+    seen: list[int] = []
+
+    async def reader() -> None:
+        seq = -1
+        while seq < 49:
+            s = await store.wait_next(seq)
+            seq = s.seq
+            seen.append(seq)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+
+    def producer() -> None:
+        for i in range(50):
+            store.publish(type("S", (), {"seq": i})())  # type: ignore[arg-type]
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    await asyncio.wait_for(task, 5.0)
+    thread.join()
+    assert seen[-1] == 49 and seen == sorted(seen)
+    assert len(seen) >= 10  # woken again and again, not once at the end
