@@ -17,12 +17,17 @@ What is judged here:
 * **Current sensor frozen.** A frozen sensor (an ADC pin that stopped moving, a stuck Hall output)
   repeats one reading exactly. That alone proves nothing (a dead band makes a resting pack read
   exactly 0 A for hours); what proves it is that the cells' voltages move in a way the frozen
-  current cannot explain. Over ``current.stuck_window_s`` the mean cell voltage must step by
+  current cannot explain. Over ``current.stuck_window_s`` the median cell voltage must step by
   R0 x the current step (``estimation.r0_ohm``): the step the voltages show, expressed in amperes,
   minus the measured current step and a tolerance for R0 errors, is the *unexplained current*.
+  The median, not the mean: a current moves every cell, so it moves the median as much as the
+  mean, while one cell whose reading jumps (a sense fault: +0.5 V on one of 16 cells moves the
+  mean by 31 mV, "39 A" at 0.8 mOhm) moves the mean and not the median. With the mean, such a cell
+  at rest (0 A read exactly, in the dead band) raised current_sensor_stuck beside the cell's own
+  fault: a wrong diagnosis, and both contactors opened for a sense fault.
   The window is short on purpose: the cells' slow relaxation after a current change must not read
   as a step. A current that changes too slowly for a step is caught by the SOC the voltages imply:
-  from the moment the reading froze, the SOC interval the mean cell voltage allows (OCV table,
+  from the moment the reading froze, the SOC interval the median cell voltage allows (OCV table,
   widened by ``current.stuck_soc_tolerance_v`` and by R1 x the current change still relaxing) must
   move the way the frozen reading counts charge; the distance, as an average current over the
   frozen time, is unexplained current too.
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,7 +83,7 @@ class SensorPlausibility:
     """Judges each cycle's Measurement; keeps the little history the current check needs."""
 
     def __init__(self, config: Config) -> None:
-        self._hist: deque[tuple[float, float, float]] = deque()  #: (time, mean cell V, current A)
+        self._hist: deque[tuple[float, float, float]] = deque()  #: (time, median cell V, current A)
         self._last_current = NAN
         self._last_t = NAN
         self._i_rc = 0.0  #: measured current through the cells' RC time constant (its relaxing part)
@@ -132,7 +138,7 @@ class SensorPlausibility:
             bad_thermistors=bad,
             boards_without_temperature=no_temp,
             pack_without_temperature=none_valid,
-            current_unexplained_a=self._current(m.time_s, s / len(cells) if fresh else NAN, m.current_a),
+            current_unexplained_a=self._current(m.time_s, _median(cells) if fresh else NAN, m.current_a),
             pack_voltage_v=pack_v,
             pack_voltage_measured_v=measured,
             bus_above_pack=bus == bus and pack_v == pack_v and bus > self._bus_factor * pack_v,
@@ -230,3 +236,10 @@ class SensorPlausibility:
         lo, hi = b_lo - a_hi, b_hi - a_lo  # SOC changes (%) the voltages allow
         missing = lo - counted if counted < lo else counted - hi if counted > hi else 0.0
         return missing / 100.0 * self._capacity_as / elapsed
+
+
+def _median(values: Sequence[float]) -> float:
+    """The median of a non-empty sequence (sorted once: 255 cells in about 10 us)."""
+    ordered = sorted(values)
+    h = len(ordered) // 2
+    return ordered[h] if len(ordered) % 2 else 0.5 * (ordered[h - 1] + ordered[h])

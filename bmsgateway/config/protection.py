@@ -360,7 +360,7 @@ class CurrentConfig(Section):
     stuck_unexplained_a: float = Field(
         10.0, gt=0.0, le=5000.0,
         description="frozen sensor: current (A) that the cells' voltage step over stuck_window_s implies "
-        "(mean cell step / estimation.r0_ohm) beyond the measured current step and its tolerance",
+        "(median cell step / estimation.r0_ohm) beyond the measured current step and its tolerance",
     )
     stuck_window_s: float = Field(
         2.0, gt=0.0, le=60.0,

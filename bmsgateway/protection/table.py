@@ -207,7 +207,7 @@ def build_condition_table(config: Config) -> tuple[ConditionSpec, ...]:
         "reason): neither charging nor discharging")
     add("current_sensor_stuck.fault", C.CURRENT_SENSOR_STUCK, F, True, cur.stuck_unexplained_a,
         cur.stuck_delay_s, 0.5 * cur.stuck_unexplained_a, 5.0, Blocks.BOTH, "A", "pack",
-        f"the current reading repeats exactly while the mean cell "
+        f"the current reading repeats exactly while the median cell "
         f"voltage steps over stuck_window_s = {cur.stuck_window_s:g} s by more than "
         f"R0 = {config.estimation.r0_ohm:g} Ω x the measured current step explains (tolerance "
         f"stuck_tolerance = {cur.stuck_tolerance:g} of that step), or while the SOC the cell voltages imply "

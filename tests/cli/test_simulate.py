@@ -30,6 +30,17 @@ def test_simulate_prints_injection_event_and_output_change_with_simulated_time()
     assert final["type"] == "final" and final["simulated_s"] >= 119 and "cell_over_voltage" in final["faults"]
 
 
+def test_a_cell_sense_fault_at_rest_is_not_taken_for_a_frozen_current_sensor() -> None:
+    """At rest the current reads exactly 0 A (dead band) every cycle; one cell's reading jumping to
+    3.8 V is that cell's fault, not evidence that the current sensor froze (it was, while the
+    frozen-sensor check used the mean cell voltage: both contactors opened for a sense fault)."""
+    res = cli("simulate", "--scenario", "idle", "--duration", "90s", "--inject", "cell_ov:5@60s", "--json")
+    assert res.returncode == 0, res.stderr
+    final = json.loads(res.stdout.splitlines()[-1])
+    assert "cell_over_voltage" in final["faults"]
+    assert "current_sensor_stuck" not in final["faults"]
+
+
 def test_simulate_text_output_runs_faster_than_real_time() -> None:
     res = cli("simulate", "--duration", "1h", "--period", "1", "--summary-every", "30m")
     assert res.returncode == 0, res.stderr

@@ -159,3 +159,30 @@ def test_a_board_with_no_thermistor_wired_is_not_a_board_without_temperature() -
     # one thermistor per board: board 1's only one reads open, so board 1 has no temperature
     r = p.check(replace(measurement(2.0, temps=[25.0, NAN]), temperature_board=(0, 1)))
     assert r.bad_thermistors == (1,) and r.boards_without_temperature == (1,)
+
+
+def test_one_cell_whose_reading_jumps_at_rest_is_not_a_frozen_current_sensor() -> None:
+    """At rest the dead band makes the reading exactly 0 A, cycle after cycle. One cell's reading
+    jumping by 0.5 V (a sense fault, its own condition) moves the mean of 16 cells by 31 mV,
+    "39 A" at 0.8 mOhm; the median does not move: no unexplained current."""
+    p = SensorPlausibility(CFG)
+    rest = [3.30] * 16
+    jumped = [*rest[:4], 3.80, *rest[5:]]
+    got = [p.check(measurement(t, cells=c, current_a=0.0)).current_unexplained_a
+           for t, c in ((0.0, rest), (1.0, rest), (2.0, jumped), (3.0, jumped), (4.0, jumped))]
+    assert got[0] != got[0]  # no history yet
+    assert got[1:] == [0.0, 0.0, 0.0, 0.0]
+    # every cell moving the same 31 mV with the reading frozen still is a frozen sensor
+    p = SensorPlausibility(CFG)
+    moved = [3.30 - 0.031] * 16
+    got = [p.check(measurement(t, cells=c, current_a=0.0)).current_unexplained_a
+           for t, c in ((0.0, rest), (1.0, rest), (2.0, moved))]
+    assert got[2] == pytest.approx(0.031 / R0)
+
+
+def test_the_median_of_odd_and_even_counts() -> None:
+    from bmsgateway.acquisition.plausibility import _median
+
+    assert _median([3.0, 1.0, 2.0]) == 2.0
+    assert _median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert _median([7.0]) == 7.0
