@@ -23,10 +23,12 @@ the offset estimate learns from it too):
   either, a charger that is not regulated at Vbalance x cells has the relay stop before "full"
   and SOC never reaches 100 % (the issue 17 item 1 defect). Stopped at 20-40 A the cells may be
   93-97 %, so this full is a weak measurement: the filter is told "100 % +- what the voltage
-  less the IR and RC drop leaves open", and it is no capacity measuring point. The **rested
-  full** -- every cell (critical mode: the average cell), less its IR drop (R0 x current), at
-  or above Vbalance for ``full_hold_s`` -- is the strong one (and the only one in critical mode,
-  where the relay stops only at Vmax). Cells at or above Vbalance are set to 100 %. A cell under
+  less the IR and RC drop leaves open", it is no capacity measuring point, and only the fullest
+  cell (and any cell its voltage shows full) is set to 100 %, which is enough for the pack to
+  read 100 %. The **rested full** -- every cell (critical mode: the average cell), less its IR
+  drop (R0 x current), at or above Vbalance for ``full_hold_s`` -- is the strong one (and the
+  only one in critical mode, where the relay stops only at Vmax): the cells at or above
+  Vbalance are set to 100 %. A cell under
   a sense fault (excluded below) or a stale current holds the recalibration, but those faults
   block charging themselves.
 * empty: a cell below Vmin for ``empty_hold_s`` while the previous cycle did not allow discharge
@@ -426,13 +428,13 @@ class Estimator:
           the capacity learner. Critical mode has only this one.
         * Relay full (normal mode) -- ``state.is_full``, the charge relay's own condition, fires
           at once and sets the pack to 100 % (the 123 rule: charging stopped because full reads
-          100 %) by setting its fullest cell to 100 %. Under a charge current the cells may
-          still be a few % short of full: the
-          voltage less the model's IR and RC drop says how far (``_full_gap``), so the filter is
-          told "100 % +- that gap", not "100 % +- 1 %". It is no measuring point for the
-          capacity learner (a capacity counted from a 100 % that was 97 % is 3 % low) and it
-          teaches the current offset only what that gap allows. The OCV corrections that follow
-          at rest move the SOC to where the cells really are.
+          100 %) by setting its fullest cell to 100 %. Under a charge current the cells may still
+          be a few % short of full: the voltage less the model's IR and RC drop says how far
+          (``_full_gap``), so the filter is told "100 % +- that gap", not "100 % +- 1 %"; the
+          other cells keep the update's estimate. It is no measuring point for the capacity
+          learner (a capacity counted from a 100 % that was 97 % is 3 % low) and it teaches the
+          current offset only what that gap allows. The OCV corrections that follow at rest move
+          the SOC to where the cells really are.
         """
         # Neither full is possible while even the highest cell (plus the largest IR rise under a
         # discharge) is below Vbalance: the common case, decided with one reduction. The R0 is
